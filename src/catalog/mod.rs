@@ -1,0 +1,250 @@
+//! The catalogue: GPU profiles (`hardware/`), open-weight model architectures
+//! (`models/`) and dated API prices (`prices/`).
+//!
+//! This module owns loading and validating the data files and looking
+//! entries up. It knows nothing of gRPC. The data ships inside the binary
+//! (see `build.rs`); `--data-dir` replaces it with files on disk.
+
+mod check;
+mod gpu;
+mod model;
+mod precision;
+mod price;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+
+pub use check::{Issue, LoadError};
+pub use gpu::{Efficiency, Gpu};
+pub use model::{Attention, Mla, Model, Moe, SlidingWindow};
+pub use precision::Precision;
+pub use price::{ApiPrice, LongContextTier, PriceBook, PriceQuery, Tier};
+
+use crate::error::{Error, Result};
+use check::Checker;
+
+/// Where a group of figures comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub source: String,
+    pub as_of: NaiveDate,
+    /// The figures are our assumption rather than a published value.
+    pub assumption: bool,
+    pub notes: String,
+}
+
+/// A dollar amount with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsdFigure {
+    pub usd: f64,
+    pub provenance: Provenance,
+}
+
+/// The catalogue data directories, relative to a data root.
+pub const DATA_DIRS: [&str; 3] = ["hardware", "models", "prices"];
+
+/// The data files compiled into the binary: (relative path, contents).
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_data.rs"));
+
+/// Every GPU, model and price entry, validated.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    gpus: BTreeMap<String, Gpu>,
+    models: BTreeMap<String, Model>,
+    prices: PriceBook,
+}
+
+impl Catalog {
+    /// The catalogue compiled into the binary.
+    pub fn embedded() -> Result<Self, LoadError> {
+        Self::from_files(EMBEDDED.iter().map(|(p, t)| (p.to_string(), t.to_string())))
+    }
+
+    /// Reads `hardware/`, `models/` and `prices/` under `root`.
+    pub fn from_dir(root: &Path) -> Result<Self, LoadError> {
+        let mut files = Vec::new();
+        let mut issues = Vec::new();
+        for dir in DATA_DIRS {
+            let path = root.join(dir);
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    issues.push(Issue {
+                        file: path.display().to_string(),
+                        field: String::new(),
+                        reason: format!("cannot read directory: {err}"),
+                    });
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let file = entry.path();
+                if file.extension().is_none_or(|e| e != "toml") {
+                    continue;
+                }
+                let name = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => files.push((name, text)),
+                    Err(err) => issues.push(Issue {
+                        file: name,
+                        field: String::new(),
+                        reason: format!("cannot read file: {err}"),
+                    }),
+                }
+            }
+        }
+        if !issues.is_empty() {
+            return Err(LoadError(issues));
+        }
+        Self::from_files(files)
+    }
+
+    /// Builds a catalogue from (relative path, contents) pairs; the first
+    /// path component says what the file holds.
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, LoadError> {
+        let mut files: Vec<_> = files.into_iter().collect();
+        files.sort();
+        let mut issues = Vec::new();
+        let mut gpus = BTreeMap::new();
+        let mut models = BTreeMap::new();
+        let mut prices = Vec::new();
+        for (name, text) in &files {
+            let (dir, stem) = split_name(name);
+            let mut check = Checker::new(name, &mut issues);
+            match dir {
+                "hardware" => {
+                    if let Some(g) = gpu::parse(text, stem, &mut check) {
+                        gpus.insert(g.id.clone(), g);
+                    }
+                }
+                "models" => {
+                    if let Some(m) = model::parse(text, stem, &mut check) {
+                        models.insert(m.id.clone(), m);
+                    }
+                }
+                "prices" => {
+                    for p in price::parse(text, stem, &mut check).unwrap_or_default() {
+                        prices.push((name.clone(), p));
+                    }
+                }
+                _ => check.fail("", "not under hardware/, models/ or prices/"),
+            }
+        }
+        for (file, p) in &prices {
+            if let Some(m) = &p.open_weights_model
+                && !models.contains_key(m)
+            {
+                Checker::new(file, &mut issues).fail(
+                    "price.open_weights_model",
+                    format!("{m:?} is not a model in models/"),
+                );
+            }
+        }
+        let mut check = Checker::new("catalogue", &mut issues);
+        for (dir, empty) in [
+            ("hardware", gpus.is_empty()),
+            ("models", models.is_empty()),
+            ("prices", prices.is_empty()),
+        ] {
+            if empty {
+                check.fail(dir, "no entries: the directory holds no valid file");
+            }
+        }
+        let prices = PriceBook::new(prices, &mut issues);
+        if issues.is_empty() {
+            Ok(Self {
+                gpus,
+                models,
+                prices,
+            })
+        } else {
+            Err(LoadError(issues))
+        }
+    }
+
+    /// GPU profiles ordered by id.
+    pub fn gpus(&self) -> impl Iterator<Item = &Gpu> {
+        self.gpus.values()
+    }
+
+    pub fn gpu(&self, id: &str) -> Result<&Gpu> {
+        self.gpus
+            .get(id)
+            .ok_or_else(|| Error::NotFound(format!("gpu {id:?} not found")))
+    }
+
+    /// Model architectures ordered by id.
+    pub fn models(&self) -> impl Iterator<Item = &Model> {
+        self.models.values()
+    }
+
+    pub fn model(&self, id: &str) -> Result<&Model> {
+        self.models
+            .get(id)
+            .ok_or_else(|| Error::NotFound(format!("model {id:?} not found")))
+    }
+
+    pub fn prices(&self) -> &PriceBook {
+        &self.prices
+    }
+}
+
+/// Splits `hardware/h100-sxm.toml` into ("hardware", "h100-sxm").
+fn split_name(name: &str) -> (&str, &str) {
+    let (dir, file) = name.rsplit_once('/').unwrap_or(("", name));
+    let dir = dir.rsplit('/').next().unwrap_or(dir);
+    (dir, file.strip_suffix(".toml").unwrap_or(file))
+}
+
+/// Deserialises a data file; a syntax error or a missing or unknown key is
+/// reported with its line and column.
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, check: &mut Checker) -> Option<T> {
+    match toml::from_str(text) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            let at = err
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            check.fail("", format!("{}{at}", err.message()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_directory_and_stem() {
+        assert_eq!(
+            split_name("hardware/h100-sxm.toml"),
+            ("hardware", "h100-sxm")
+        );
+        assert_eq!(split_name("/data/prices/openai.toml"), ("prices", "openai"));
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_and_line() {
+        let err = Catalog::from_files([("hardware/x.toml".to_string(), "id = \n".to_string())])
+            .unwrap_err();
+        let first = &err.0[0];
+        assert_eq!(first.file, "hardware/x.toml");
+        assert!(first.reason.contains("line 1"), "{}", first.reason);
+    }
+
+    #[test]
+    fn empty_directories_stop_loading() {
+        let err = Catalog::from_files([]).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["hardware", "models", "prices"]);
+    }
+}

@@ -1,0 +1,204 @@
+//! Conversions between domain values and generated protobuf types.
+
+use chrono::NaiveDate;
+
+use super::pb;
+use crate::catalog::{self, Precision};
+use crate::error::{Error, Result};
+
+/// Reads an optional `YYYY-MM-DD` field; empty means today (UTC).
+pub fn date_or_today(field: &str, value: &str) -> Result<NaiveDate> {
+    if value.is_empty() {
+        return Ok(chrono::Utc::now().date_naive());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        Error::invalid(
+            field,
+            format!("{value:?} is not a date in the form YYYY-MM-DD"),
+        )
+    })
+}
+
+/// A required id field.
+pub fn required<'a>(field: &str, value: &'a str) -> Result<&'a str> {
+    if value.trim().is_empty() {
+        Err(Error::invalid(field, "is required"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn opt_date(d: Option<NaiveDate>) -> String {
+    d.map(date).unwrap_or_default()
+}
+
+impl From<Precision> for pb::Precision {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Bf16 => pb::Precision::Bf16,
+            Precision::Fp8 => pb::Precision::Fp8,
+            Precision::Int8 => pb::Precision::Int8,
+            Precision::Fp4 => pb::Precision::Fp4,
+            Precision::Int4 => pb::Precision::Int4,
+        }
+    }
+}
+
+impl From<&catalog::Provenance> for pb::Provenance {
+    fn from(p: &catalog::Provenance) -> Self {
+        Self {
+            source: p.source.clone(),
+            as_of: date(p.as_of),
+            assumption: p.assumption,
+            notes: p.notes.clone(),
+        }
+    }
+}
+
+impl From<&catalog::UsdFigure> for pb::UsdFigure {
+    fn from(f: &catalog::UsdFigure) -> Self {
+        Self {
+            usd: f.usd,
+            provenance: Some((&f.provenance).into()),
+        }
+    }
+}
+
+impl From<&catalog::Gpu> for pb::Gpu {
+    fn from(g: &catalog::Gpu) -> Self {
+        Self {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            vendor: g.vendor.clone(),
+            architecture: g.architecture.clone(),
+            form_factor: g.form_factor.clone(),
+            release_date: opt_date(g.release_date),
+            memory_gb: g.memory_gb,
+            memory_bandwidth_tb_s: g.memory_bandwidth_tb_s,
+            tdp_w: g.tdp_w,
+            interconnect: g.interconnect.clone(),
+            interconnect_gb_s: g.interconnect_gb_s,
+            gpus_per_node: g.gpus_per_node,
+            peak_compute: g
+                .dense_tflops
+                .iter()
+                .map(|(&precision, &tflops)| pb::PeakCompute {
+                    precision: pb::Precision::from(precision).into(),
+                    dense_tflops: tflops,
+                })
+                .collect(),
+            specs_provenance: Some((&g.specs_provenance).into()),
+            purchase_per_gpu: Some((&g.purchase_per_gpu).into()),
+            server_per_gpu: g.server_per_gpu.as_ref().map(Into::into),
+            rental_on_demand_per_gpu_hour: Some((&g.rental_on_demand_per_gpu_hour).into()),
+            rental_reserved_1y_per_gpu_hour: Some((&g.rental_reserved_1y_per_gpu_hour).into()),
+            efficiency: Some(pb::Efficiency {
+                memory_bandwidth: g.efficiency.memory_bandwidth,
+                compute: g.efficiency.compute,
+                provenance: Some((&g.efficiency.provenance).into()),
+            }),
+        }
+    }
+}
+
+impl From<&catalog::Model> for pb::Model {
+    fn from(m: &catalog::Model) -> Self {
+        Self {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            developer: m.developer.clone(),
+            license: m.license.clone(),
+            release_date: date(m.release_date),
+            total_params_b: m.total_params_b,
+            active_params_b: m.active_params_b,
+            layers: m.layers,
+            hidden_size: m.hidden_size,
+            intermediate_size: m.intermediate_size,
+            attention_heads: m.attention_heads,
+            kv_heads: m.kv_heads,
+            head_dim: m.head_dim,
+            vocab_size: m.vocab_size,
+            max_context: m.max_context,
+            attention: m.attention.name().to_string(),
+            native_precision: pb::Precision::from(m.native_precision).into(),
+            mla: m.mla.map(|mla| pb::MultiHeadLatentAttention {
+                kv_lora_rank: mla.kv_lora_rank,
+                qk_rope_head_dim: mla.qk_rope_head_dim,
+            }),
+            moe: m.moe.map(|moe| pb::MixtureOfExperts {
+                experts: moe.experts,
+                experts_per_token: moe.experts_per_token,
+                shared_experts: moe.shared_experts,
+                moe_layers: moe.moe_layers,
+                routed_expert_params_b: moe.routed_expert_params_b,
+            }),
+            sliding_window: m.sliding_window.map(|w| pb::SlidingWindow {
+                tokens: w.tokens,
+                layers: w.layers,
+            }),
+            provenance: Some((&m.provenance).into()),
+        }
+    }
+}
+
+impl From<&catalog::ApiPrice> for pb::ApiPrice {
+    fn from(p: &catalog::ApiPrice) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            provider: p.provider.clone(),
+            provider_name: p.provider_name.clone(),
+            api_model: p.api_model.clone(),
+            tier: p.tier.name().to_string(),
+            effective_date: date(p.effective_date),
+            end_date: opt_date(p.end_date),
+            retired_date: opt_date(p.retired_date),
+            input_usd_per_mtok: p.input_usd_per_mtok,
+            output_usd_per_mtok: p.output_usd_per_mtok,
+            cached_input_usd_per_mtok: p.cached_input_usd_per_mtok,
+            cache_write_usd_per_mtok: p.cache_write_usd_per_mtok,
+            batch_input_usd_per_mtok: p.batch_input_usd_per_mtok,
+            batch_output_usd_per_mtok: p.batch_output_usd_per_mtok,
+            context_window: p.context_window,
+            max_output_tokens: p.max_output_tokens.unwrap_or(0),
+            long_context: p
+                .long_context
+                .iter()
+                .map(|t| pb::LongContextTier {
+                    above_input_tokens: t.above_input_tokens,
+                    input_usd_per_mtok: t.input_usd_per_mtok,
+                    output_usd_per_mtok: t.output_usd_per_mtok,
+                    cached_input_usd_per_mtok: t.cached_input_usd_per_mtok,
+                })
+                .collect(),
+            open_weights_model: p.open_weights_model.clone().unwrap_or_default(),
+            provenance: Some((&p.provenance).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_or_name_the_field() {
+        assert_eq!(
+            date_or_today("as_of", "2025-02-09").unwrap(),
+            NaiveDate::from_ymd_opt(2025, 2, 9).unwrap()
+        );
+        let err = date_or_today("as_of", "09/02/2025").unwrap_err();
+        assert!(matches!(&err, Error::InvalidArgument(v) if v[0].field == "as_of"));
+        assert!(date_or_today("as_of", "").is_ok());
+    }
+
+    #[test]
+    fn blank_ids_are_rejected() {
+        assert!(required("id", "  ").is_err());
+        assert_eq!(required("id", "h200").unwrap(), "h200");
+    }
+}

@@ -1,0 +1,22 @@
+//! The gRPC edge: generated types, handlers and conversions.
+//!
+//! The only module that names generated (`pb`) types or `tonic::Status`.
+//! Handlers convert the request into domain values, call the domain and
+//! convert the answer back; they hold no business logic.
+
+mod catalog;
+mod convert;
+mod page;
+mod status;
+
+pub use catalog::CatalogApi;
+
+/// Code generated from `proto/breakeven/v1/*.proto`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("breakeven.v1");
+
+    /// The encoded descriptors of every breakeven service, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/breakeven_descriptor.bin"));
+}

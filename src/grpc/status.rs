@@ -1,0 +1,49 @@
+//! The one mapping from domain errors to gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(violations) => {
+                let message = Error::InvalidArgument(violations.clone()).to_string();
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            Error::NotFound(message) => Status::not_found(message),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                Status::internal("internal")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_arguments_carry_field_violations() {
+        let status = Status::from(Error::invalid("as_of", "must be YYYY-MM-DD"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request details");
+        assert_eq!(bad.field_violations[0].field, "as_of");
+        assert!(status.message().contains("as_of"));
+    }
+
+    #[test]
+    fn internal_causes_stay_on_the_server() {
+        let status = Status::from(Error::Internal("disk I/O error at /var/db".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal");
+    }
+}

@@ -1,0 +1,109 @@
+//! The `breakeven` command: parses flags, sets up logging, calls the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use breakeven::catalog::Catalog;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Whether and when self-hosting an open-weight LLM beats paying an API per token"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC service.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: SocketAddr,
+        /// Directory holding hardware/, models/ and prices/; the catalogue
+        /// built into the binary when omitted.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Load and validate the catalogue, report what it holds, and exit.
+    CheckData {
+        /// Directory holding hardware/, models/ and prices/; the built-in
+        /// catalogue when omitted.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve { addr, data_dir } => {
+            let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            breakeven::server::run(listener, catalog, shutdown_signal()).await
+        }
+        Command::CheckData { data_dir } => {
+            let catalog = load_catalog(data_dir.as_deref())?;
+            println!(
+                "catalogue ok: {} GPUs, {} models, {} API price entries",
+                catalog.gpus().count(),
+                catalog.models().count(),
+                catalog.prices().entries().len()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load_catalog(data_dir: Option<&std::path::Path>) -> anyhow::Result<Catalog> {
+    let catalog = match data_dir {
+        Some(dir) => Catalog::from_dir(dir),
+        None => Catalog::embedded(),
+    }?;
+    tracing::info!(
+        gpus = catalog.gpus().count(),
+        models = catalog.models().count(),
+        prices = catalog.prices().entries().len(),
+        "catalogue loaded"
+    );
+    Ok(catalog)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

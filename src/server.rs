@@ -1,0 +1,110 @@
+//! Runs the gRPC server: catalogue, health and reflection services, one log
+//! line per request, graceful shutdown.
+//!
+//! [`run`] takes its listener and shutdown signal as arguments, so tests
+//! start a real server on an ephemeral port and stop it when they are done.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codegen::http::{self, HeaderMap};
+use tonic::transport::Server;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::catalog::Catalog;
+use crate::grpc::{CatalogApi, pb};
+
+/// Serves on `listener` until `shutdown` completes, then lets requests in
+/// flight finish.
+pub async fn run(
+    listener: TcpListener,
+    catalog: Arc<Catalog>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
+        .await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // Each builder adds its own reflection descriptors; add the other
+    // version's so that either one lists both.
+    let reflection_v1 = reflection()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = reflection()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        health
+            .set_not_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
+            .await;
+    };
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving");
+    }
+    Server::builder()
+        .layer(
+            // One log line per call with its method, gRPC status and latency.
+            // A call that fails before its body starts carries its status in
+            // the response headers ("trailers-only"); any other call in the
+            // trailers at the end of the stream, where the line is written.
+            TraceLayer::new_for_grpc()
+                .make_span_with(|request: &http::Request<tonic::body::Body>| {
+                    tracing::info_span!("grpc", method = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(log_headers)
+                .on_eos(log_trailers)
+                .on_failure(()),
+        )
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::catalog_service_server::CatalogServiceServer::new(
+            CatalogApi::new(catalog),
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Writes the log line of a call whose status came in the trailers.
+fn log_trailers(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
+    let code = trailers
+        .and_then(|t| t.get("grpc-status"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0");
+    log_call(code, latency, span);
+}
+
+/// Writes the log line of a call whose status came in the headers.
+fn log_headers(response: &http::Response<tonic::body::Body>, latency: Duration, span: &Span) {
+    if let Some(code) = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+    {
+        log_call(code, latency, span);
+    }
+}
+
+fn log_call(code: &str, latency: Duration, span: &Span) {
+    let status = code
+        .parse::<i32>()
+        .map(|c| format!("{:?}", tonic::Code::from_i32(c)))
+        .unwrap_or_else(|_| code.to_string());
+    span.in_scope(|| tracing::info!(status, latency_ms = latency.as_secs_f64() * 1e3, "request"));
+}
