@@ -39,6 +39,9 @@ pub enum Error {
     /// e.g. a model that does not fit on the GPUs asked for.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A limit was reached; the caller may retry later or ask for less.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A fault of ours; the message is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),

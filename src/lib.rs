@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod estimator;
 pub mod grpc;
 pub mod server;
 

@@ -32,6 +32,13 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Compare the estimator with the measured throughput shipped in
+    /// benchmarks/ (or another table in that format) and print the errors.
+    Accuracy {
+        /// A CSV table in the format of benchmarks/measured_throughput.csv.
+        #[arg(long)]
+        measurements: Option<PathBuf>,
+    },
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData {
         /// Directory holding hardware/, models/ and prices/; the built-in
@@ -55,6 +62,20 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             breakeven::server::run(listener, catalog, shutdown_signal()).await
+        }
+        Command::Accuracy { measurements } => {
+            let catalog = Catalog::embedded()?;
+            let text = match measurements {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => breakeven::estimator::calibrate::PUBLIC_MEASUREMENTS.to_string(),
+            };
+            let points = breakeven::estimator::calibrate::parse_csv(&text)?;
+            print!(
+                "{}",
+                breakeven::estimator::calibrate::accuracy_table(&catalog, &points)
+            );
+            Ok(())
         }
         Command::CheckData { data_dir } => {
             let catalog = load_catalog(data_dir.as_deref())?;

@@ -16,7 +16,8 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::catalog::Catalog;
-use crate::grpc::{CatalogApi, pb};
+use crate::estimator::calibrate::{self, Calibration, Calibrations};
+use crate::grpc::{CatalogApi, EstimatorApi, pb};
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish.
@@ -25,9 +26,20 @@ pub async fn run(
     catalog: Arc<Catalog>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The defaults' expected error comes from the measurements shipped in
+    // benchmarks/, scored against this catalogue.
+    let measurements = calibrate::parse_csv(calibrate::PUBLIC_MEASUREMENTS)?;
+    let calibrations = Arc::new(Calibrations::new(Calibration::uncalibrated(
+        &catalog,
+        &measurements,
+    )));
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
+        .await;
+    health
+        .set_serving::<pb::estimator_service_server::EstimatorServiceServer<EstimatorApi>>()
         .await;
 
     let reflection = || {
@@ -74,7 +86,10 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::catalog_service_server::CatalogServiceServer::new(
-            CatalogApi::new(catalog),
+            CatalogApi::new(Arc::clone(&catalog)),
+        ))
+        .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
+            EstimatorApi::new(catalog, calibrations),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

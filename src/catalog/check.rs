@@ -146,7 +146,9 @@ fn earliest() -> NaiveDate {
     NaiveDate::from_ymd_opt(EARLIEST.0, EARLIEST.1, EARLIEST.2).expect("valid constant date")
 }
 
-pub(crate) fn is_valid_id(id: &str) -> bool {
+/// Whether `id` is a valid catalogue id: 1–64 lowercase letters, digits,
+/// '-' and '.', starting with a letter or digit.
+pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-pub use check::{Issue, LoadError};
+pub use check::{Issue, LoadError, is_valid_id};
 pub use gpu::{Efficiency, Gpu};
 pub use model::{Attention, Mla, Model, Moe, SlidingWindow};
 pub use precision::Precision;

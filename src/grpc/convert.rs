@@ -28,6 +28,22 @@ pub fn required<'a>(field: &str, value: &'a str) -> Result<&'a str> {
     }
 }
 
+/// Reads a precision enum field; unspecified gives `default`.
+pub fn precision_or(field: &str, value: i32, default: Precision) -> Result<Precision> {
+    match pb::Precision::try_from(value) {
+        Ok(pb::Precision::Unspecified) => Ok(default),
+        Ok(pb::Precision::Bf16) => Ok(Precision::Bf16),
+        Ok(pb::Precision::Fp8) => Ok(Precision::Fp8),
+        Ok(pb::Precision::Int8) => Ok(Precision::Int8),
+        Ok(pb::Precision::Fp4) => Ok(Precision::Fp4),
+        Ok(pb::Precision::Int4) => Ok(Precision::Int4),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!("{value} is not a known precision"),
+        )),
+    }
+}
+
 fn date(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }

@@ -6,10 +6,12 @@
 
 mod catalog;
 mod convert;
+mod estimator;
 mod page;
 mod status;
 
 pub use catalog::CatalogApi;
+pub use estimator::EstimatorApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.
 pub mod pb {

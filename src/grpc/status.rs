@@ -18,6 +18,7 @@ impl From<Error> for Status {
             }
             Error::NotFound(message) => Status::not_found(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal("internal")

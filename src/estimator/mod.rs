@@ -1,0 +1,708 @@
+//! The throughput estimator: how many tokens per second one GPU serves for
+//! a model, a precision and a workload, under latency targets.
+//!
+//! First principles, fast enough to call inside sweeps: memory decides how
+//! many sequences fit ([`memory`]); each decode step takes the longer of its
+//! bytes over achievable bandwidth and its FLOPs over achievable compute,
+//! plus tensor-parallel all-reduces ([`roofline`]); continuous batching
+//! shares the GPU between prefills and decode steps (below). The fractions
+//! of peak come from the hardware files and can be refitted to measurements
+//! ([`calibrate`]). Pure functions: no I/O, no gRPC.
+
+pub mod calibrate;
+pub mod memory;
+pub mod params;
+pub mod roofline;
+
+pub use calibrate::{Calibration, MeasuredPoint, Metric};
+pub use roofline::{Replica, StepTime, Tuning};
+
+use crate::catalog::{Catalog, Gpu, Model, Precision};
+use crate::error::{Error, Result};
+use roofline::compute_precision;
+
+/// Most concurrent sequences a request may ask for.
+pub const MAX_CONCURRENCY: u32 = 1_000_000;
+
+/// What to estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub model: String,
+    pub gpu: String,
+    pub weight_precision: Precision,
+    pub kv_precision: Precision,
+    /// Tensor-parallel degree; 0 picks the smallest that fits.
+    pub tensor_parallel: u32,
+    pub workload: Workload,
+    pub targets: Targets,
+}
+
+/// The shape of the traffic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Workload {
+    /// Prompt tokens per request.
+    pub input_tokens: u32,
+    /// Generated tokens per request.
+    pub output_tokens: u32,
+    /// Sequences in flight per replica; 0 picks the concurrency with the
+    /// highest throughput within the targets.
+    pub concurrency: u32,
+}
+
+/// Latency limits; `None` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Targets {
+    /// Time to first token, seconds.
+    pub ttft_s: Option<f64>,
+    /// Time per output token after the first, seconds.
+    pub tpot_s: Option<f64>,
+}
+
+/// The resource that limits throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    MemoryBandwidth,
+    Compute,
+    Interconnect,
+    /// The KV cache holds no more sequences.
+    MemoryCapacity,
+}
+
+/// How memory divides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryUse {
+    /// All weights, GB.
+    pub weights_gb: f64,
+    /// Weights on each GPU, GB.
+    pub weights_gb_per_gpu: f64,
+    /// Memory the engine may use on each GPU, GB.
+    pub usable_gb_per_gpu: f64,
+    /// KV cache one token adds across all layers, bytes (whole model).
+    pub kv_bytes_per_token: f64,
+    /// Tokens of KV cache one replica holds.
+    pub kv_capacity_tokens: f64,
+    /// Sequences of this workload that fit at once (at their mean length).
+    pub max_concurrent_sequences: u32,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub memory: MemoryUse,
+    pub tensor_parallel: u32,
+    /// Sequences in flight per replica at the reported point.
+    pub concurrency: u32,
+    pub ttft_s: f64,
+    pub tpot_s: f64,
+    /// Prompt tokens per second while prefilling, per replica.
+    pub prefill_tokens_per_s: f64,
+    /// Generated tokens per second across the batch during decode, per
+    /// replica.
+    pub decode_tokens_per_s: f64,
+    pub output_tokens_per_second_per_gpu: f64,
+    /// Prompt and generated tokens per second per GPU.
+    pub total_tokens_per_second_per_gpu: f64,
+    /// Generated tokens per second one user sees (1 / TPOT).
+    pub tokens_per_second_per_user: f64,
+    pub requests_per_second_per_replica: f64,
+    pub bound: Bound,
+    /// Whether the latency targets hold at this point.
+    pub meets_targets: bool,
+    /// On-demand rental of the replica's GPUs per generated million tokens.
+    pub cost_per_million_output_tokens_usd: f64,
+    /// The same per million prompt and generated tokens.
+    pub cost_per_million_total_tokens_usd: f64,
+    /// Expected relative error of the throughput, e.g. 0.18 for ±18%.
+    pub expected_error: f64,
+    /// Name of the calibration behind the efficiencies.
+    pub calibration: String,
+}
+
+/// A model on a GPU at given precisions and parallelism, ready to evaluate
+/// at any concurrency.
+pub struct Setup<'a> {
+    pub model: &'a Model,
+    pub gpu: &'a Gpu,
+    pub replica: Replica,
+    pub input: f64,
+    pub output: f64,
+    /// Mean layer-tokens of context per sequence over its life.
+    mean_layer_tokens: f64,
+    pub max_concurrency: u32,
+    kv: Precision,
+    calibration: &'a Calibration,
+}
+
+/// Checks the query against the catalogue and builds the replica, choosing
+/// the parallelism when asked to.
+pub fn setup<'a>(
+    catalog: &'a Catalog,
+    query: &Query,
+    calibration: &'a Calibration,
+) -> Result<Setup<'a>> {
+    let model = catalog.model(&query.model)?;
+    let gpu = catalog.gpu(&query.gpu)?;
+    validate(query, model, gpu)?;
+    let w = query.workload;
+    let (input, output) = (f64::from(w.input_tokens), f64::from(w.output_tokens));
+    let mean_context = input + output / 2.0;
+    let build = |tp: u32| {
+        Replica::new(
+            model,
+            gpu,
+            query.weight_precision,
+            query.kv_precision,
+            tp,
+            &calibration.tuning,
+        )
+    };
+    let mean_layer_tokens = memory::kv_layer_tokens(model, mean_context);
+    // One sequence must fit at its longest.
+    let one_sequence = memory::kv_layer_tokens(model, input + output);
+    let replica = if query.tensor_parallel == 0 {
+        let candidates: Vec<u32> = memory::tp_candidates(model, gpu).collect();
+        let fitting = candidates
+            .iter()
+            .map(|&tp| build(tp))
+            .find(|r| r.kv_capacity_layer_tokens >= one_sequence);
+        match fitting {
+            Some(r) => r,
+            None => {
+                let largest = candidates.last().copied().unwrap_or(1);
+                return Err(does_not_fit(model, gpu, query, largest, one_sequence));
+            }
+        }
+    } else {
+        let r = build(query.tensor_parallel);
+        if r.kv_capacity_layer_tokens < one_sequence {
+            return Err(does_not_fit(
+                model,
+                gpu,
+                query,
+                query.tensor_parallel,
+                one_sequence,
+            ));
+        }
+        r
+    };
+    let max_concurrency = (replica.kv_capacity_layer_tokens / mean_layer_tokens)
+        .floor()
+        .clamp(1.0, f64::from(MAX_CONCURRENCY)) as u32;
+    Ok(Setup {
+        model,
+        gpu,
+        replica,
+        input,
+        output,
+        mean_layer_tokens,
+        max_concurrency,
+        kv: query.kv_precision,
+        calibration,
+    })
+}
+
+fn validate(query: &Query, model: &Model, gpu: &Gpu) -> Result<()> {
+    let mut violations = Vec::new();
+    let mut fail =
+        |field: &str, why: String| violations.push(crate::error::FieldViolation::new(field, why));
+    let compute = compute_precision(query.weight_precision);
+    if !gpu.dense_tflops.contains_key(&compute) {
+        let supported: Vec<_> = gpu.dense_tflops.keys().map(|p| p.name()).collect();
+        fail(
+            "weight_precision",
+            format!(
+                "{} has no {} units (it supports {} and weight-only int4)",
+                gpu.id,
+                query.weight_precision,
+                supported.join(", ")
+            ),
+        );
+    }
+    if query.tensor_parallel != 0
+        && !memory::tp_candidates(model, gpu).any(|tp| tp == query.tensor_parallel)
+    {
+        fail(
+            "tensor_parallel",
+            format!(
+                "{} is not a power of two up to {} GPUs per node that divides {}'s {} attention heads",
+                query.tensor_parallel, gpu.gpus_per_node, model.id, model.attention_heads
+            ),
+        );
+    }
+    let w = query.workload;
+    if w.input_tokens == 0 {
+        fail("workload.input_tokens", "must be positive".into());
+    }
+    if w.output_tokens == 0 {
+        fail("workload.output_tokens", "must be positive".into());
+    }
+    let context = u64::from(w.input_tokens) + u64::from(w.output_tokens);
+    if context > u64::from(model.max_context) {
+        fail(
+            "workload.input_tokens",
+            format!(
+                "input plus output tokens ({context}) exceed {}'s context of {}",
+                model.id, model.max_context
+            ),
+        );
+    }
+    if w.concurrency > MAX_CONCURRENCY {
+        fail(
+            "workload.concurrency",
+            format!("must be at most {MAX_CONCURRENCY}, got {}", w.concurrency),
+        );
+    }
+    for (field, value) in [
+        ("targets.ttft_seconds", query.targets.ttft_s),
+        ("targets.tpot_seconds", query.targets.tpot_s),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && v > 0.0 && v <= 3600.0)
+        {
+            fail(
+                field,
+                format!("must be a positive number of seconds up to 3600, got {v}"),
+            );
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(violations))
+    }
+}
+
+fn does_not_fit(model: &Model, gpu: &Gpu, query: &Query, tp: u32, one_sequence: f64) -> Error {
+    let r = Replica::new(
+        model,
+        gpu,
+        query.weight_precision,
+        query.kv_precision,
+        tp,
+        &Tuning::default(),
+    );
+    let kv_needed =
+        one_sequence * memory::kv_bytes_per_token_per_layer_per_gpu(model, query.kv_precision, tp);
+    let short_per_gpu = kv_needed - r.fit.kv_bytes_per_gpu;
+    let short_gb = short_per_gpu * f64::from(tp) / 1e9;
+    Error::FailedPrecondition(format!(
+        "{} in {} does not fit on {}x {}: {:.1} GB short ({:.1} GB of weights per GPU, {:.1} GB usable per GPU)",
+        model.id,
+        query.weight_precision,
+        tp,
+        gpu.id,
+        short_gb.max(0.1),
+        r.fit.weight_bytes_per_gpu / 1e9,
+        r.fit.usable_bytes_per_gpu / 1e9,
+    ))
+}
+
+impl Setup<'_> {
+    /// Steady state of continuous batching with `concurrency` sequences in
+    /// flight. Each request costs the replica the work of its prefill `p`
+    /// plus its share of decode steps, O·d/C, so requests complete at
+    /// X = 1 / (p + O·d/C); a user sees one token per C/(X·O) = d + C·p/O
+    /// seconds, as prefills of newcomers interleave with decode steps.
+    pub fn at(&self, concurrency: u32, targets: &Targets) -> Estimate {
+        let c = f64::from(concurrency.clamp(1, self.max_concurrency));
+        let r = &self.replica;
+        let tp = f64::from(r.tp);
+        let decode = r.decode_step(c, self.mean_layer_tokens);
+        let d = decode.total();
+        let prefill = r.prefill_work(self.model, self.input);
+        let p = prefill.total();
+        let per_request = p + self.output * d / c;
+        let x = 1.0 / per_request;
+        let tpot = c * p / self.output + d;
+        let ttft = r.prefill_alone(self.model, self.input).total() + d;
+        let meets_targets =
+            targets.ttft_s.is_none_or(|t| ttft <= t) && targets.tpot_s.is_none_or(|t| tpot <= t);
+
+        // Which resource the replica spends most time waiting on.
+        let share = self.output / c;
+        let (mut mem, mut comp) = (0.0, prefill.compute_s);
+        if decode.memory_s >= decode.compute_s {
+            mem += share * decode.memory_s;
+        } else {
+            comp += share * decode.compute_s;
+        }
+        let net = prefill.interconnect_s + share * decode.interconnect_s;
+        let at_capacity = concurrency >= self.max_concurrency;
+        let bound = if at_capacity && meets_targets {
+            Bound::MemoryCapacity
+        } else if net > mem && net > comp {
+            Bound::Interconnect
+        } else if comp > mem {
+            Bound::Compute
+        } else {
+            Bound::MemoryBandwidth
+        };
+
+        let output_per_s = x * self.output;
+        let total_per_s = x * (self.input + self.output);
+        let hourly = self.gpu.rental_on_demand_per_gpu_hour.usd * tp;
+        let layers = r.model_layers;
+        Estimate {
+            memory: MemoryUse {
+                weights_gb: r.fit.weight_bytes_per_gpu * tp / 1e9,
+                weights_gb_per_gpu: r.fit.weight_bytes_per_gpu / 1e9,
+                usable_gb_per_gpu: r.fit.usable_bytes_per_gpu / 1e9,
+                kv_bytes_per_token: layers
+                    * memory::kv_bytes_per_token_per_layer(self.model, self.kv),
+                kv_capacity_tokens: r.kv_capacity_layer_tokens / layers,
+                max_concurrent_sequences: self.max_concurrency,
+            },
+            tensor_parallel: r.tp,
+            concurrency: c as u32,
+            ttft_s: ttft,
+            tpot_s: tpot,
+            prefill_tokens_per_s: self.input / p,
+            decode_tokens_per_s: c / d,
+            output_tokens_per_second_per_gpu: output_per_s / tp,
+            total_tokens_per_second_per_gpu: total_per_s / tp,
+            tokens_per_second_per_user: 1.0 / tpot,
+            requests_per_second_per_replica: x,
+            bound,
+            meets_targets,
+            cost_per_million_output_tokens_usd: hourly / (output_per_s * 3600.0) * 1e6,
+            cost_per_million_total_tokens_usd: hourly / (total_per_s * 3600.0) * 1e6,
+            expected_error: self.calibration.expected_error,
+            calibration: self.calibration.name.clone(),
+        }
+    }
+
+    /// The highest-throughput point within the targets: throughput grows
+    /// with concurrency while TTFT and TPOT only grow, so it is the largest
+    /// concurrency that still meets them (binary search).
+    pub fn best(&self, targets: &Targets) -> Estimate {
+        let top = self.at(self.max_concurrency, targets);
+        if top.meets_targets {
+            return top;
+        }
+        let (mut lo, mut hi) = (1u32, self.max_concurrency);
+        if !self.at(lo, targets).meets_targets {
+            return self.at(lo, targets);
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.at(mid, targets).meets_targets {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        self.at(lo, targets)
+    }
+}
+
+/// Estimates throughput for a query.
+pub fn estimate(catalog: &Catalog, query: &Query, calibration: &Calibration) -> Result<Estimate> {
+    let setup = setup(catalog, query, calibration)?;
+    Ok(match query.workload.concurrency {
+        0 => setup.best(&query.targets),
+        c => setup.at(c, &query.targets),
+    })
+}
+
+/// The throughput–interactivity curve: one point per concurrency from 1 up
+/// to what memory holds (doubling), and the best point within the targets.
+pub fn sweep(
+    catalog: &Catalog,
+    query: &Query,
+    calibration: &Calibration,
+) -> Result<(Vec<Estimate>, Estimate)> {
+    let setup = setup(catalog, query, calibration)?;
+    let mut points = Vec::new();
+    let mut c = 1u32;
+    while c < setup.max_concurrency {
+        points.push(setup.at(c, &query.targets));
+        c = c.saturating_mul(2);
+    }
+    points.push(setup.at(setup.max_concurrency, &query.targets));
+    Ok((points, setup.best(&query.targets)))
+}
+
+/// One model's place on a scaling curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingPoint {
+    pub model: String,
+    pub total_params_b: f64,
+    pub active_params_b: f64,
+    /// The best estimate, or why the model does not fit.
+    pub estimate: std::result::Result<Estimate, String>,
+}
+
+/// Every catalogue model on one GPU type at one precision, ordered by size.
+pub fn scaling_curve(
+    catalog: &Catalog,
+    gpu: &str,
+    weights: Precision,
+    kv: Precision,
+    workload: Workload,
+    targets: Targets,
+    calibration: &Calibration,
+) -> Result<Vec<ScalingPoint>> {
+    catalog.gpu(gpu)?;
+    let mut models: Vec<&Model> = catalog.models().collect();
+    models.sort_by(|a, b| {
+        a.total_params_b
+            .total_cmp(&b.total_params_b)
+            .then(a.id.cmp(&b.id))
+    });
+    let mut points = Vec::new();
+    for model in models {
+        let query = Query {
+            model: model.id.clone(),
+            gpu: gpu.to_string(),
+            weight_precision: weights,
+            kv_precision: kv,
+            tensor_parallel: 0,
+            workload: Workload {
+                concurrency: 0,
+                ..workload
+            },
+            targets,
+        };
+        let estimate = match estimate(catalog, &query, calibration) {
+            Ok(e) => Ok(e),
+            Err(Error::FailedPrecondition(why)) => Err(why),
+            Err(Error::InvalidArgument(v))
+                if v.iter().all(|v| v.field == "workload.input_tokens") =>
+            {
+                Err(v[0].description.clone())
+            }
+            Err(other) => return Err(other),
+        };
+        points.push(ScalingPoint {
+            model: model.id.clone(),
+            total_params_b: model.total_params_b,
+            active_params_b: model.active_params_b,
+            estimate,
+        });
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::embedded().unwrap()
+    }
+
+    fn defaults() -> Calibration {
+        Calibration {
+            name: "default".into(),
+            tuning: Tuning::default(),
+            expected_error: 0.15,
+            points: 0,
+        }
+    }
+
+    fn query(
+        model: &str,
+        gpu: &str,
+        weights: Precision,
+        input: u32,
+        output: u32,
+        concurrency: u32,
+    ) -> Query {
+        Query {
+            model: model.into(),
+            gpu: gpu.into(),
+            weight_precision: weights,
+            kv_precision: Precision::Bf16,
+            tensor_parallel: 0,
+            workload: Workload {
+                input_tokens: input,
+                output_tokens: output,
+                concurrency,
+            },
+            targets: Targets::default(),
+        }
+    }
+
+    #[test]
+    fn batch_one_decode_reads_the_weights_once_per_token() {
+        let catalog = catalog();
+        let q = query("llama-3.1-8b", "h100-sxm", Precision::Bf16, 8, 8, 1);
+        let calibration = defaults();
+        let setup = setup(&catalog, &q, &calibration).unwrap();
+        let model = catalog.model("llama-3.1-8b").unwrap();
+        let gpu = catalog.gpu("h100-sxm").unwrap();
+        let step = setup.replica.decode_step(1.0, 0.0);
+        let expected = model.total_params_b * 1e9 * 2.0
+            / (gpu.memory_bandwidth_tb_s * 1e12 * gpu.efficiency.memory_bandwidth);
+        assert!(
+            (step.memory_s / expected - 1.0).abs() < 1e-9,
+            "{} vs {expected}",
+            step.memory_s
+        );
+        assert!(step.memory_s > step.compute_s);
+        assert_eq!(step.interconnect_s, 0.0);
+    }
+
+    #[test]
+    fn the_smallest_parallelism_that_fits_is_chosen() {
+        let catalog = catalog();
+        let calibration = defaults();
+        let tp = |model: &str, gpu: &str, precision| {
+            estimate(
+                &catalog,
+                &query(model, gpu, precision, 1000, 200, 0),
+                &calibration,
+            )
+            .unwrap()
+            .tensor_parallel
+        };
+        assert_eq!(tp("llama-3.1-8b", "h100-sxm", Precision::Bf16), 1);
+        // 141 GB of BF16 weights leave too little of 2 × 72 GB usable.
+        assert_eq!(tp("llama-3.1-70b", "h100-sxm", Precision::Bf16), 4);
+        assert_eq!(tp("llama-3.1-70b", "h100-sxm", Precision::Fp8), 2);
+        assert_eq!(tp("llama-3.1-70b", "h200", Precision::Fp8), 1);
+        assert_eq!(tp("llama-3.1-405b", "h100-sxm", Precision::Fp8), 8);
+    }
+
+    #[test]
+    fn a_model_too_big_for_a_node_says_how_many_gb_short() {
+        let catalog = catalog();
+        let q = query("llama-3.1-405b", "l4", Precision::Bf16, 1000, 200, 0);
+        let err = estimate(&catalog, &q, &defaults()).unwrap_err();
+        let Error::FailedPrecondition(message) = err else {
+            panic!("{err:?}")
+        };
+        // 405B × 2 bytes ≈ 811 GB against 8 × 24 GB × 0.9 × 0.96 ≈ 166 GB.
+        let short: f64 = message
+            .split(" GB short")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((600.0..700.0).contains(&short), "{message}");
+    }
+
+    #[test]
+    fn invalid_queries_name_each_field() {
+        let catalog = catalog();
+        let mut q = query("llama-3.1-8b", "a100-80gb", Precision::Fp8, 0, 0, 2_000_000);
+        q.tensor_parallel = 3;
+        q.targets.tpot_s = Some(f64::NAN);
+        let Err(Error::InvalidArgument(violations)) = estimate(&catalog, &q, &defaults()) else {
+            panic!("expected invalid argument");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "weight_precision",
+                "tensor_parallel",
+                "workload.input_tokens",
+                "workload.output_tokens",
+                "workload.concurrency",
+                "targets.tpot_seconds"
+            ]
+        );
+        let long = query("llama-2-70b", "h100-sxm", Precision::Fp8, 4000, 200, 0);
+        assert!(
+            estimate(&catalog, &long, &defaults()).is_err(),
+            "Llama 2 has a 4096-token context"
+        );
+    }
+
+    #[test]
+    fn tighter_latency_targets_lower_concurrency_and_throughput() {
+        let catalog = catalog();
+        let calibration = defaults();
+        let mut q = query("llama-3.1-70b", "h100-sxm", Precision::Fp8, 1000, 300, 0);
+        let free = estimate(&catalog, &q, &calibration).unwrap();
+        q.targets.tpot_s = Some(free.tpot_s / 3.0);
+        let tight = estimate(&catalog, &q, &calibration).unwrap();
+        assert!(tight.meets_targets);
+        assert!(tight.tpot_s <= free.tpot_s / 3.0);
+        assert!(tight.concurrency < free.concurrency);
+        assert!(tight.output_tokens_per_second_per_gpu < free.output_tokens_per_second_per_gpu);
+        assert_eq!(free.bound, Bound::MemoryCapacity);
+    }
+
+    #[test]
+    fn unreachable_targets_are_reported_not_hidden() {
+        let catalog = catalog();
+        let mut q = query("llama-3.1-70b", "l40s", Precision::Fp8, 1000, 300, 0);
+        q.targets.tpot_s = Some(0.001);
+        let e = estimate(&catalog, &q, &defaults()).unwrap();
+        assert!(!e.meets_targets);
+        assert_eq!(e.concurrency, 1);
+    }
+
+    #[test]
+    fn cost_per_million_tokens_follows_from_rental_and_rate() {
+        let catalog = catalog();
+        let q = query("llama-3.1-8b", "h100-sxm", Precision::Bf16, 1000, 300, 32);
+        let e = estimate(&catalog, &q, &defaults()).unwrap();
+        let hourly = catalog
+            .gpu("h100-sxm")
+            .unwrap()
+            .rental_on_demand_per_gpu_hour
+            .usd;
+        let expected = hourly / (e.output_tokens_per_second_per_gpu * 3600.0) * 1e6;
+        assert!((e.cost_per_million_output_tokens_usd / expected - 1.0).abs() < 1e-9);
+        assert_eq!(e.expected_error, 0.15);
+    }
+
+    #[test]
+    fn sweeps_trade_interactivity_for_throughput() {
+        let catalog = catalog();
+        let q = query("llama-3.1-8b", "h100-sxm", Precision::Fp8, 500, 500, 0);
+        let (points, best) = sweep(&catalog, &q, &defaults()).unwrap();
+        assert!(points.len() > 3);
+        for pair in points.windows(2) {
+            assert!(pair[1].concurrency > pair[0].concurrency);
+            assert!(
+                pair[1].output_tokens_per_second_per_gpu
+                    >= pair[0].output_tokens_per_second_per_gpu
+            );
+            assert!(pair[1].tokens_per_second_per_user <= pair[0].tokens_per_second_per_user);
+        }
+        assert_eq!(best.concurrency, points.last().unwrap().concurrency);
+    }
+
+    #[test]
+    fn scaling_curves_cover_the_catalogue_by_size() {
+        let catalog = catalog();
+        let workload = Workload {
+            input_tokens: 1000,
+            output_tokens: 200,
+            concurrency: 0,
+        };
+        let points = scaling_curve(
+            &catalog,
+            "h100-sxm",
+            Precision::Fp8,
+            Precision::Fp8,
+            workload,
+            Targets::default(),
+            &defaults(),
+        )
+        .unwrap();
+        assert_eq!(points.len(), catalog.models().count());
+        assert!(
+            points
+                .windows(2)
+                .all(|p| p[0].total_params_b <= p[1].total_params_b)
+        );
+        assert!(points.iter().filter(|p| p.estimate.is_ok()).count() >= 10);
+        let small = points.first().unwrap().estimate.as_ref().unwrap();
+        let large = points
+            .iter()
+            .rev()
+            .find_map(|p| p.estimate.as_ref().ok())
+            .unwrap();
+        assert!(
+            small.cost_per_million_output_tokens_usd < large.cost_per_million_output_tokens_usd
+        );
+    }
+}
