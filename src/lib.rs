@@ -14,5 +14,6 @@ pub mod error;
 pub mod estimator;
 pub mod grpc;
 pub mod server;
+pub mod tco;
 
 pub use error::{Error, Result};

@@ -17,7 +17,7 @@ use tracing::Span;
 
 use crate::catalog::Catalog;
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
-use crate::grpc::{CatalogApi, EstimatorApi, pb};
+use crate::grpc::{CatalogApi, EstimatorApi, SimulationApi, pb};
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish.
@@ -40,6 +40,9 @@ pub async fn run(
         .await;
     health
         .set_serving::<pb::estimator_service_server::EstimatorServiceServer<EstimatorApi>>()
+        .await;
+    health
+        .set_serving::<pb::simulation_service_server::SimulationServiceServer<SimulationApi>>()
         .await;
 
     let reflection = || {
@@ -89,7 +92,10 @@ pub async fn run(
             CatalogApi::new(Arc::clone(&catalog)),
         ))
         .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
-            EstimatorApi::new(catalog, calibrations),
+            EstimatorApi::new(Arc::clone(&catalog), Arc::clone(&calibrations)),
+        ))
+        .add_service(pb::simulation_service_server::SimulationServiceServer::new(
+            SimulationApi::new(catalog, calibrations),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

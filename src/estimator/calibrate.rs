@@ -325,8 +325,15 @@ pub fn fit(catalog: &Catalog, name: &str, points: &[MeasuredPoint]) -> Result<Fi
             break;
         }
     }
-    let tuning = from_params(&p);
-    let residuals = relative_errors(catalog, points, &tuning)?;
+    let mut tuning = from_params(&p);
+    let mut residuals = relative_errors(catalog, points, &tuning)?;
+    // The fit minimises squared log error; the error reported and carried
+    // by estimates is the median. Where the fit would make the median
+    // worse, the defaults stay.
+    if median_abs(&residuals) > median_abs(&before) {
+        tuning = start;
+        residuals = before.clone();
+    }
     let error_after = median_abs(&residuals);
     Ok(FitReport {
         calibration: Calibration {
@@ -476,6 +483,12 @@ pub fn parse_vllm_json(
         ));
     }
     let gpus = gpus.max(tensor_parallel).max(1);
+    if !gpus.is_multiple_of(tensor_parallel.max(1)) {
+        violations.push(FieldViolation::new(
+            field.replace(".json", ".gpus"),
+            format!("{gpus} GPUs do not divide into replicas of {tensor_parallel}"),
+        ));
+    }
     if !violations.is_empty() {
         return Err(Error::InvalidArgument(violations));
     }

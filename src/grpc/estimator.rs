@@ -50,9 +50,12 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
         request: Request<pb::SweepConcurrencyRequest>,
     ) -> Result<Response<pb::SweepConcurrencyResponse>, Status> {
         let req = request.into_inner().configuration.unwrap_or_default();
-        let query = query("configuration.", &req)?;
+        let mut query = query("configuration.", &req)?;
+        // The sweep chooses the concurrencies itself.
+        query.workload.concurrency = 0;
         let calibration = self.calibrations.get(&req.calibration)?;
-        let (points, best) = estimator::sweep(&self.catalog, &query, &calibration)?;
+        let (points, best) = estimator::sweep(&self.catalog, &query, &calibration)
+            .map_err(|e| prefix_fields(e, "configuration."))?;
         Ok(Response::new(pb::SweepConcurrencyResponse {
             points: points.into_iter().map(Into::into).collect(),
             best: Some(best.into()),

@@ -8,10 +8,12 @@ mod catalog;
 mod convert;
 mod estimator;
 mod page;
+mod simulation;
 mod status;
 
 pub use catalog::CatalogApi;
 pub use estimator::EstimatorApi;
+pub use simulation::SimulationApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.
 pub mod pb {

@@ -1,0 +1,452 @@
+//! `breakeven.v1.SimulationService`: projections, break-even, maps and
+//! option comparisons over the TCO model.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::pb;
+use crate::catalog::{Catalog, Precision};
+use crate::error::{Error, Result};
+use crate::estimator::calibrate::Calibrations;
+use crate::tco::{
+    self, Basis, BreakEvenVolume, Scenario,
+    map::{Axis, MapInput},
+    scenario::{self as sc, defaults},
+};
+
+#[derive(Debug, Clone)]
+pub struct SimulationApi {
+    catalog: Arc<Catalog>,
+    calibrations: Arc<Calibrations>,
+}
+
+impl SimulationApi {
+    pub fn new(catalog: Arc<Catalog>, calibrations: Arc<Calibrations>) -> Self {
+        Self {
+            catalog,
+            calibrations,
+        }
+    }
+
+    /// Resolves a scenario into a plan: validation, catalogue, estimator.
+    fn plan(&self, scenario: &Scenario) -> Result<tco::Plan> {
+        let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
+        tco::plan(&self.catalog, scenario, &calibration, "scenario.")
+    }
+}
+
+/// Runs CPU-heavy work off the async workers; a panic becomes INTERNAL.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("worker failed: {e}")))?
+}
+
+#[tonic::async_trait]
+impl pb::simulation_service_server::SimulationService for SimulationApi {
+    async fn project(
+        &self,
+        request: Request<pb::ProjectRequest>,
+    ) -> Result<Response<pb::ProjectResponse>, Status> {
+        let req = request.into_inner();
+        let scenario = scenario(req.scenario.as_ref())?;
+        let basis = basis(req.basis)?;
+        let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
+        let catalog = Arc::clone(&self.catalog);
+        let projection =
+            blocking(move || tco::project(&catalog, &scenario, &calibration, basis)).await?;
+        Ok(Response::new(projection_response(&projection)))
+    }
+
+    async fn find_break_even(
+        &self,
+        request: Request<pb::FindBreakEvenRequest>,
+    ) -> Result<Response<pb::FindBreakEvenResponse>, Status> {
+        let req = request.into_inner();
+        let scenario = scenario(req.scenario.as_ref())?;
+        let basis = basis(req.basis)?;
+        let plan = self.plan(&scenario)?;
+        let (summary, volume, sensitivities) = blocking(move || {
+            let mut months = Vec::new();
+            plan.run(&tco::PathInputs::default(), &mut months);
+            let summary = tco::summarize(&plan, &months, basis);
+            Ok((
+                summary,
+                plan.break_even_volume(tco::Adjust::default()),
+                tco::sensitivities(&plan, basis),
+            ))
+        })
+        .await?;
+        Ok(Response::new(pb::FindBreakEvenResponse {
+            break_even_volume: Some(volume_pb(&volume)),
+            breaks_even: summary.break_even_month.is_some(),
+            break_even_month: summary.break_even_month.unwrap_or(0),
+            first_crossover_month: summary.first_crossover_month.unwrap_or(0),
+            sensitivities: sensitivities
+                .into_iter()
+                .map(|s| pb::SensitivityCase {
+                    input: s.input.to_string(),
+                    change: s.change,
+                    breaks_even: s.break_even_month.is_some(),
+                    break_even_month: s.break_even_month.unwrap_or(0),
+                    break_even_volume: Some(pb::BreakEvenVolume {
+                        reached: s.break_even_requests_per_day.is_some(),
+                        requests_per_day: s.break_even_requests_per_day.unwrap_or(0.0),
+                        ..Default::default()
+                    }),
+                    horizon_difference: s.horizon_difference,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn break_even_map(
+        &self,
+        request: Request<pb::BreakEvenMapRequest>,
+    ) -> Result<Response<pb::BreakEvenMapResponse>, Status> {
+        let req = request.into_inner();
+        let scenario = scenario(req.scenario.as_ref())?;
+        let basis = basis(req.basis)?;
+        let x = axis("x", req.x.as_ref())?;
+        let y = axis("y", req.y.as_ref())?;
+        let plan = self.plan(&scenario)?;
+        let map = blocking(move || tco::map::break_even_map(&plan, x, y, basis)).await?;
+        Ok(Response::new(pb::BreakEvenMapResponse {
+            cells: map
+                .cells
+                .iter()
+                .map(|c| pb::MapCell {
+                    x: c.x,
+                    y: c.y,
+                    savings: c.savings,
+                    breaks_even: c.break_even_month.is_some(),
+                    break_even_month: c.break_even_month.unwrap_or(0),
+                })
+                .collect(),
+            boundary: map
+                .boundary
+                .iter()
+                .map(|b| pb::BoundaryPoint {
+                    x: b.x,
+                    y: b.y,
+                    wins_above: b.wins_above,
+                })
+                .collect(),
+            description: map.description,
+        }))
+    }
+
+    async fn compare_options(
+        &self,
+        request: Request<pb::CompareOptionsRequest>,
+    ) -> Result<Response<pb::CompareOptionsResponse>, Status> {
+        let req = request.into_inner();
+        let template = pb::Scenario {
+            name: "comparison".into(),
+            horizon_months: req.horizon_months,
+            start_month: req.start_month.clone(),
+            discount_rate: None,
+            workload: req.workload,
+            api: Some(pb::ApiOption {
+                price_id: self
+                    .catalog
+                    .prices()
+                    .ids()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                ..Default::default()
+            }),
+            self_host: Some(pb::SelfHostOption {
+                model_id: "llama-3.1-8b".into(),
+                gpu_id: "h100-sxm".into(),
+                ..req.self_host.unwrap_or_default()
+            }),
+            routing: None,
+        };
+        let template = scenario(Some(&template))?;
+        let calibration = self.calibrations.get(&template.self_host.calibration)?;
+        let catalog = Arc::clone(&self.catalog);
+        let (mut options, skipped) =
+            blocking(move || tco::compare::compare(&catalog, &template, &calibration)).await?;
+        if req.limit > 0 {
+            options.truncate(req.limit as usize);
+        }
+        Ok(Response::new(pb::CompareOptionsResponse {
+            options: options
+                .into_iter()
+                .map(|o| pb::CostOption {
+                    kind: match o.kind {
+                        tco::compare::OptionKind::Api => "api".into(),
+                        tco::compare::OptionKind::SelfHost => "self_host".into(),
+                    },
+                    id: o.id,
+                    month_one_cost: o.month_one_cost,
+                    horizon_cost: o.horizon_cost,
+                    cost_per_million_tokens: o.cost_per_million_tokens,
+                    gpus_month_one: o.gpus_month_one,
+                    tensor_parallel: o.tensor_parallel,
+                    notes: o.notes,
+                })
+                .collect(),
+            skipped,
+        }))
+    }
+}
+
+fn basis(value: i32) -> Result<Basis> {
+    match pb::CostBasis::try_from(value) {
+        Ok(pb::CostBasis::Unspecified | pb::CostBasis::ProfitAndLoss) => Ok(Basis::ProfitAndLoss),
+        Ok(pb::CostBasis::Cash) => Ok(Basis::Cash),
+        Err(_) => Err(Error::invalid(
+            "basis",
+            format!("{value} is not a cost basis"),
+        )),
+    }
+}
+
+fn axis(field: &str, a: Option<&pb::MapAxis>) -> Result<Axis> {
+    let a = a.ok_or_else(|| Error::invalid(field, "is required"))?;
+    let input = match pb::MapInput::try_from(a.input) {
+        Ok(pb::MapInput::RequestsPerDay) => MapInput::RequestsPerDay,
+        Ok(pb::MapInput::AnnualGrowth) => MapInput::AnnualGrowth,
+        Ok(pb::MapInput::ApiPriceMultiplier) => MapInput::ApiPriceMultiplier,
+        Ok(pb::MapInput::ApiAnnualPriceDecline) => MapInput::ApiAnnualPriceDecline,
+        Ok(pb::MapInput::GpuPriceMultiplier) => MapInput::GpuPriceMultiplier,
+        Ok(pb::MapInput::TargetUtilization) => MapInput::TargetUtilization,
+        Ok(pb::MapInput::PeakToAverage) => MapInput::PeakToAverage,
+        _ => {
+            return Err(Error::invalid(
+                format!("{field}.input"),
+                "must name an input",
+            ));
+        }
+    };
+    Ok(Axis {
+        input,
+        from: a.from,
+        to: a.to,
+        steps: a.steps,
+    })
+}
+
+fn precision_name(field: &str, value: i32, default: &str) -> Result<String> {
+    if value == 0 {
+        return Ok(default.to_string());
+    }
+    Ok(super::convert::precision_or(field, value, Precision::Bf16)?
+        .name()
+        .to_string())
+}
+
+/// Reads a protobuf scenario into the domain's, filling documented
+/// defaults; field-level checks happen in `Scenario::validate`.
+pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
+    let s = s.ok_or_else(|| Error::invalid("scenario", "is required"))?;
+    let w = s
+        .workload
+        .ok_or_else(|| Error::invalid("scenario.workload", "is required"))?;
+    let a = s
+        .api
+        .clone()
+        .ok_or_else(|| Error::invalid("scenario.api", "is required"))?;
+    let h = s
+        .self_host
+        .clone()
+        .ok_or_else(|| Error::invalid("scenario.self_host", "is required"))?;
+    let or = |v: f64, d: f64| if v == 0.0 { d } else { v };
+    let deployment = match h.deployment {
+        None => sc::Deployment::Rented(sc::Rented {
+            rate: defaults::rate(),
+            usd_per_gpu_hour: 0.0,
+            annual_price_decline: 0.0,
+        }),
+        Some(pb::self_host_option::Deployment::Rented(r)) => sc::Deployment::Rented(sc::Rented {
+            rate: if r.rate.is_empty() {
+                defaults::rate()
+            } else {
+                r.rate
+            },
+            usd_per_gpu_hour: r.usd_per_gpu_hour,
+            annual_price_decline: r.annual_price_decline,
+        }),
+        Some(pb::self_host_option::Deployment::Owned(o)) => sc::Deployment::Owned(sc::Owned {
+            purchase_usd_per_gpu: o.purchase_usd_per_gpu,
+            server_usd_per_gpu: o.server_usd_per_gpu,
+            depreciation_months: if o.depreciation_months == 0 {
+                defaults::depreciation_months()
+            } else {
+                o.depreciation_months
+            },
+            cost_of_capital: o.cost_of_capital.unwrap_or_else(defaults::cost_of_capital),
+            resale_fraction: o.resale_fraction,
+            power_usd_per_kwh: o
+                .power_usd_per_kwh
+                .unwrap_or_else(defaults::power_usd_per_kwh),
+            pue: o.pue.unwrap_or_else(defaults::pue),
+            load_fraction: o.load_fraction.unwrap_or_else(defaults::load_fraction),
+            host_watts_per_gpu: o
+                .host_watts_per_gpu
+                .unwrap_or_else(defaults::host_watts_per_gpu),
+            colocation_usd_per_kw_month: o
+                .colocation_usd_per_kw_month
+                .unwrap_or_else(defaults::colocation_usd_per_kw_month),
+            staff_usd_per_month: o.staff_usd_per_month,
+            staff_usd_per_gpu_month: o.staff_usd_per_gpu_month,
+            lead_time_months: o.lead_time_months,
+            lot_gpus: o.lot_gpus,
+        }),
+    };
+    let routing = match s.routing.as_ref().and_then(|r| r.mode) {
+        None => sc::Routing::AllSelfHosted,
+        Some(pb::routing::Mode::SelfHostedFraction(f)) => sc::Routing::Fraction { self_hosted: f },
+        Some(pb::routing::Mode::OverflowGpus(gpus)) => sc::Routing::Overflow { gpus },
+    };
+    Ok(Scenario {
+        name: s.name.clone(),
+        horizon_months: s.horizon_months,
+        start_month: s.start_month.clone(),
+        discount_rate: s.discount_rate.unwrap_or_else(defaults::discount_rate),
+        workload: sc::WorkloadSpec {
+            requests_per_day: w.requests_per_day,
+            input_tokens: w.input_tokens,
+            output_tokens: w.output_tokens,
+            cached_input_fraction: w.cached_input_fraction,
+            batch_fraction: w.batch_fraction,
+            peak_to_average: or(w.peak_to_average, defaults::peak_to_average()),
+            days_per_month: or(w.days_per_month, defaults::days_per_month()),
+            annual_growth: w.annual_growth,
+        },
+        api: sc::ApiOption {
+            price_id: a.price_id,
+            annual_price_decline: a.annual_price_decline,
+            volume_discounts: a
+                .volume_discounts
+                .iter()
+                .map(|v| sc::VolumeDiscount {
+                    monthly_spend_usd: v.monthly_spend_usd,
+                    discount: v.discount,
+                })
+                .collect(),
+            fine_tune: a.fine_tune.map(|f| sc::FineTune {
+                training_cost_usd: f.training_cost_usd,
+                price_multiplier: f.price_multiplier,
+                prompt_tokens_saved: f.prompt_tokens_saved,
+            }),
+        },
+        self_host: sc::SelfHostOption {
+            model: h.model_id,
+            gpu: h.gpu_id,
+            precision: precision_name("scenario.self_host.precision", h.precision, "bf16")?,
+            kv_precision: precision_name(
+                "scenario.self_host.kv_cache_precision",
+                h.kv_cache_precision,
+                "",
+            )?,
+            tensor_parallel: h.tensor_parallel,
+            ttft_seconds: h.ttft_seconds,
+            tpot_seconds: h.tpot_seconds,
+            target_utilization: h
+                .target_utilization
+                .unwrap_or_else(defaults::target_utilization),
+            min_replicas: h.min_replicas.unwrap_or_else(defaults::min_replicas),
+            tokenizer_ratio: or(h.tokenizer_ratio, 1.0),
+            quality_factor: or(h.quality_factor, 1.0),
+            calibration: h.calibration,
+            deployment,
+        },
+        routing,
+    })
+}
+
+fn volume_pb(v: &BreakEvenVolume) -> pb::BreakEvenVolume {
+    pb::BreakEvenVolume {
+        reached: v.requests_per_day.is_some(),
+        requests_per_day: v.requests_per_day.unwrap_or(0.0),
+        continuous_reached: v.continuous_requests_per_day.is_some(),
+        continuous_requests_per_day: v.continuous_requests_per_day.unwrap_or(0.0),
+        monthly_cost_per_gpu: v.monthly_cost_per_gpu,
+        requests_per_day_per_replica: v.requests_per_day_per_replica,
+    }
+}
+
+fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
+    let date = |t: u32| {
+        tco::project::month_date(&p.plan, t)
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let s = &p.summary;
+    pb::ProjectResponse {
+        months: p
+            .months
+            .iter()
+            .map(|m| pb::MonthRow {
+                month: m.t,
+                date: date(m.t),
+                requests_per_day: m.requests_per_day,
+                input_tokens: m.input_tokens,
+                output_tokens: m.output_tokens,
+                api_cost: m.api_cost,
+                fine_tuned_api_cost: m.fine_tuned_api_cost,
+                self_hosted_requests_per_day: m.self_hosted_requests_per_day,
+                api_requests_per_day_in_self_host: m.api_requests_per_day_in_self_host,
+                replicas_needed: m.replicas_needed,
+                gpus_needed: m.gpus_needed,
+                gpus_held: m.gpus_held,
+                rental: m.rental,
+                depreciation: m.depreciation,
+                cost_of_capital: m.cost_of_capital,
+                power: m.power,
+                colocation: m.colocation,
+                staff: m.staff,
+                capex_paid: m.capex_paid,
+                resale: m.resale,
+                residual_api_cost: m.residual_api_cost,
+                self_host_pnl: m.self_host_pnl,
+                self_host_cash: m.self_host_cash,
+                utilization: m.utilization,
+                cumulative_api: m.cumulative_api,
+                cumulative_self_host_pnl: m.cumulative_self_host_pnl,
+                cumulative_self_host_cash: m.cumulative_self_host_cash,
+            })
+            .collect(),
+        summary: Some(pb::ProjectionSummary {
+            breaks_even: s.break_even_month.is_some(),
+            break_even_month: s.break_even_month.unwrap_or(0),
+            break_even_date: s.break_even_month.map(date).unwrap_or_default(),
+            first_crossover_month: s.first_crossover_month.unwrap_or(0),
+            basis: match s.basis {
+                Basis::ProfitAndLoss => pb::CostBasis::ProfitAndLoss,
+                Basis::Cash => pb::CostBasis::Cash,
+            }
+            .into(),
+            total_api: s.total_api,
+            total_fine_tuned_api: s.total_fine_tuned_api,
+            total_self_host_pnl: s.total_self_host_pnl,
+            total_self_host_cash: s.total_self_host_cash,
+            npv_api: s.npv_api,
+            npv_fine_tuned_api: s.npv_fine_tuned_api,
+            npv_self_host: s.npv_self_host,
+            api_cost_per_million_tokens: s.api_cost_per_million_tokens,
+            self_host_cost_per_million_tokens: s.self_host_cost_per_million_tokens,
+            self_host_usage_only_cost_per_million_tokens: s
+                .self_host_usage_only_cost_per_million_tokens,
+            mean_utilization: s.mean_utilization,
+            break_even_volume: Some(volume_pb(&p.break_even_volume)),
+            tensor_parallel: p.plan.tensor_parallel,
+            replica_requests_per_second: p.plan.replica_requests_per_s,
+            output_tokens_per_second_per_gpu: p.plan.estimate.output_tokens_per_second_per_gpu,
+            throughput_expected_error: p.plan.estimate.expected_error,
+            api_prices_used: p
+                .plan
+                .api_prices
+                .iter()
+                .map(|a| format!("{}@{}", a.id, a.effective_date))
+                .collect(),
+        }),
+    }
+}

@@ -1,0 +1,229 @@
+//! Break-even volume, sensitivities and break-even maps: questions answered
+//! by running the monthly model ([`super::project`]) many times.
+
+use super::plan::{ApiRates, Costs, Plan};
+use super::project::{Basis, Month, PathInputs, api_cost};
+use super::scenario::Routing;
+
+/// From what volume self-hosting stays cheaper.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BreakEvenVolume {
+    /// Smallest requests/day from which self-hosting costs no more than the
+    /// API every month at steady state (month-1 prices, whole GPUs, minimum
+    /// replicas and purchase lots); `None` when no volume does.
+    pub requests_per_day: Option<f64>,
+    /// The same without rounding GPUs, replicas or lots.
+    pub continuous_requests_per_day: Option<f64>,
+    /// Monthly cost of one GPU at steady state, USD.
+    pub monthly_cost_per_gpu: f64,
+    /// Requests per day one replica serves at the target utilisation.
+    pub requests_per_day_per_replica: f64,
+}
+
+/// Multipliers for "what if" questions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adjust {
+    pub api_price: f64,
+    pub gpu_price: f64,
+}
+
+impl Default for Adjust {
+    fn default() -> Self {
+        Self {
+            api_price: 1.0,
+            gpu_price: 1.0,
+        }
+    }
+}
+
+impl Plan {
+    /// Month-1 steady-state cost of one GPU and the fixed monthly cost.
+    fn steady_costs(&self, adjust: Adjust) -> (f64, f64) {
+        match &self.costs {
+            Costs::Rented {
+                usd_per_gpu_hour, ..
+            } => (
+                self.hours_per_month * usd_per_gpu_hour * adjust.gpu_price,
+                0.0,
+            ),
+            Costs::Owned(o) => {
+                let capex = o.capex_per_gpu * adjust.gpu_price;
+                let per_gpu = capex / f64::from(o.depreciation_months)
+                    + o.cost_of_capital / 12.0 * capex
+                    + o.kw_at_load_per_gpu * self.hours_per_month * o.power_usd_per_kwh
+                    + o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month
+                    + o.staff_usd_per_gpu_month;
+                (per_gpu, o.staff_usd_per_month)
+            }
+        }
+    }
+
+    /// Month-1 API cost of `requests_per_day`.
+    fn steady_api(&self, requests_per_day: f64, adjust: Adjust) -> f64 {
+        let w = &self.scenario.workload;
+        let rates: &ApiRates = &self.api_rates[0];
+        api_cost(
+            rates,
+            adjust.api_price,
+            requests_per_day,
+            w.input_tokens,
+            w.output_tokens,
+            w.cached_input_fraction,
+            w.batch_fraction,
+            w.days_per_month,
+            &self.volume_discounts,
+        )
+    }
+
+    /// The volume from which self-hosting stays cheaper at steady state.
+    ///
+    /// Self-hosting costs a step function of volume (one step per replica,
+    /// or per purchase lot); the API costs a rising line (with drops where
+    /// volume discounts start). Within step k, self-hosting loses wherever
+    /// the API costs less than the step; the answer is just past the last
+    /// such point.
+    pub fn break_even_volume(&self, adjust: Adjust) -> BreakEvenVolume {
+        let s = &self.scenario;
+        let (per_gpu, fixed) = self.steady_costs(adjust);
+        let tp = self.tensor_parallel;
+        let share = match self.routing {
+            Routing::Fraction { self_hosted } => self_hosted,
+            Routing::AllSelfHosted => 1.0,
+            // A fixed fleet has no volume at which it starts to pay.
+            Routing::Overflow { .. } => 0.0,
+        };
+        // API-side requests/day one replica serves.
+        let capacity = self.replica_requests_per_s * s.self_host.target_utilization * 86_400.0
+            / s.workload.peak_to_average
+            / s.self_host.quality_factor;
+        let mut result = BreakEvenVolume {
+            monthly_cost_per_gpu: per_gpu,
+            requests_per_day_per_replica: capacity,
+            ..Default::default()
+        };
+        if share <= 0.0 || capacity <= 0.0 {
+            return result;
+        }
+        let api_per_request = self.steady_api(1.0, adjust);
+        let replica_cost = per_gpu * f64::from(tp);
+        // Continuous: fixed + V/capacity × replica cost = api(V), no discounts.
+        let margin = api_per_request - replica_cost / capacity;
+        if margin > 0.0 {
+            result.continuous_requests_per_day = Some(fixed / margin / share);
+        }
+
+        let lot = match &self.costs {
+            Costs::Owned(o) => o.lot_gpus,
+            Costs::Rented { .. } => 1,
+        };
+        let step_cost = |replicas: u32| -> f64 {
+            let gpus = replicas.max(s.self_host.min_replicas) * tp;
+            f64::from(gpus.div_ceil(lot) * lot) * per_gpu + fixed
+        };
+        // Beyond this many replicas the API's slope outruns every step.
+        let slope_gap = api_per_request * capacity - replica_cost;
+        if slope_gap <= 0.0 {
+            return result;
+        }
+        let last_possible =
+            ((f64::from(lot) * per_gpu + fixed + replica_cost) / slope_gap).ceil() + 2.0;
+        if last_possible > 1e7 {
+            return result;
+        }
+        let mut answer = 0.0;
+        for k in 1..=(last_possible as u32).max(s.self_host.min_replicas + 1) {
+            let (lo, hi) = (capacity * f64::from(k - 1), capacity * f64::from(k));
+            let cost = step_cost(k);
+            // The API's cost is lowest just above the segment's start or
+            // just above a volume-discount threshold inside it.
+            let mut candidates = vec![lo];
+            for tier in &self.volume_discounts {
+                let v = tier.monthly_spend_usd / api_per_request;
+                if v > lo && v < hi {
+                    candidates.push(v);
+                }
+            }
+            if candidates
+                .iter()
+                .any(|&v| self.steady_api(v.max(1e-9), adjust) < cost)
+            {
+                // Bisect for the point past which the API costs more.
+                let (mut a, mut b) = (lo, hi);
+                if self.steady_api(hi, adjust) < cost {
+                    answer = hi;
+                    continue;
+                }
+                for _ in 0..60 {
+                    let mid = 0.5 * (a + b);
+                    if self.steady_api(mid, adjust) < cost {
+                        a = mid;
+                    } else {
+                        b = mid;
+                    }
+                }
+                answer = b;
+            }
+        }
+        result.requests_per_day = Some(answer.ceil() / share);
+        result
+    }
+}
+
+/// The first month from which self-hosting stays cheaper, for months run
+/// with [`Plan::run`].
+pub fn break_even_month(months: &[Month], basis: Basis) -> Option<u32> {
+    super::project::summarize_break_even(months, basis)
+}
+
+/// How the break-even answers move when one input changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensitivity {
+    /// "annual_growth", "api_price" or "gpu_price".
+    pub input: &'static str,
+    /// Relative change applied, e.g. −0.2.
+    pub change: f64,
+    pub break_even_month: Option<u32>,
+    pub break_even_requests_per_day: Option<f64>,
+    /// Self-host minus API cost over the horizon, negative when it saves.
+    pub horizon_difference: f64,
+}
+
+/// Break-even month and volume with growth, API price and GPU price each
+/// moved by −20% and +20%.
+pub fn sensitivities(plan: &Plan, basis: Basis) -> Vec<Sensitivity> {
+    let mut out = Vec::new();
+    let mut months = Vec::new();
+    for input in ["annual_growth", "api_price", "gpu_price"] {
+        for change in [-0.2, 0.2] {
+            let mut p = plan.clone();
+            let mut adjust = Adjust::default();
+            let series = vec![1.0 + change; plan.horizon];
+            let mut path = PathInputs::default();
+            match input {
+                "annual_growth" => p.scenario.workload.annual_growth *= 1.0 + change,
+                "api_price" => {
+                    adjust.api_price = 1.0 + change;
+                    path.api_price = &series;
+                }
+                _ => {
+                    adjust.gpu_price = 1.0 + change;
+                    path.gpu_price = &series;
+                }
+            }
+            p.run(&path, &mut months);
+            let last = months.last().copied().unwrap_or_default();
+            let sh = match basis {
+                Basis::ProfitAndLoss => last.cumulative_self_host_pnl,
+                Basis::Cash => last.cumulative_self_host_cash,
+            };
+            out.push(Sensitivity {
+                input,
+                change,
+                break_even_month: break_even_month(&months, basis),
+                break_even_requests_per_day: p.break_even_volume(adjust).requests_per_day,
+                horizon_difference: sh - last.cumulative_api,
+            });
+        }
+    }
+    out
+}

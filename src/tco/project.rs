@@ -1,0 +1,426 @@
+//! The month-by-month cost model: API spend against self-hosting, and the
+//! break-even month. Pure arithmetic over a [`Plan`] and a path of monthly
+//! multipliers, so the Monte Carlo engine can run it on many paths.
+
+use chrono::NaiveDate;
+
+use super::plan::{ApiRates, Costs, Plan};
+use super::scenario::{Routing, VolumeDiscount};
+
+/// Multipliers applied month by month (index t−1); an empty slice means 1.
+/// The deterministic projection uses none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathInputs<'a> {
+    /// On the request rate.
+    pub demand: &'a [f64],
+    /// On API prices.
+    pub api_price: &'a [f64],
+    /// On GPU rental prices and on capex paid that month.
+    pub gpu_price: &'a [f64],
+    /// On the electricity price.
+    pub power_price: &'a [f64],
+    /// On the requests per second one replica sustains.
+    pub throughput: &'a [f64],
+}
+
+fn at(series: &[f64], i: usize) -> f64 {
+    series.get(i).copied().unwrap_or(1.0)
+}
+
+/// One month of the projection. Costs in USD.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Month {
+    /// 1-based month number.
+    pub t: u32,
+    pub requests_per_day: f64,
+    /// API-tokenizer tokens of all traffic this month.
+    pub input_tokens: f64,
+    pub output_tokens: f64,
+    /// All traffic on the API.
+    pub api_cost: f64,
+    /// All traffic on the fine-tuned API model (training in month 1).
+    pub fine_tuned_api_cost: f64,
+    /// Requests per day served by the open model (quality factor applied).
+    pub self_hosted_requests_per_day: f64,
+    /// Requests per day the self-host option still sends to the API.
+    pub api_requests_per_day_in_self_host: f64,
+    pub replicas_needed: u32,
+    pub gpus_needed: u32,
+    /// GPUs rented or in service.
+    pub gpus_held: u32,
+    pub rental: f64,
+    pub depreciation: f64,
+    pub cost_of_capital: f64,
+    pub power: f64,
+    pub colocation: f64,
+    pub staff: f64,
+    /// Capex paid this month (cash view).
+    pub capex_paid: f64,
+    /// Resale of the fleet at the horizon (cash inflow, month H only).
+    pub resale: f64,
+    /// API spend of the traffic the self-host option does not serve.
+    pub residual_api_cost: f64,
+    /// Self-host option, P&L view.
+    pub self_host_pnl: f64,
+    /// Self-host option, cash view.
+    pub self_host_cash: f64,
+    /// Self-hosted work over the capacity held, 0–1.
+    pub utilization: f64,
+    pub cumulative_api: f64,
+    pub cumulative_self_host_pnl: f64,
+    pub cumulative_self_host_cash: f64,
+}
+
+/// API cost of a month of traffic at `rates`, with caching, batch and the
+/// volume discount of the highest tier the month's spend reaches.
+#[allow(clippy::too_many_arguments)]
+pub fn api_cost(
+    rates: &ApiRates,
+    multiplier: f64,
+    requests_per_day: f64,
+    input_tokens: f64,
+    output_tokens: f64,
+    cached_fraction: f64,
+    batch_fraction: f64,
+    days: f64,
+    tiers: &[VolumeDiscount],
+) -> f64 {
+    let tokens_in = days * requests_per_day * input_tokens;
+    let tokens_out = days * requests_per_day * output_tokens;
+    let list = (tokens_in
+        * ((1.0 - cached_fraction) * rates.input + cached_fraction * rates.cached_input)
+        + tokens_out * rates.output)
+        / 1e6
+        * multiplier;
+    let spend = list * (1.0 - batch_fraction * rates.batch_discount);
+    spend * (1.0 - volume_discount(tiers, spend))
+}
+
+/// The discount of the highest tier whose threshold `spend` reaches.
+pub fn volume_discount(tiers: &[VolumeDiscount], spend: f64) -> f64 {
+    tiers
+        .iter()
+        .filter(|t| spend >= t.monthly_spend_usd)
+        .max_by(|a, b| a.monthly_spend_usd.total_cmp(&b.monthly_spend_usd))
+        .map_or(0.0, |t| t.discount)
+}
+
+/// A cohort of owned GPUs: entered service in `start`, depreciating
+/// `monthly` until month `end` (exclusive).
+#[derive(Debug, Clone, Copy)]
+struct Cohort {
+    start: u32,
+    end: u32,
+    monthly: f64,
+}
+
+impl Plan {
+    /// Replicas needed to serve `requests_per_day` of self-hosted work at
+    /// the target utilisation, with the path's throughput multiplier.
+    pub fn replicas_for(&self, requests_per_day: f64, throughput: f64) -> u32 {
+        if requests_per_day <= 0.0 {
+            return 0;
+        }
+        let s = &self.scenario;
+        let peak_rps = requests_per_day / 86_400.0 * s.workload.peak_to_average;
+        let per_replica = self.replica_requests_per_s * throughput * s.self_host.target_utilization;
+        let needed = (peak_rps / per_replica).ceil();
+        (needed.min(f64::from(u32::MAX / 1024)) as u32).max(s.self_host.min_replicas)
+    }
+
+    /// Runs the model over `path`, writing one [`Month`] per month into
+    /// `months` (cleared first, so a buffer can be reused across paths).
+    pub fn run(&self, path: &PathInputs, months: &mut Vec<Month>) {
+        months.clear();
+        let s = &self.scenario;
+        let w = &s.workload;
+        let sh = &s.self_host;
+        let days = w.days_per_month;
+        let hours = self.hours_per_month;
+        let tp = self.tensor_parallel;
+        let share = match self.routing {
+            Routing::Fraction { self_hosted } => self_hosted,
+            _ => 1.0,
+        };
+        let fine_tune = self.fine_tune;
+        let mut cohorts: Vec<Cohort> = Vec::new();
+        let mut held: u32 = 0;
+        let mut book = 0.0;
+
+        for i in 0..self.horizon {
+            let t = i as u32 + 1;
+            let years = f64::from(t - 1) / 12.0;
+            let rates = &self.api_rates[i];
+            let api_mult = at(path.api_price, i);
+            let gpu_mult = at(path.gpu_price, i);
+            let throughput = at(path.throughput, i);
+            let requests =
+                w.requests_per_day * (1.0 + w.annual_growth).powf(years) * at(path.demand, i);
+            let api = |rpd: f64, input: f64, mult: f64| {
+                api_cost(
+                    rates,
+                    mult,
+                    rpd,
+                    input,
+                    w.output_tokens,
+                    w.cached_input_fraction,
+                    w.batch_fraction,
+                    days,
+                    &self.volume_discounts,
+                )
+            };
+            let mut m = Month {
+                t,
+                requests_per_day: requests,
+                input_tokens: days * requests * w.input_tokens,
+                output_tokens: days * requests * w.output_tokens,
+                api_cost: api(requests, w.input_tokens, api_mult),
+                ..Month::default()
+            };
+            if let Some(ft) = fine_tune {
+                let input = (w.input_tokens - ft.prompt_tokens_saved).max(0.0);
+                m.fine_tuned_api_cost = api(requests, input, api_mult * ft.price_multiplier)
+                    + if t == 1 { ft.training_cost_usd } else { 0.0 };
+            }
+
+            // Self-hosted work, in open-model requests.
+            let wanted = requests * share * sh.quality_factor;
+            let per_replica_per_day =
+                self.replica_requests_per_s * throughput * sh.target_utilization * 86_400.0
+                    / w.peak_to_average;
+            let (served, replicas) = match self.routing {
+                Routing::Overflow { gpus } => {
+                    let replicas = gpus / tp;
+                    (
+                        wanted.min(f64::from(replicas) * per_replica_per_day),
+                        replicas,
+                    )
+                }
+                _ => (wanted, self.replicas_for(wanted, throughput)),
+            };
+            m.self_hosted_requests_per_day = served;
+            m.replicas_needed = replicas;
+            m.gpus_needed = replicas * tp;
+            m.api_requests_per_day_in_self_host = (requests - served / sh.quality_factor).max(0.0);
+            m.residual_api_cost = if m.api_requests_per_day_in_self_host > 0.0 {
+                api(
+                    m.api_requests_per_day_in_self_host,
+                    w.input_tokens,
+                    api_mult,
+                )
+            } else {
+                0.0
+            };
+
+            match &self.costs {
+                Costs::Rented {
+                    usd_per_gpu_hour,
+                    annual_decline,
+                } => {
+                    m.gpus_held = match self.routing {
+                        Routing::Overflow { gpus } => gpus,
+                        _ => m.gpus_needed,
+                    };
+                    m.rental = f64::from(m.gpus_held)
+                        * hours
+                        * usd_per_gpu_hour
+                        * (1.0 - annual_decline).powf(years)
+                        * gpu_mult;
+                    m.self_host_pnl = m.rental;
+                    m.self_host_cash = m.rental;
+                }
+                Costs::Owned(o) => {
+                    let target = match self.routing {
+                        Routing::Overflow { gpus } => gpus,
+                        _ => m.gpus_needed,
+                    };
+                    if target > held {
+                        let lots = (target - held).div_ceil(o.lot_gpus);
+                        let added = lots * o.lot_gpus;
+                        let pay = t.saturating_sub(o.lead_time_months).max(1);
+                        let capex = f64::from(added)
+                            * o.capex_per_gpu
+                            * at(path.gpu_price, pay as usize - 1);
+                        cohorts.push(Cohort {
+                            start: t,
+                            end: t + o.depreciation_months,
+                            monthly: capex / f64::from(o.depreciation_months),
+                        });
+                        book += capex;
+                        held += added;
+                        if pay == t {
+                            m.capex_paid += capex;
+                        } else {
+                            months[pay as usize - 1].capex_paid += capex;
+                        }
+                    }
+                    m.gpus_held = held;
+                    let g = f64::from(held);
+                    m.cost_of_capital = o.cost_of_capital / 12.0 * book;
+                    m.depreciation = cohorts
+                        .iter()
+                        .filter(|c| c.start <= t && t < c.end)
+                        .map(|c| c.monthly)
+                        .sum();
+                    book -= m.depreciation;
+                    m.power = g
+                        * o.kw_at_load_per_gpu
+                        * hours
+                        * o.power_usd_per_kwh
+                        * at(path.power_price, i);
+                    m.colocation = g * o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month;
+                    m.staff = o.staff_usd_per_month + o.staff_usd_per_gpu_month * g;
+                    if i + 1 == self.horizon {
+                        m.resale = o.resale_fraction * book.max(0.0);
+                    }
+                    m.self_host_pnl =
+                        m.depreciation + m.cost_of_capital + m.power + m.colocation + m.staff;
+                }
+            }
+            let capacity =
+                f64::from(replicas) * self.replica_requests_per_s * throughput * 86_400.0;
+            m.utilization = if capacity > 0.0 {
+                (served / capacity).min(1.0)
+            } else {
+                0.0
+            };
+            months.push(m);
+        }
+
+        // Second pass: cash needs payments booked before their month ran.
+        let (mut api_total, mut pnl_total, mut cash_total) = (0.0, 0.0, 0.0);
+        for m in months.iter_mut() {
+            m.self_host_pnl += m.residual_api_cost;
+            if matches!(self.costs, Costs::Owned(_)) {
+                m.self_host_cash = m.capex_paid + m.power + m.colocation + m.staff - m.resale;
+            }
+            m.self_host_cash += m.residual_api_cost;
+            api_total += m.api_cost;
+            pnl_total += m.self_host_pnl;
+            cash_total += m.self_host_cash;
+            m.cumulative_api = api_total;
+            m.cumulative_self_host_pnl = pnl_total;
+            m.cumulative_self_host_cash = cash_total;
+        }
+    }
+}
+
+/// Which view of self-hosting costs break-even uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Basis {
+    /// Depreciation and cost of capital spread the purchase.
+    #[default]
+    ProfitAndLoss,
+    /// Capex when paid, resale at the end.
+    Cash,
+}
+
+/// Headline figures of a projection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub basis: Basis,
+    /// First month from which cumulative self-host cost stays at or below
+    /// cumulative API cost through the horizon; `None`: not within it.
+    pub break_even_month: Option<u32>,
+    /// First month in which cumulative self-host cost is at or below
+    /// cumulative API cost, even if it later rises above.
+    pub first_crossover_month: Option<u32>,
+    pub total_api: f64,
+    pub total_fine_tuned_api: f64,
+    pub total_self_host_pnl: f64,
+    pub total_self_host_cash: f64,
+    /// Present value of each option's cash flows at the scenario's rate.
+    pub npv_api: f64,
+    pub npv_fine_tuned_api: f64,
+    pub npv_self_host: f64,
+    /// API-tokenizer tokens over the horizon.
+    pub total_tokens: f64,
+    pub api_cost_per_million_tokens: f64,
+    pub self_host_cost_per_million_tokens: f64,
+    /// Self-host cost per million tokens counting only the busy share of
+    /// the GPUs held: a secondary figure, since idle GPUs are paid for.
+    pub self_host_usage_only_cost_per_million_tokens: f64,
+    pub mean_utilization: f64,
+}
+
+/// The first month from which cumulative self-host cost stays at or below
+/// cumulative API cost through the last month.
+pub fn summarize_break_even(months: &[Month], basis: Basis) -> Option<u32> {
+    let loses = |m: &Month| {
+        let self_host = match basis {
+            Basis::ProfitAndLoss => m.cumulative_self_host_pnl,
+            Basis::Cash => m.cumulative_self_host_cash,
+        };
+        self_host > m.cumulative_api
+    };
+    match months.iter().rposition(loses) {
+        None if !months.is_empty() => Some(1),
+        Some(last_loss) if last_loss + 1 < months.len() => Some(last_loss as u32 + 2),
+        _ => None,
+    }
+}
+
+/// Summarises months produced by [`Plan::run`].
+pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
+    let self_host = |m: &Month| match basis {
+        Basis::ProfitAndLoss => m.cumulative_self_host_pnl,
+        Basis::Cash => m.cumulative_self_host_cash,
+    };
+    let break_even_month = summarize_break_even(months, basis);
+    let first_crossover_month = months
+        .iter()
+        .position(|m| self_host(m) <= m.cumulative_api)
+        .map(|i| i as u32 + 1);
+    let monthly = ((1.0 + plan.scenario.discount_rate).powf(1.0 / 12.0)) - 1.0;
+    let pv = |f: &dyn Fn(&Month) -> f64| -> f64 {
+        months
+            .iter()
+            .map(|m| f(m) / (1.0 + monthly).powi(m.t as i32))
+            .sum()
+    };
+    let total_tokens: f64 = months
+        .iter()
+        .map(|m| m.input_tokens + m.output_tokens)
+        .sum();
+    let last = months.last().copied().unwrap_or_default();
+    let per_mtok = |cost: f64| {
+        if total_tokens > 0.0 {
+            cost / total_tokens * 1e6
+        } else {
+            0.0
+        }
+    };
+    let used: f64 = months
+        .iter()
+        .map(|m| (m.self_host_pnl - m.residual_api_cost) * m.utilization + m.residual_api_cost)
+        .sum();
+    Summary {
+        basis,
+        break_even_month,
+        first_crossover_month,
+        total_api: last.cumulative_api,
+        total_fine_tuned_api: months.iter().map(|m| m.fine_tuned_api_cost).sum(),
+        total_self_host_pnl: last.cumulative_self_host_pnl,
+        total_self_host_cash: last.cumulative_self_host_cash,
+        npv_api: pv(&|m| m.api_cost),
+        npv_fine_tuned_api: pv(&|m| m.fine_tuned_api_cost),
+        npv_self_host: pv(&|m| m.self_host_cash),
+        total_tokens,
+        api_cost_per_million_tokens: per_mtok(last.cumulative_api),
+        self_host_cost_per_million_tokens: per_mtok(match basis {
+            Basis::ProfitAndLoss => last.cumulative_self_host_pnl,
+            Basis::Cash => last.cumulative_self_host_cash,
+        }),
+        self_host_usage_only_cost_per_million_tokens: per_mtok(used),
+        mean_utilization: if months.is_empty() {
+            0.0
+        } else {
+            months.iter().map(|m| m.utilization).sum::<f64>() / months.len() as f64
+        },
+    }
+}
+
+/// The first day of month `t` of the plan.
+pub fn month_date(plan: &Plan, t: u32) -> NaiveDate {
+    plan.scenario.month_start(t).unwrap_or_default()
+}

@@ -1,0 +1,433 @@
+//! Hand-computed expectations for each part of the monthly model.
+
+use super::*;
+use crate::catalog::Catalog;
+use crate::error::Error;
+use crate::estimator::{Calibration, Tuning};
+use scenario::{Deployment, FineTune, Owned, Rented, Routing};
+
+fn catalog() -> Catalog {
+    Catalog::embedded().unwrap()
+}
+
+fn defaults() -> Calibration {
+    Calibration {
+        name: "default".into(),
+        tuning: Tuning::default(),
+        expected_error: 0.15,
+        points: 0,
+    }
+}
+
+/// 100,000 requests a day of 1,000 tokens in and 200 out, GPT-4o mini
+/// against Llama 3.1 8B on rented H100s.
+fn base() -> Scenario {
+    Scenario::from_toml(
+        r#"
+        horizon_months = 12
+        start_month = "2025-06"
+        [workload]
+        requests_per_day = 100000
+        input_tokens = 1000
+        output_tokens = 200
+        peak_to_average = 2.0
+        [api]
+        price_id = "gpt-4o-mini"
+        [self_host]
+        model = "llama-3.1-8b"
+        gpu = "h100-sxm"
+        precision = "bf16"
+        target_utilization = 0.5
+        min_replicas = 1
+        [self_host.deployment.rented]
+        rate = "custom"
+        usd_per_gpu_hour = 2.0
+        "#,
+    )
+    .unwrap()
+}
+
+fn run(s: &Scenario) -> Projection {
+    project(&catalog(), s, &defaults(), Basis::ProfitAndLoss).unwrap()
+}
+
+fn cents(x: f64) -> i64 {
+    (x * 100.0).round() as i64
+}
+
+#[test]
+fn api_cost_is_tokens_times_list_prices() {
+    let p = run(&base());
+    // 100,000 × 1,000 × $0.15/M + 100,000 × 200 × $0.60/M = $27/day; × 30.
+    assert_eq!(cents(p.months[0].api_cost), 81_000);
+    assert_eq!(p.months[0].input_tokens, 3e9);
+    assert_eq!(p.months.len(), 12);
+}
+
+#[test]
+fn caching_batching_and_volume_discounts_compose() {
+    let mut s = base();
+    s.workload.cached_input_fraction = 0.5;
+    s.workload.batch_fraction = 0.4;
+    s.api.volume_discounts = vec![
+        scenario::VolumeDiscount {
+            monthly_spend_usd: 100.0,
+            discount: 0.05,
+        },
+        scenario::VolumeDiscount {
+            monthly_spend_usd: 500.0,
+            discount: 0.10,
+        },
+        scenario::VolumeDiscount {
+            monthly_spend_usd: 5_000.0,
+            discount: 0.20,
+        },
+    ];
+    let p = run(&s);
+    // Input: half at $0.15, half cached at $0.075 → $337.50; output $360.
+    // Batch API halves the price of 40% of traffic: × 0.8 → $558.
+    // $558 reaches the $500 tier: × 0.9 → $502.20.
+    assert_eq!(cents(p.months[0].api_cost), 50_220);
+}
+
+#[test]
+fn growth_compounds_monthly_from_an_annual_rate() {
+    let mut s = base();
+    s.workload.annual_growth = 1.0;
+    let p = run(&s);
+    let ratio = p.months[6].requests_per_day / p.months[0].requests_per_day;
+    assert!((ratio - 2f64.sqrt()).abs() < 1e-12);
+}
+
+#[test]
+fn rented_capacity_follows_peak_load_and_utilisation() {
+    let p = run(&base());
+    let m = p.months[0];
+    let peak_rps = 100_000.0 / 86_400.0 * 2.0;
+    let replicas = (peak_rps / (p.plan.replica_requests_per_s * 0.5)).ceil() as u32;
+    assert_eq!(m.replicas_needed, replicas.max(1));
+    assert_eq!(m.gpus_held, m.replicas_needed * p.plan.tensor_parallel);
+    assert_eq!(cents(m.rental), cents(f64::from(m.gpus_held) * 720.0 * 2.0));
+    assert_eq!(m.self_host_pnl, m.rental);
+    assert!(m.utilization > 0.0 && m.utilization <= 0.5 + 1e-9);
+}
+
+#[test]
+fn rental_decline_applies_from_the_second_month() {
+    let mut s = base();
+    s.self_host.deployment = Deployment::Rented(Rented {
+        rate: "custom".into(),
+        usd_per_gpu_hour: 2.0,
+        annual_price_decline: 0.19,
+    });
+    s.workload.requests_per_day = 1000.0;
+    let p = run(&s);
+    let (m1, m7) = (p.months[0], p.months[6]);
+    assert_eq!(m1.gpus_held, m7.gpus_held);
+    assert!(
+        (m7.rental / m1.rental - 0.9).abs() < 1e-12,
+        "0.81^(6/12) = 0.9"
+    );
+}
+
+fn owned() -> Owned {
+    Owned {
+        purchase_usd_per_gpu: 20_000.0,
+        server_usd_per_gpu: 5_000.0,
+        depreciation_months: 50,
+        cost_of_capital: 0.12,
+        resale_fraction: 0.5,
+        power_usd_per_kwh: 0.10,
+        pue: 1.5,
+        load_fraction: 0.5,
+        host_watts_per_gpu: 100.0,
+        colocation_usd_per_kw_month: 200.0,
+        staff_usd_per_month: 1_000.0,
+        staff_usd_per_gpu_month: 50.0,
+        lead_time_months: 0,
+        lot_gpus: 8,
+    }
+}
+
+#[test]
+fn owned_costs_match_a_hand_count() {
+    let mut s = base();
+    s.workload.requests_per_day = 1000.0;
+    s.horizon_months = 3;
+    s.self_host.deployment = Deployment::Owned(owned());
+    let p = run(&s);
+    let m = p.months[0];
+    // One replica on one H100, bought as a lot of 8.
+    assert_eq!((m.gpus_needed, m.gpus_held), (1, 8));
+    // $25,000 × 8 over 50 months.
+    assert_eq!(cents(m.depreciation), 400_000);
+    // 12%/12 of the $200,000 book before the month's depreciation.
+    assert_eq!(cents(m.cost_of_capital), 200_000);
+    // (700 W × 0.5 + 100 W) × 1.5 PUE = 0.675 kW; × 720 h × $0.10 × 8.
+    assert_eq!(cents(m.power), cents(0.675 * 720.0 * 0.10 * 8.0));
+    // (0.7 + 0.1) kW provisioned × $200 × 8.
+    assert_eq!(cents(m.colocation), 128_000);
+    assert_eq!(cents(m.staff), 140_000);
+    assert_eq!(cents(m.capex_paid), 20_000_000);
+    // Month 2: book is $196,000 before depreciation.
+    assert_eq!(cents(p.months[1].cost_of_capital), 196_000);
+    // At the horizon, half the remaining book comes back: $188,000 / 2.
+    assert_eq!(cents(p.months[2].resale), 9_400_000);
+    let cash: f64 = p.months.iter().map(|m| m.self_host_cash).sum();
+    let expected = 200_000.0 + 3.0 * (m.power + m.colocation + m.staff) - 94_000.0;
+    assert_eq!(cents(cash), cents(expected));
+}
+
+#[test]
+fn purchases_are_paid_a_lead_time_early_and_never_sold_before_the_horizon() {
+    let mut s = base();
+    s.horizon_months = 24;
+    s.workload.requests_per_day = 2_000_000.0;
+    s.workload.annual_growth = 3.0;
+    let mut o = owned();
+    o.lead_time_months = 3;
+    s.self_host.deployment = Deployment::Owned(o);
+    let p = run(&s);
+    let held: Vec<u32> = p.months.iter().map(|m| m.gpus_held).collect();
+    assert!(held.windows(2).all(|w| w[1] >= w[0]));
+    assert!(held.iter().all(|h| h % 8 == 0));
+    let added = p
+        .months
+        .iter()
+        .zip(p.months.iter().skip(1))
+        .position(|(a, b)| b.gpus_held > a.gpus_held)
+        .unwrap()
+        + 2;
+    // The GPUs entering service in month `added` were paid three months before.
+    assert!(
+        p.months[added - 4].capex_paid > 0.0,
+        "paid in month {}",
+        added - 3
+    );
+    let paid: f64 = p.months.iter().map(|m| m.capex_paid).sum();
+    assert_eq!(
+        cents(paid),
+        cents(f64::from(*held.last().unwrap()) * 25_000.0)
+    );
+}
+
+#[test]
+fn a_price_change_inside_the_horizon_is_taken_from_the_catalogue() {
+    let mut s = base();
+    s.api.price_id = "deepseek-v3".into();
+    s.start_month = "2025-01".into();
+    s.horizon_months = 3;
+    let p = run(&s);
+    // $0.14/$0.28 until February 2025, then $0.27/$1.10 (first day of month).
+    let day = |input: f64, output: f64| 100_000.0 * (1000.0 * input + 200.0 * output) / 1e6 * 30.0;
+    assert_eq!(cents(p.months[0].api_cost), cents(day(0.14, 0.28)));
+    assert_eq!(cents(p.months[1].api_cost), cents(day(0.14, 0.28)));
+    assert_eq!(cents(p.months[2].api_cost), cents(day(0.27, 1.10)));
+    assert_eq!(p.plan.api_prices.len(), 2);
+}
+
+#[test]
+fn fraction_routing_sizes_for_the_share_and_bills_the_rest() {
+    let mut s = base();
+    s.routing = Routing::Fraction { self_hosted: 0.25 };
+    let p = run(&s);
+    let m = p.months[0];
+    assert_eq!(cents(m.residual_api_cost), cents(0.75 * m.api_cost));
+    assert_eq!(m.self_hosted_requests_per_day, 25_000.0);
+    assert_eq!(
+        cents(m.self_host_pnl),
+        cents(m.rental + m.residual_api_cost)
+    );
+}
+
+#[test]
+fn overflow_routing_fills_a_fixed_fleet_and_spills_to_the_api() {
+    let mut s = base();
+    s.workload.requests_per_day = 5_000_000.0;
+    s.routing = Routing::Overflow { gpus: 2 };
+    let p = run(&s);
+    let m = p.months[0];
+    let capacity = 2.0 * p.plan.replica_requests_per_s * 0.5 * 86_400.0 / 2.0;
+    assert_eq!(m.gpus_held, 2);
+    assert!((m.self_hosted_requests_per_day - capacity).abs() < 1e-6);
+    assert!((m.api_requests_per_day_in_self_host - (5_000_000.0 - capacity)).abs() < 1e-6);
+    // Sized for the peak at 50% load, the fleet averages 50% / 2 = 25%.
+    assert!((m.utilization - 0.25).abs() < 1e-9, "{}", m.utilization);
+}
+
+#[test]
+fn the_quality_factor_and_tokenizer_ratio_add_self_hosted_work() {
+    let mut s = base();
+    s.self_host.quality_factor = 1.5;
+    let p = run(&s);
+    assert_eq!(p.months[0].self_hosted_requests_per_day, 150_000.0);
+    let mut s = base();
+    s.self_host.tokenizer_ratio = 1.2;
+    let longer = run(&s);
+    assert!(longer.plan.replica_requests_per_s < run(&base()).plan.replica_requests_per_s);
+}
+
+#[test]
+fn fine_tuning_charges_training_once_and_scales_prices() {
+    let mut s = base();
+    s.api.fine_tune = Some(FineTune {
+        training_cost_usd: 5_000.0,
+        price_multiplier: 2.0,
+        prompt_tokens_saved: 500.0,
+    });
+    let p = run(&s);
+    // 500 tokens in at $0.30/M and 200 out at $1.20/M: $15 + $24 per 1,000 requests/day → $39 × 100 × 30.
+    assert_eq!(
+        cents(p.months[1].fine_tuned_api_cost),
+        cents(100_000.0 * (500.0 * 0.30 + 200.0 * 1.20) / 1e6 * 30.0)
+    );
+    assert_eq!(
+        cents(p.months[0].fine_tuned_api_cost - p.months[1].fine_tuned_api_cost),
+        500_000
+    );
+}
+
+#[test]
+fn a_scenario_that_never_breaks_even_says_so() {
+    let mut s = base();
+    s.workload.requests_per_day = 100.0;
+    s.self_host.min_replicas = 2;
+    let p = run(&s);
+    assert_eq!(p.summary.break_even_month, None);
+    assert_eq!(p.summary.first_crossover_month, None);
+    assert!(p.summary.total_self_host_pnl > p.summary.total_api);
+}
+
+#[test]
+fn break_even_month_is_where_self_hosting_stays_ahead() {
+    let mut s = base();
+    s.horizon_months = 36;
+    s.workload.requests_per_day = 2_000_000.0;
+    s.self_host.deployment = Deployment::Owned(owned());
+    let p = run(&s);
+    let m = p
+        .summary
+        .break_even_month
+        .expect("large volume breaks even");
+    for month in &p.months[m as usize - 1..] {
+        assert!(month.cumulative_self_host_pnl <= month.cumulative_api);
+    }
+    if m > 1 {
+        let before = p.months[m as usize - 2];
+        assert!(before.cumulative_self_host_pnl > before.cumulative_api);
+    }
+    assert!(p.summary.first_crossover_month.unwrap() <= m);
+}
+
+#[test]
+fn break_even_volume_separates_cheaper_from_dearer() {
+    let p = run(&base());
+    let volume = p.break_even_volume;
+    let v = volume
+        .requests_per_day
+        .expect("rented H100s beat GPT-4o mini at some volume");
+    let continuous = volume.continuous_requests_per_day.unwrap();
+    assert!(v > 0.0 && continuous >= 0.0, "{volume:?}");
+    let month1 = |rpd: f64| {
+        let mut s = base();
+        s.workload.requests_per_day = rpd;
+        let p = run(&s);
+        (p.months[0].self_host_pnl, p.months[0].api_cost)
+    };
+    for factor in [1.0, 1.5, 3.0, 10.0] {
+        let (sh, api) = month1(v * factor + 1.0);
+        assert!(sh <= api + 1e-6, "at {factor}x: {sh} > {api}");
+    }
+    let (sh, api) = month1(v * 0.9);
+    assert!(
+        sh > api,
+        "just below the break-even volume the API is cheaper"
+    );
+}
+
+#[test]
+fn invalid_scenarios_name_every_field() {
+    let mut s = base();
+    s.horizon_months = 0;
+    s.workload.requests_per_day = -5.0;
+    s.workload.input_tokens = f64::NAN;
+    s.workload.cached_input_fraction = 1.5;
+    s.self_host.target_utilization = 0.0;
+    s.self_host.model = "llama-9".into();
+    s.api.price_id = "gpt-9".into();
+    let err = project(&catalog(), &s, &defaults(), Basis::ProfitAndLoss).unwrap_err();
+    let Error::InvalidArgument(v) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+    for expected in [
+        "scenario.horizon_months",
+        "scenario.workload.requests_per_day",
+        "scenario.workload.input_tokens",
+        "scenario.workload.cached_input_fraction",
+        "scenario.self_host.target_utilization",
+        "scenario.self_host.model",
+        "scenario.api.price_id",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing from {fields:?}"
+        );
+    }
+}
+
+#[test]
+fn a_model_that_does_not_fit_is_a_failed_precondition() {
+    let mut s = base();
+    s.self_host.model = "llama-3.1-405b".into();
+    s.self_host.gpu = "l4".into();
+    let err = project(&catalog(), &s, &defaults(), Basis::ProfitAndLoss).unwrap_err();
+    assert!(
+        matches!(&err, Error::FailedPrecondition(m) if m.contains("GB short")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn scenario_files_report_the_line_of_a_mistake() {
+    let err = Scenario::from_toml(
+        "horizon_months = 12\nstart_month = \"2025-01\"\n[workload]\nrequests_per_dya = 5\n",
+    )
+    .unwrap_err();
+    let Error::InvalidArgument(v) = err else {
+        panic!()
+    };
+    assert_eq!(v[0].field, "line 4");
+    assert!(
+        v[0].description.contains("requests_per_dya"),
+        "{}",
+        v[0].description
+    );
+}
+
+#[test]
+fn sensitivities_move_the_answers_the_right_way() {
+    let mut s = base();
+    s.horizon_months = 24;
+    s.workload.requests_per_day = 20_000.0;
+    let p = run(&s);
+    let table = sensitivities(&p.plan, Basis::ProfitAndLoss);
+    assert_eq!(table.len(), 6);
+    let find = |input: &str, change: f64| {
+        table
+            .iter()
+            .find(|x| x.input == input && x.change == change)
+            .unwrap()
+            .clone()
+    };
+    // Dearer APIs make self-hosting win at lower volume; dearer GPUs at higher.
+    let (api_down, api_up) = (find("api_price", -0.2), find("api_price", 0.2));
+    assert!(
+        api_up.break_even_requests_per_day.unwrap() < api_down.break_even_requests_per_day.unwrap()
+    );
+    let (gpu_down, gpu_up) = (find("gpu_price", -0.2), find("gpu_price", 0.2));
+    assert!(
+        gpu_down.break_even_requests_per_day.unwrap() < gpu_up.break_even_requests_per_day.unwrap()
+    );
+    assert!(api_up.horizon_difference < api_down.horizon_difference);
+}
