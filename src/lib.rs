@@ -13,7 +13,9 @@ pub mod catalog;
 pub mod error;
 pub mod estimator;
 pub mod grpc;
+pub mod montecarlo;
 pub mod server;
+pub mod store;
 pub mod tco;
 
 pub use error::{Error, Result};

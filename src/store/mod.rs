@@ -1,0 +1,1 @@
+//! Persistent storage in embedded SQLite: the only module with SQL.
