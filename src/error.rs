@@ -42,6 +42,18 @@ pub enum Error {
     /// A limit was reached; the caller may retry later or ask for less.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The request met another one: e.g. an edit based on a revision that
+    /// has since changed. The caller should read again and retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// A resource the server needs is out of reach for now (a locked
+    /// database, a full disk); nothing was written and the call may be
+    /// retried.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The caller cancelled or its deadline passed; the work stopped.
+    #[error("{0}")]
+    Cancelled(String),
     /// A fault of ours; the message is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -51,6 +51,9 @@ const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_d
 /// Every GPU, model and price entry, validated.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// FNV-1a over every data file's name and text: which catalogue a
+    /// result came from.
+    fingerprint: u64,
     gpus: BTreeMap<String, Gpu>,
     models: BTreeMap<String, Model>,
     prices: PriceBook,
@@ -155,8 +158,16 @@ impl Catalog {
             }
         }
         let prices = PriceBook::new(prices, &mut issues);
+        let mut fingerprint: u64 = 0xcbf2_9ce4_8422_2325;
+        for (name, text) in &files {
+            for byte in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
+                fingerprint ^= u64::from(byte);
+                fingerprint = fingerprint.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
         if issues.is_empty() {
             Ok(Self {
+                fingerprint,
                 gpus,
                 models,
                 prices,
@@ -164,6 +175,11 @@ impl Catalog {
         } else {
             Err(LoadError(issues))
         }
+    }
+
+    /// A short hex digest of the data files this catalogue was built from.
+    pub fn version(&self) -> String {
+        format!("{:016x}", self.fingerprint)
     }
 
     /// GPU profiles ordered by id.

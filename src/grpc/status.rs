@@ -19,6 +19,9 @@ impl From<Error> for Status {
             Error::NotFound(message) => Status::not_found(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::Cancelled(message) => Status::cancelled(message),
+            Error::Aborted(message) => Status::aborted(message),
+            Error::Unavailable(message) => Status::unavailable(message),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal("internal")

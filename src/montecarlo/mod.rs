@@ -1,1 +1,553 @@
-//! The Monte Carlo engine.
+//! The Monte Carlo engine: the TCO model run over many random paths of
+//! demand, API prices, GPU prices, power prices, throughput and failures,
+//! with uncertain static inputs, in parallel and reproducibly.
+//!
+//! Path i draws from its own ChaCha8 stream derived from (seed, i)
+//! ([`paths::stream`]). Paths are processed in fixed chunks; chunks run in
+//! parallel (rayon) in waves and their aggregates merge in chunk order, so
+//! a request gives bit-identical results on any number of threads. No I/O,
+//! no gRPC.
+
+pub mod aggregate;
+pub mod inputs;
+pub mod paths;
+pub mod sketch;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+pub use inputs::{ApiPriceProcess, DemandProcess, Distribution, GpuPriceProcess, Stochastic, Walk};
+
+use crate::error::{Error, Result};
+use crate::tco::plan::{Costs, Plan};
+use crate::tco::{Basis, Month, PathInputs};
+use aggregate::Aggregate;
+use paths::{Drawer, PathDraw};
+
+/// Version of the engine's arithmetic, stored with every result: a change
+/// that alters numbers bumps it.
+pub const ENGINE_VERSION: &str = "breakeven-mc/1";
+
+/// Paths per chunk: the unit of parallel work and of reproducible sums.
+pub const CHUNK: u64 = 256;
+
+/// Largest path count and horizon a request may ask for.
+pub const MAX_PATHS: u64 = 10_000_000;
+pub const MAX_MONTHS: usize = 240;
+
+/// How to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub paths: u64,
+    pub seed: u64,
+    /// Pair each path with its mirror image (negated normals, 1−u
+    /// uniforms) to reduce variance.
+    pub antithetic: bool,
+    pub basis: Basis,
+    /// Paths per tornado case; 0 skips the tornado.
+    pub tornado_paths: u64,
+}
+
+/// Distribution summary of one quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stats {
+    pub p5: f64,
+    pub p25: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p95: f64,
+    pub mean: f64,
+    /// Standard error of the mean.
+    pub std_error: f64,
+}
+
+impl Stats {
+    fn of(series: &aggregate::Series) -> Stats {
+        let n = series.count.max(1) as f64;
+        let variance = if series.count > 1 {
+            series.m2 / (n - 1.0)
+        } else {
+            0.0
+        };
+        let q = |p| series.sketch.quantile(p);
+        Stats {
+            p5: q(0.05),
+            p25: q(0.25),
+            p50: q(0.5),
+            p75: q(0.75),
+            p95: q(0.95),
+            mean: series.mean,
+            std_error: (variance / n).sqrt(),
+        }
+    }
+}
+
+/// One month of the distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthStats {
+    pub t: u32,
+    pub api: Stats,
+    pub self_host: Stats,
+    pub cumulative_api: Stats,
+    pub cumulative_self_host: Stats,
+    pub cumulative_savings: Stats,
+    pub mean_utilization: f64,
+    /// Probability that break-even has happened by this month, and its
+    /// standard error.
+    pub p_break_even_by: f64,
+    pub p_break_even_by_se: f64,
+}
+
+/// One bar of a tornado: an uncertain input at its P10 and P90.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TornadoBar {
+    pub input: String,
+    pub low_value: f64,
+    pub high_value: f64,
+    /// Median NPV of savings with the input at its P10 and P90.
+    pub npv_at_low: f64,
+    pub npv_at_high: f64,
+}
+
+/// The result of a simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub paths: u64,
+    pub seed: u64,
+    pub antithetic: bool,
+    pub engine_version: &'static str,
+    pub months: Vec<MonthStats>,
+    pub p_no_break_even: f64,
+    pub p_self_host_cheaper: f64,
+    pub npv_savings: Stats,
+    /// Loss of savings at the 5th percentile (positive when savings are
+    /// negative there), and the mean beyond it.
+    pub var_95: f64,
+    pub cvar_95: f64,
+    pub tornado: Vec<TornadoBar>,
+    /// Spearman rank correlation of each driver with the NPV of savings.
+    pub rank_correlations: Vec<(String, f64)>,
+    /// Relative error bound of every percentile.
+    pub quantile_relative_error: f64,
+}
+
+/// Progress reported between waves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub paths_done: u64,
+    pub paths_total: u64,
+    /// Running estimates.
+    pub mean_npv_savings: f64,
+    pub p_self_host_cheaper: f64,
+}
+
+/// Checks the settings and the stochastic inputs against the plan.
+pub fn validate(plan: &Plan, stochastic: &Stochastic, settings: &Settings) -> Result<()> {
+    if settings.paths == 0 || settings.paths > MAX_PATHS {
+        return Err(Error::invalid(
+            "paths",
+            format!("must be 1–{MAX_PATHS}, got {}", settings.paths),
+        ));
+    }
+    if plan.horizon > MAX_MONTHS {
+        return Err(Error::invalid(
+            "scenario.horizon_months",
+            format!("must be at most {MAX_MONTHS}"),
+        ));
+    }
+    stochastic.validate("stochastic.")?;
+    for (i, (name, _)) in stochastic.uncertain.iter().enumerate() {
+        let applies = match (name.split('.').next(), &plan.costs) {
+            (Some("rented"), Costs::Owned(_)) | (Some("owned"), Costs::Rented { .. }) => false,
+            _ => true,
+        };
+        if !applies {
+            return Err(Error::invalid(
+                format!("stochastic.uncertain[{i}].input"),
+                format!("{name:?} does not apply to this scenario's deployment"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets the uncertain static inputs of a path on a scratch plan; returns
+/// the multiplier the API-decline input puts on month t (applied by the
+/// caller to the API price path).
+fn apply_statics(
+    base: &Plan,
+    scratch: &mut Plan,
+    stochastic: &Stochastic,
+    values: &[f64],
+) -> Option<f64> {
+    let mut api_decline = None;
+    for ((name, _), &v) in stochastic.uncertain.iter().zip(values) {
+        let w = &mut scratch.scenario.workload;
+        match name.as_str() {
+            "workload.requests_per_day" => w.requests_per_day = v.max(0.0),
+            "workload.annual_growth" => w.annual_growth = v.max(-0.99),
+            "workload.cached_input_fraction" => w.cached_input_fraction = v.clamp(0.0, 1.0),
+            "workload.batch_fraction" => w.batch_fraction = v.clamp(0.0, 1.0),
+            "workload.peak_to_average" => w.peak_to_average = v.max(1.0),
+            "api.annual_price_decline" => api_decline = Some(v.clamp(0.0, 0.99)),
+            "self_host.target_utilization" => {
+                scratch.scenario.self_host.target_utilization = v.clamp(0.01, 1.0)
+            }
+            "self_host.quality_factor" => scratch.scenario.self_host.quality_factor = v.max(0.01),
+            other => match (&mut scratch.costs, &base.costs) {
+                (
+                    Costs::Rented {
+                        usd_per_gpu_hour, ..
+                    },
+                    _,
+                ) if other == "rented.usd_per_gpu_hour" => *usd_per_gpu_hour = v.max(0.0),
+                (Costs::Owned(o), _) => match other {
+                    "owned.capex_per_gpu" => o.capex_per_gpu = v.max(0.0),
+                    "owned.power_usd_per_kwh" => o.power_usd_per_kwh = v.max(0.0),
+                    "owned.cost_of_capital" => o.cost_of_capital = v.max(0.0),
+                    "owned.resale_fraction" => o.resale_fraction = v.clamp(0.0, 1.0),
+                    "owned.staff_usd_per_month" => o.staff_usd_per_month = v.max(0.0),
+                    _ => {}
+                },
+                _ => {}
+            },
+        }
+    }
+    api_decline
+}
+
+struct Job<'a> {
+    plan: &'a Plan,
+    stochastic: &'a Stochastic,
+    settings: &'a Settings,
+    drawer: Drawer<'a>,
+    discount: Vec<f64>,
+}
+
+impl Job<'_> {
+    /// Runs paths [start, end) in order into one aggregate.
+    fn chunk(&self, start: u64, end: u64) -> Aggregate {
+        let plan = self.plan;
+        let mut scratch = plan.clone();
+        let mut draw = PathDraw::default();
+        let mut months: Vec<Month> = Vec::with_capacity(plan.horizon);
+        let mut agg = Aggregate::new(plan.horizon);
+        let mut api_path = vec![1.0; plan.horizon];
+        let base_decline = plan.scenario.api.annual_price_decline;
+        for index in start..end {
+            self.drawer.draw(
+                self.settings.seed,
+                index,
+                self.settings.antithetic,
+                &mut draw,
+            );
+            scratch.scenario.workload = plan.scenario.workload.clone();
+            scratch.scenario.self_host.target_utilization =
+                plan.scenario.self_host.target_utilization;
+            scratch.scenario.self_host.quality_factor = plan.scenario.self_host.quality_factor;
+            scratch.costs = plan.costs.clone();
+            let decline = apply_statics(plan, &mut scratch, self.stochastic, &draw.statics);
+            api_path.copy_from_slice(&draw.api_price);
+            if let Some(d) = decline {
+                for (t, a) in api_path.iter_mut().enumerate() {
+                    *a *= ((1.0 - d) / (1.0 - base_decline)).powf(t as f64 / 12.0);
+                }
+            }
+            let inputs = PathInputs {
+                demand: &draw.demand,
+                api_price: &api_path,
+                gpu_price: &draw.gpu_price,
+                power_price: &draw.power_price,
+                throughput: &draw.throughput,
+                failures: &draw.failures,
+            };
+            scratch.run(&inputs, &mut months);
+            let h = plan.horizon - 1;
+            agg.add(index, &months, self.settings.basis, &self.discount, || {
+                let mut d = draw.statics.clone();
+                d.extend([
+                    draw.demand[h],
+                    draw.api_price[h],
+                    draw.gpu_price[h],
+                    draw.throughput[h],
+                ]);
+                d
+            });
+        }
+        agg
+    }
+
+    /// Runs `paths` paths in waves of parallel chunks, merged in order.
+    fn run(
+        &self,
+        paths: u64,
+        cancel: &AtomicBool,
+        mut progress: impl FnMut(&Aggregate),
+    ) -> Result<Aggregate> {
+        let chunks = paths.div_ceil(CHUNK);
+        let wave = (rayon::current_num_threads() as u64 * 4).max(1);
+        // About twenty progress reports, and none smaller than a wave.
+        let report_every = (chunks / 20).max(wave);
+        let mut total = Aggregate::new(self.plan.horizon);
+        let mut next_report = report_every;
+        let mut done = 0;
+        while done < chunks {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled("simulation cancelled".into()));
+            }
+            let upto = (done + wave).min(chunks);
+            let parts: Vec<Aggregate> = (done..upto)
+                .into_par_iter()
+                .map(|c| {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Aggregate::new(self.plan.horizon);
+                    }
+                    self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths))
+                })
+                .collect();
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled("simulation cancelled".into()));
+            }
+            for part in parts {
+                total.merge(part);
+            }
+            done = upto;
+            if done >= next_report || done == chunks {
+                progress(&total);
+                next_report = done + report_every;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Runs the simulation. `progress` sees running figures about every 5%;
+/// setting `cancel` stops the work within one wave of chunks.
+pub fn simulate(
+    plan: &Plan,
+    stochastic: &Stochastic,
+    settings: &Settings,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(Progress),
+) -> Result<Outcome> {
+    validate(plan, stochastic, settings)?;
+    let cholesky = if stochastic.correlation.is_empty() {
+        None
+    } else {
+        Some(
+            inputs::cholesky(&stochastic.correlation)
+                .map_err(|why| Error::invalid("stochastic.correlation", why))?,
+        )
+    };
+    let monthly = (1.0 + plan.scenario.discount_rate).powf(1.0 / 12.0) - 1.0;
+    let discount: Vec<f64> = (1..=plan.horizon)
+        .map(|t| (1.0 + monthly).powi(-(t as i32)))
+        .collect();
+    let job = |fixed: Vec<(usize, f64)>| Job {
+        plan,
+        stochastic,
+        settings,
+        drawer: Drawer {
+            stochastic,
+            horizon: plan.horizon,
+            cholesky: cholesky.clone(),
+            base_requests_per_day: plan.scenario.workload.requests_per_day,
+            base_growth: plan.scenario.workload.annual_growth,
+            fixed,
+        },
+        discount: discount.clone(),
+    };
+    let total_paths = settings.paths;
+    let agg = job(Vec::new()).run(total_paths, cancel, |a| {
+        let n = a.paths.max(1) as f64;
+        progress(Progress {
+            paths_done: a.paths,
+            paths_total: total_paths,
+            mean_npv_savings: a.npv_savings.mean,
+            p_self_host_cheaper: a.cheaper_over_horizon as f64 / n,
+        })
+    })?;
+
+    // Tornado: each uncertain input at its P10 and P90, the others at the
+    // scenario's own value, on common random numbers.
+    let mut tornado = Vec::new();
+    if settings.tornado_paths > 0 {
+        for (i, (name, dist)) in stochastic.uncertain.iter().enumerate() {
+            let base_value = |j: usize| -> f64 {
+                let (n, d) = &stochastic.uncertain[j];
+                base_of(plan, n).unwrap_or_else(|| d.quantile(0.5))
+            };
+            let case = |value: f64| -> Result<f64> {
+                let mut fixed: Vec<(usize, f64)> = (0..stochastic.uncertain.len())
+                    .filter(|&j| j != i)
+                    .map(|j| (j, base_value(j)))
+                    .collect();
+                fixed.push((i, value));
+                let a = job(fixed).run(settings.tornado_paths.min(total_paths), cancel, |_| {})?;
+                Ok(a.npv_savings.sketch.quantile(0.5))
+            };
+            let (low, high) = (dist.quantile(0.10), dist.quantile(0.90));
+            tornado.push(TornadoBar {
+                input: name.clone(),
+                low_value: low,
+                high_value: high,
+                npv_at_low: case(low)?,
+                npv_at_high: case(high)?,
+            });
+        }
+        tornado.sort_by(|a, b| {
+            (b.npv_at_high - b.npv_at_low)
+                .abs()
+                .total_cmp(&(a.npv_at_high - a.npv_at_low).abs())
+        });
+    }
+
+    Ok(finish(plan, stochastic, settings, agg, tornado))
+}
+
+/// The scenario's own value of an uncertain input.
+fn base_of(plan: &Plan, name: &str) -> Option<f64> {
+    let s = &plan.scenario;
+    Some(match name {
+        "workload.requests_per_day" => s.workload.requests_per_day,
+        "workload.annual_growth" => s.workload.annual_growth,
+        "workload.cached_input_fraction" => s.workload.cached_input_fraction,
+        "workload.batch_fraction" => s.workload.batch_fraction,
+        "workload.peak_to_average" => s.workload.peak_to_average,
+        "api.annual_price_decline" => s.api.annual_price_decline,
+        "self_host.target_utilization" => s.self_host.target_utilization,
+        "self_host.quality_factor" => s.self_host.quality_factor,
+        other => match &plan.costs {
+            Costs::Rented {
+                usd_per_gpu_hour, ..
+            } if other == "rented.usd_per_gpu_hour" => *usd_per_gpu_hour,
+            Costs::Owned(o) => match other {
+                "owned.capex_per_gpu" => o.capex_per_gpu,
+                "owned.power_usd_per_kwh" => o.power_usd_per_kwh,
+                "owned.cost_of_capital" => o.cost_of_capital,
+                "owned.resale_fraction" => o.resale_fraction,
+                "owned.staff_usd_per_month" => o.staff_usd_per_month,
+                _ => return None,
+            },
+            _ => return None,
+        },
+    })
+}
+
+fn finish(
+    plan: &Plan,
+    stochastic: &Stochastic,
+    settings: &Settings,
+    agg: Aggregate,
+    tornado: Vec<TornadoBar>,
+) -> Outcome {
+    let n = agg.paths.max(1);
+    let nf = n as f64;
+    let mut reached = 0u64;
+    let months = agg
+        .months
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            reached += agg.break_even_at[i];
+            let p = reached as f64 / nf;
+            MonthStats {
+                t: i as u32 + 1,
+                api: Stats::of(&m.api),
+                self_host: Stats::of(&m.self_host),
+                cumulative_api: Stats::of(&m.cumulative_api),
+                cumulative_self_host: Stats::of(&m.cumulative_self_host),
+                cumulative_savings: Stats::of(&m.cumulative_savings),
+                mean_utilization: m.utilization_sum / nf,
+                p_break_even_by: p,
+                p_break_even_by_se: (p * (1.0 - p) / nf).sqrt(),
+            }
+        })
+        .collect();
+    let p5 = agg.npv_savings.sketch.quantile(0.05);
+    let tail = agg.npv_savings.sketch.tail_mean_below(0.05);
+
+    let mut names: Vec<String> = stochastic
+        .uncertain
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    names.extend(
+        [
+            "demand at horizon",
+            "API price at horizon",
+            "GPU price at horizon",
+            "throughput at horizon",
+        ]
+        .map(String::from),
+    );
+    let npvs: Vec<f64> = agg.sample.iter().map(|(_, v)| *v).collect();
+    let rank_correlations = names
+        .into_iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let xs: Vec<f64> = agg.sample.iter().map(|(d, _)| d[k]).collect();
+            (name, spearman(&xs, &npvs))
+        })
+        .collect();
+    let _ = plan;
+    Outcome {
+        paths: agg.paths,
+        seed: settings.seed,
+        antithetic: settings.antithetic,
+        engine_version: ENGINE_VERSION,
+        months,
+        p_no_break_even: *agg.break_even_at.last().unwrap_or(&0) as f64 / nf,
+        p_self_host_cheaper: agg.cheaper_over_horizon as f64 / nf,
+        npv_savings: Stats::of(&agg.npv_savings),
+        var_95: -p5,
+        cvar_95: -tail,
+        tornado,
+        rank_correlations,
+        quantile_relative_error: sketch::ALPHA,
+    }
+}
+
+/// Spearman rank correlation (average ranks for ties); 0 when either side
+/// is constant.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            let avg = (i + j) as f64 / 2.0 + 1.0;
+            for k in i..=j {
+                r[idx[k]] = avg;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    if x.len() < 2 || x.len() != y.len() {
+        return 0.0;
+    }
+    let (rx, ry) = (ranks(x), ranks(y));
+    let n = rx.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in rx.iter().zip(&ry) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests;

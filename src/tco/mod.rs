@@ -16,7 +16,7 @@ pub mod scenario;
 
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
-pub use project::{Basis, Month, PathInputs, Summary, summarize};
+pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
 pub use scenario::Scenario;
 
 use crate::catalog::Catalog;

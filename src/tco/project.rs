@@ -21,6 +21,9 @@ pub struct PathInputs<'a> {
     pub power_price: &'a [f64],
     /// On the requests per second one replica sustains.
     pub throughput: &'a [f64],
+    /// Share of owned GPUs that fail this month and are replaced at the
+    /// month's capex (0 when empty).
+    pub failures: &'a [f64],
 }
 
 fn at(series: &[f64], i: usize) -> f64 {
@@ -56,6 +59,8 @@ pub struct Month {
     pub staff: f64,
     /// Capex paid this month (cash view).
     pub capex_paid: f64,
+    /// Replacement of failed owned GPUs, expensed and paid this month.
+    pub replacements: f64,
     /// Resale of the fleet at the horizon (cash inflow, month H only).
     pub resale: f64,
     /// API spend of the traffic the self-host option does not serve.
@@ -270,11 +275,19 @@ impl Plan {
                         * at(path.power_price, i);
                     m.colocation = g * o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month;
                     m.staff = o.staff_usd_per_month + o.staff_usd_per_gpu_month * g;
+                    m.replacements = g
+                        * path.failures.get(i).copied().unwrap_or(0.0)
+                        * o.capex_per_gpu
+                        * gpu_mult;
                     if i + 1 == self.horizon {
                         m.resale = o.resale_fraction * book.max(0.0);
                     }
-                    m.self_host_pnl =
-                        m.depreciation + m.cost_of_capital + m.power + m.colocation + m.staff;
+                    m.self_host_pnl = m.depreciation
+                        + m.cost_of_capital
+                        + m.power
+                        + m.colocation
+                        + m.staff
+                        + m.replacements;
                 }
             }
             let capacity =
@@ -292,7 +305,8 @@ impl Plan {
         for m in months.iter_mut() {
             m.self_host_pnl += m.residual_api_cost;
             if matches!(self.costs, Costs::Owned(_)) {
-                m.self_host_cash = m.capex_paid + m.power + m.colocation + m.staff - m.resale;
+                m.self_host_cash =
+                    m.capex_paid + m.replacements + m.power + m.colocation + m.staff - m.resale;
             }
             m.self_host_cash += m.residual_api_cost;
             api_total += m.api_cost;

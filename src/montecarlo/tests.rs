@@ -1,0 +1,383 @@
+//! Statistical and reproducibility checks of the engine.
+
+use std::sync::atomic::AtomicBool;
+
+use super::inputs::FACTORS;
+use super::paths::{Drawer, PathDraw};
+use super::*;
+use crate::catalog::Catalog;
+use crate::estimator::{Calibration, Tuning};
+use crate::tco::{self, Scenario};
+
+fn plan(horizon: u32) -> Plan {
+    let scenario = Scenario::from_toml(&format!(
+        r#"
+        horizon_months = {horizon}
+        start_month = "2025-06"
+        [workload]
+        requests_per_day = 200000
+        input_tokens = 1000
+        output_tokens = 200
+        annual_growth = 0.5
+        [api]
+        price_id = "gpt-4o-mini"
+        [self_host]
+        model = "llama-3.1-8b"
+        gpu = "h100-sxm"
+        precision = "fp8"
+        min_replicas = 1
+        [self_host.deployment.owned]
+        lot_gpus = 1
+        "#
+    ))
+    .unwrap();
+    let calibration = Calibration {
+        name: "default".into(),
+        tuning: Tuning::default(),
+        expected_error: 0.0,
+        points: 0,
+    };
+    tco::plan(
+        &Catalog::embedded().unwrap(),
+        &scenario,
+        &calibration,
+        "scenario.",
+    )
+    .unwrap()
+}
+
+fn settings(paths: u64) -> Settings {
+    Settings {
+        paths,
+        seed: 42,
+        antithetic: false,
+        basis: Basis::ProfitAndLoss,
+        tornado_paths: 0,
+    }
+}
+
+fn run(plan: &Plan, stochastic: &Stochastic, settings: &Settings) -> Outcome {
+    simulate(plan, stochastic, settings, &AtomicBool::new(false), |_| {}).unwrap()
+}
+
+#[test]
+fn without_randomness_every_path_is_the_deterministic_projection() {
+    let plan = plan(24);
+    let mut months = Vec::new();
+    plan.run(&tco::PathInputs::default(), &mut months);
+    let outcome = run(&plan, &Stochastic::default(), &settings(600));
+    for (m, s) in months.iter().zip(&outcome.months) {
+        assert_eq!(s.api.mean, m.api_cost, "month {}", m.t);
+        assert_eq!(s.self_host.mean, m.self_host_pnl, "month {}", m.t);
+        assert_eq!(s.cumulative_self_host.mean, m.cumulative_self_host_pnl);
+        assert_eq!(s.api.std_error, 0.0);
+        assert!((s.api.p50 - m.api_cost).abs() <= sketch::ALPHA * m.api_cost);
+    }
+    let deterministic = tco::summarize_break_even(&months, Basis::ProfitAndLoss);
+    for s in &outcome.months {
+        let expected = if deterministic.is_some_and(|b| s.t >= b) {
+            1.0
+        } else {
+            0.0
+        };
+        assert_eq!(s.p_break_even_by, expected, "month {}", s.t);
+    }
+    assert_eq!(
+        outcome.p_no_break_even,
+        if deterministic.is_some() { 0.0 } else { 1.0 }
+    );
+}
+
+fn drawer<'a>(stochastic: &'a Stochastic, horizon: usize) -> Drawer<'a> {
+    Drawer {
+        stochastic,
+        horizon,
+        cholesky: if stochastic.correlation.is_empty() {
+            None
+        } else {
+            Some(inputs::cholesky(&stochastic.correlation).unwrap())
+        },
+        base_requests_per_day: 1000.0,
+        base_growth: 0.5,
+        fixed: Vec::new(),
+    }
+}
+
+#[test]
+fn gbm_demand_keeps_the_deterministic_mean_and_lognormal_quantiles() {
+    let sigma = 0.6;
+    let stochastic = Stochastic {
+        demand: Some(DemandProcess::Gbm { volatility: sigma }),
+        ..Default::default()
+    };
+    let d = drawer(&stochastic, 25);
+    let mut draw = PathDraw::default();
+    let n = 20_000;
+    let mut at_24: Vec<f64> = (0..n)
+        .map(|i| {
+            d.draw(7, i, false, &mut draw);
+            draw.demand[24]
+        })
+        .collect();
+    let mean = at_24.iter().sum::<f64>() / n as f64;
+    let sd = (at_24.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let se = sd / (n as f64).sqrt();
+    assert!((mean - 1.0).abs() < 3.0 * se, "mean {mean} ± {se}");
+    // Two years in: ln M ~ N(−σ²·2/2, σ²·2).
+    at_24.sort_by(f64::total_cmp);
+    let tau: f64 = 2.0;
+    for (q, z) in [(0.1, -1.281_551_6), (0.5, 0.0), (0.9, 1.281_551_6)] {
+        let expected = (-sigma * sigma * tau / 2.0 + sigma * tau.sqrt() * z).exp();
+        let got = at_24[(q * n as f64) as usize];
+        assert!(
+            (got / expected - 1.0).abs() < 0.04,
+            "q{q}: {got} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn api_price_cuts_arrive_at_their_rate() {
+    let stochastic = Stochastic {
+        api_price: Some(ApiPriceProcess::SameProduct {
+            annual_drift: 0.0,
+            cuts_per_year: 1.5,
+            cut_size: Distribution::Fixed(0.5),
+        }),
+        ..Default::default()
+    };
+    let d = drawer(&stochastic, 37);
+    let mut draw = PathDraw::default();
+    let n = 20_000u64;
+    let counts: Vec<f64> = (0..n)
+        .map(|i| {
+            d.draw(11, i, false, &mut draw);
+            -draw.api_price[36].log2()
+        })
+        .collect();
+    let mean = counts.iter().sum::<f64>() / n as f64;
+    // Three years at 1.5 cuts a year: Poisson mean and variance 4.5.
+    let se = (4.5f64 / n as f64).sqrt();
+    assert!((mean - 4.5).abs() < 3.0 * se, "{mean}");
+    let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    assert!((var / 4.5 - 1.0).abs() < 0.05, "variance {var}");
+}
+
+#[test]
+fn the_correlation_matrix_shows_in_the_sampled_shocks() {
+    let mut correlation = vec![0.0; 25];
+    for i in 0..5 {
+        correlation[i * 5 + i] = 1.0;
+    }
+    // demand with power price.
+    correlation[3] = 0.6;
+    correlation[15] = 0.6;
+    // demand against throughput.
+    correlation[4] = -0.4;
+    correlation[20] = -0.4;
+    assert_eq!(FACTORS[3], "power_price");
+    let stochastic = Stochastic {
+        demand: Some(DemandProcess::Gbm { volatility: 0.3 }),
+        power_price: Some(Walk {
+            annual_drift: 0.0,
+            volatility: 0.2,
+        }),
+        throughput: Some(Walk {
+            annual_drift: 0.0,
+            volatility: 0.1,
+        }),
+        correlation,
+        ..Default::default()
+    };
+    let d = drawer(&stochastic, 13);
+    let mut draw = PathDraw::default();
+    let (mut xs, mut ys, mut zs) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..4000 {
+        d.draw(3, i, false, &mut draw);
+        for t in 1..13 {
+            xs.push((draw.demand[t] / draw.demand[t - 1]).ln());
+            ys.push((draw.power_price[t] / draw.power_price[t - 1]).ln());
+            zs.push((draw.throughput[t] / draw.throughput[t - 1]).ln());
+        }
+    }
+    let pearson = |a: &[f64], b: &[f64]| {
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    };
+    assert!(
+        (pearson(&xs, &ys) - 0.6).abs() < 0.03,
+        "{}",
+        pearson(&xs, &ys)
+    );
+    assert!(
+        (pearson(&xs, &zs) + 0.4).abs() < 0.03,
+        "{}",
+        pearson(&xs, &zs)
+    );
+}
+
+fn risky() -> Stochastic {
+    Stochastic {
+        demand: Some(DemandProcess::Gbm { volatility: 0.4 }),
+        api_price: Some(ApiPriceProcess::SameProduct {
+            annual_drift: -0.1,
+            cuts_per_year: 0.5,
+            cut_size: Distribution::Uniform {
+                min: 0.5,
+                max: 0.67,
+            },
+        }),
+        gpu_price: Some(GpuPriceProcess {
+            annual_decline: 0.15,
+            volatility: 0.3,
+            reversion_per_year: 1.0,
+        }),
+        annual_failure_rate: 0.06,
+        uncertain: vec![
+            (
+                "workload.requests_per_day".into(),
+                Distribution::Pert {
+                    min: 100_000.0,
+                    mode: 200_000.0,
+                    max: 400_000.0,
+                },
+            ),
+            (
+                "owned.capex_per_gpu".into(),
+                Distribution::Triangular {
+                    min: 25_000.0,
+                    mode: 30_000.0,
+                    max: 40_000.0,
+                },
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_same_seed_gives_identical_results_on_one_and_two_threads() {
+    let plan = plan(36);
+    let stochastic = risky();
+    let mut s = settings(3_000);
+    s.antithetic = true;
+    s.tornado_paths = 300;
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run(&plan, &stochastic, &s))
+    };
+    let one = on(1);
+    let two = on(2);
+    assert_eq!(one, two);
+    assert_eq!(format!("{one:?}"), format!("{two:?}"));
+    let mut other = s.clone();
+    other.seed = 43;
+    assert_ne!(run(&plan, &stochastic, &other).npv_savings, one.npv_savings);
+}
+
+#[test]
+fn risk_outputs_are_consistent() {
+    let plan = plan(36);
+    let mut s = settings(4_000);
+    s.tornado_paths = 500;
+    let outcome = run(&plan, &risky(), &s);
+    let last = outcome.months.last().unwrap();
+    assert!(outcome.p_no_break_even >= 0.0 && outcome.p_no_break_even <= 1.0);
+    assert!((last.p_break_even_by + outcome.p_no_break_even - 1.0).abs() < 1e-12);
+    assert!(
+        outcome
+            .months
+            .windows(2)
+            .all(|w| w[1].p_break_even_by >= w[0].p_break_even_by)
+    );
+    let n = &outcome.npv_savings;
+    assert!(n.p5 <= n.p25 && n.p25 <= n.p50 && n.p50 <= n.p75 && n.p75 <= n.p95);
+    assert!(outcome.cvar_95 >= outcome.var_95 - 1e-6 * outcome.var_95.abs());
+    // More requests make self-hosting save more: the strongest driver.
+    let (name, rho) = &outcome.rank_correlations[0];
+    assert_eq!(name, "workload.requests_per_day");
+    assert!(*rho > 0.0);
+    assert_eq!(outcome.tornado.len(), 2);
+    let volume = outcome
+        .tornado
+        .iter()
+        .find(|b| b.input == "workload.requests_per_day")
+        .unwrap();
+    assert!(volume.npv_at_high > volume.npv_at_low);
+    let capex = outcome
+        .tornado
+        .iter()
+        .find(|b| b.input == "owned.capex_per_gpu")
+        .unwrap();
+    assert!(capex.npv_at_high < capex.npv_at_low);
+}
+
+#[test]
+fn cancelling_stops_the_work() {
+    let plan = plan(60);
+    let cancel = AtomicBool::new(true);
+    let err = simulate(&plan, &risky(), &settings(1_000_000), &cancel, |_| {}).unwrap_err();
+    assert!(matches!(err, Error::Cancelled(_)));
+}
+
+#[test]
+fn limits_and_bad_inputs_name_their_field() {
+    let plan = plan(12);
+    let check = |stochastic: Stochastic, paths: u64, field: &str| {
+        let err = simulate(
+            &plan,
+            &stochastic,
+            &settings(paths),
+            &AtomicBool::new(false),
+            |_| {},
+        )
+        .unwrap_err();
+        let Error::InvalidArgument(v) = err else {
+            panic!("{err:?}")
+        };
+        assert!(v.iter().any(|v| v.field == field), "{field}: {v:?}");
+    };
+    check(Stochastic::default(), 0, "paths");
+    check(Stochastic::default(), MAX_PATHS + 1, "paths");
+    check(
+        Stochastic {
+            correlation: vec![1.0; 25],
+            ..Default::default()
+        },
+        10,
+        "stochastic.correlation",
+    );
+    check(
+        Stochastic {
+            uncertain: vec![("workload.colour".into(), Distribution::Fixed(1.0))],
+            ..Default::default()
+        },
+        10,
+        "stochastic.uncertain[0].input",
+    );
+    check(
+        Stochastic {
+            uncertain: vec![("rented.usd_per_gpu_hour".into(), Distribution::Fixed(1.0))],
+            ..Default::default()
+        },
+        10,
+        "stochastic.uncertain[0].input",
+    );
+    check(
+        Stochastic {
+            demand: Some(DemandProcess::Gbm {
+                volatility: f64::NAN,
+            }),
+            ..Default::default()
+        },
+        10,
+        "stochastic.demand.volatility",
+    );
+}
