@@ -15,6 +15,7 @@ pub mod estimator;
 pub mod grpc;
 pub mod montecarlo;
 pub mod server;
+pub mod speed;
 pub mod store;
 pub mod tco;
 

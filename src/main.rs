@@ -31,6 +31,9 @@ enum Command {
         /// built into the binary when omitted.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// SQLite file holding saved scenarios; created if missing.
+        #[arg(long, default_value = "breakeven.db")]
+        db: PathBuf,
     },
     /// Compare the estimator with the measured throughput shipped in
     /// benchmarks/ (or another table in that format) and print the errors.
@@ -38,6 +41,13 @@ enum Command {
         /// A CSV table in the format of benchmarks/measured_throughput.csv.
         #[arg(long)]
         measurements: Option<PathBuf>,
+    },
+    /// Time the estimator, the projection and a Monte Carlo run on this
+    /// machine and print the figures.
+    Speed {
+        /// Paths of the Monte Carlo run (60 months each).
+        #[arg(long, default_value_t = 1_000_000)]
+        paths: u64,
     },
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData {
@@ -56,12 +66,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { addr, data_dir } => {
+        Command::Serve { addr, data_dir, db } => {
             let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
+            let store = breakeven::store::Store::open_sqlite(&db, Default::default())
+                .await
+                .with_context(|| format!("cannot open database {}", db.display()))?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            breakeven::server::run(listener, catalog, shutdown_signal()).await
+            breakeven::server::run(listener, catalog, store, shutdown_signal()).await
         }
         Command::Accuracy { measurements } => {
             let catalog = Catalog::embedded()?;
@@ -74,6 +87,13 @@ async fn main() -> anyhow::Result<()> {
             print!(
                 "{}",
                 breakeven::estimator::calibrate::accuracy_table(&catalog, &points)
+            );
+            Ok(())
+        }
+        Command::Speed { paths } => {
+            print!(
+                "{}",
+                breakeven::speed::report(&Catalog::embedded()?, paths)?
             );
             Ok(())
         }

@@ -17,13 +17,19 @@ use tracing::Span;
 
 use crate::catalog::Catalog;
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
-use crate::grpc::{CatalogApi, EstimatorApi, SimulationApi, pb};
+use crate::grpc::{CatalogApi, EstimatorApi, ScenarioApi, SimulationApi, pb};
+use crate::store::Store;
+
+/// Monte Carlo runs executing at once; more get RESOURCE_EXHAUSTED. Each
+/// uses every core, so more than two only queue behind each other.
+pub const MAX_SIMULATIONS: usize = 2;
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in
 /// flight finish.
 pub async fn run(
     listener: TcpListener,
     catalog: Arc<Catalog>,
+    store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // The defaults' expected error comes from the measurements shipped in
@@ -43,6 +49,9 @@ pub async fn run(
         .await;
     health
         .set_serving::<pb::simulation_service_server::SimulationServiceServer<SimulationApi>>()
+        .await;
+    health
+        .set_serving::<pb::scenario_service_server::ScenarioServiceServer<ScenarioApi>>()
         .await;
 
     let reflection = || {
@@ -94,8 +103,11 @@ pub async fn run(
         .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
             EstimatorApi::new(Arc::clone(&catalog), Arc::clone(&calibrations)),
         ))
+        .add_service(pb::scenario_service_server::ScenarioServiceServer::new(
+            ScenarioApi::new(store, Arc::clone(&catalog)),
+        ))
         .add_service(pb::simulation_service_server::SimulationServiceServer::new(
-            SimulationApi::new(catalog, calibrations),
+            SimulationApi::new(catalog, calibrations, MAX_SIMULATIONS),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

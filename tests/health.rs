@@ -10,7 +10,13 @@ use tonic_health::pb::health_client::HealthClient;
 async fn health_is_serving_for_the_server_and_the_catalog_service() {
     let server = common::TestServer::start().await;
     let mut health = HealthClient::new(server.channel().await);
-    for service in ["", "breakeven.v1.CatalogService"] {
+    for service in [
+        "",
+        "breakeven.v1.CatalogService",
+        "breakeven.v1.EstimatorService",
+        "breakeven.v1.ScenarioService",
+        "breakeven.v1.SimulationService",
+    ] {
         let response = health
             .check(HealthCheckRequest {
                 service: service.to_string(),

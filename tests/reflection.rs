@@ -9,8 +9,11 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic_reflection::pb::{v1, v1alpha};
 
-const EXPECTED_SERVICES: [&str; 4] = [
+const EXPECTED_SERVICES: [&str; 7] = [
     "breakeven.v1.CatalogService",
+    "breakeven.v1.EstimatorService",
+    "breakeven.v1.ScenarioService",
+    "breakeven.v1.SimulationService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

@@ -8,11 +8,14 @@ mod catalog;
 mod convert;
 mod estimator;
 mod page;
+mod scenarios;
+mod simulate;
 mod simulation;
 mod status;
 
 pub use catalog::CatalogApi;
 pub use estimator::EstimatorApi;
+pub use scenarios::ScenarioApi;
 pub use simulation::SimulationApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.

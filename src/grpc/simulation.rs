@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::pb;
+use super::simulate::{self, SimulationSlots};
 use crate::catalog::{Catalog, Precision};
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
@@ -19,14 +20,31 @@ use crate::tco::{
 pub struct SimulationApi {
     catalog: Arc<Catalog>,
     calibrations: Arc<Calibrations>,
+    slots: Arc<SimulationSlots>,
 }
 
 impl SimulationApi {
-    pub fn new(catalog: Arc<Catalog>, calibrations: Arc<Calibrations>) -> Self {
+    /// `max_simulations` bounds how many Monte Carlo runs execute at once.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        calibrations: Arc<Calibrations>,
+        max_simulations: usize,
+    ) -> Self {
         Self {
             catalog,
             calibrations,
+            slots: Arc::new(SimulationSlots::new(max_simulations)),
         }
+    }
+
+    fn simulation_request(&self, req: &pb::RunSimulationRequest) -> Result<simulate::Request> {
+        let calibration = self.calibrations.get(
+            req.scenario
+                .as_ref()
+                .and_then(|s| s.self_host.as_ref())
+                .map_or("", |h| h.calibration.as_str()),
+        )?;
+        simulate::request(&self.catalog, &calibration, req)
     }
 
     /// Resolves a scenario into a plan: validation, catalogue, estimator.
@@ -47,6 +65,37 @@ async fn blocking<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl pb::simulation_service_server::SimulationService for SimulationApi {
+    type StreamSimulationStream =
+        tokio_stream::wrappers::ReceiverStream<std::result::Result<pb::SimulationEvent, Status>>;
+
+    async fn run_simulation(
+        &self,
+        request: Request<pb::RunSimulationRequest>,
+    ) -> Result<Response<pb::SimulationResult>, Status> {
+        let request = self.simulation_request(request.get_ref())?;
+        let dates = simulate::dates(&request);
+        let outcome = simulate::run(&self.slots, request, |_| true).await?;
+        Ok(Response::new(simulate::result(
+            &outcome,
+            self.catalog.version(),
+            &dates,
+        )))
+    }
+
+    async fn stream_simulation(
+        &self,
+        request: Request<pb::RunSimulationRequest>,
+    ) -> Result<Response<Self::StreamSimulationStream>, Status> {
+        let request = self.simulation_request(request.get_ref())?;
+        let dates = simulate::dates(&request);
+        Ok(Response::new(simulate::stream(
+            &self.slots,
+            request,
+            self.catalog.version(),
+            dates,
+        )?))
+    }
+
     async fn project(
         &self,
         request: Request<pb::ProjectRequest>,

@@ -30,6 +30,45 @@ impl Series {
         self.sketch.add(v);
     }
 
+    /// Adds a batch of values in order: the batch's own mean (taken about
+    /// its first value, so identical values stay exact) and squared
+    /// deviations, merged in — one division per batch rather than per value.
+    pub fn add_all(&mut self, values: &[f64]) {
+        let Some(&first) = values.first() else { return };
+        let n = values.len() as f64;
+        let shift: f64 = values.iter().map(|v| v - first).sum();
+        let mean = first + shift / n;
+        let m2: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        for &v in values {
+            self.sketch.add(v);
+        }
+        let batch = Series {
+            count: values.len() as u64,
+            mean,
+            m2,
+            sketch: Sketch::default(),
+        };
+        self.merge_moments(&batch);
+    }
+
+    fn merge_moments(&mut self, other: &Series) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.count = other.count;
+            self.mean = other.mean;
+            self.m2 = other.m2;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let delta = other.mean - self.mean;
+        self.mean += delta * nb / n;
+        self.m2 += other.m2 + delta * delta * na * nb / n;
+        self.count += other.count;
+    }
+
     pub fn merge(&mut self, other: &Series) {
         if other.count == 0 {
             return;
@@ -73,14 +112,40 @@ pub struct Aggregate {
     pub npv_savings: Series,
     /// (static input values and process summaries, NPV) of the first paths.
     pub sample: Vec<(Vec<f64>, f64)>,
+    /// Values waiting to enter the monthly series, one row per (month,
+    /// series): inserting a whole chunk into one sketch at a time keeps it
+    /// in cache, where path-by-path insertion touched every sketch per path.
+    pending: Vec<Vec<f64>>,
 }
+
+/// Monthly series: API, self-host, and their cumulative sums and savings.
+const SERIES: usize = 5;
 
 impl Aggregate {
     pub fn new(horizon: usize) -> Self {
         Self {
             months: vec![MonthAgg::default(); horizon],
             break_even_at: vec![0; horizon + 1],
+            pending: vec![Vec::new(); horizon * SERIES],
             ..Default::default()
+        }
+    }
+
+    /// Moves the pending values into the monthly series, in path order.
+    pub fn flush(&mut self) {
+        for (i, agg) in self.months.iter_mut().enumerate() {
+            let series = [
+                &mut agg.api,
+                &mut agg.self_host,
+                &mut agg.cumulative_api,
+                &mut agg.cumulative_self_host,
+                &mut agg.cumulative_savings,
+            ];
+            for (k, target) in series.into_iter().enumerate() {
+                let values = &mut self.pending[i * SERIES + k];
+                target.add_all(values);
+                values.clear();
+            }
         }
     }
 
@@ -97,16 +162,22 @@ impl Aggregate {
     ) {
         self.paths += 1;
         let mut npv = 0.0;
-        for ((m, agg), d) in months.iter().zip(self.months.iter_mut()).zip(discount) {
+        for (i, ((m, agg), d)) in months
+            .iter()
+            .zip(self.months.iter_mut())
+            .zip(discount)
+            .enumerate()
+        {
             let (sh, cumulative_sh) = match basis {
                 Basis::ProfitAndLoss => (m.self_host_pnl, m.cumulative_self_host_pnl),
                 Basis::Cash => (m.self_host_cash, m.cumulative_self_host_cash),
             };
-            agg.api.add(m.api_cost);
-            agg.self_host.add(sh);
-            agg.cumulative_api.add(m.cumulative_api);
-            agg.cumulative_self_host.add(cumulative_sh);
-            agg.cumulative_savings.add(m.cumulative_api - cumulative_sh);
+            let row = &mut self.pending[i * SERIES..(i + 1) * SERIES];
+            row[0].push(m.api_cost);
+            row[1].push(sh);
+            row[2].push(m.cumulative_api);
+            row[3].push(cumulative_sh);
+            row[4].push(m.cumulative_api - cumulative_sh);
             agg.utilization_sum += m.utilization;
             npv += (m.api_cost - m.self_host_cash) * d;
         }
@@ -131,7 +202,9 @@ impl Aggregate {
     }
 
     /// Adds `other`, which covers the paths right after this one's.
-    pub fn merge(&mut self, other: Aggregate) {
+    pub fn merge(&mut self, mut other: Aggregate) {
+        self.flush();
+        other.flush();
         self.paths += other.paths;
         for (a, b) in self.months.iter_mut().zip(&other.months) {
             a.api.merge(&b.api);

@@ -30,7 +30,10 @@ use paths::{Drawer, PathDraw};
 pub const ENGINE_VERSION: &str = "breakeven-mc/1";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
-pub const CHUNK: u64 = 256;
+/// Large enough that merging chunk aggregates costs little next to the
+/// paths; a chunk checks for cancellation every [`CANCEL_CHECK`] paths.
+pub const CHUNK: u64 = 2048;
+const CANCEL_CHECK: u64 = 64;
 
 /// Largest path count and horizon a request may ask for.
 pub const MAX_PATHS: u64 = 10_000_000;
@@ -158,10 +161,10 @@ pub fn validate(plan: &Plan, stochastic: &Stochastic, settings: &Settings) -> Re
     }
     stochastic.validate("stochastic.")?;
     for (i, (name, _)) in stochastic.uncertain.iter().enumerate() {
-        let applies = match (name.split('.').next(), &plan.costs) {
-            (Some("rented"), Costs::Owned(_)) | (Some("owned"), Costs::Rented { .. }) => false,
-            _ => true,
-        };
+        let applies = !matches!(
+            (name.split('.').next(), &plan.costs),
+            (Some("rented"), Costs::Owned(_)) | (Some("owned"), Costs::Rented { .. })
+        );
         if !applies {
             return Err(Error::invalid(
                 format!("stochastic.uncertain[{i}].input"),
@@ -222,12 +225,13 @@ struct Job<'a> {
     stochastic: &'a Stochastic,
     settings: &'a Settings,
     drawer: Drawer<'a>,
+    constants: paths::Constants,
     discount: Vec<f64>,
 }
 
 impl Job<'_> {
     /// Runs paths [start, end) in order into one aggregate.
-    fn chunk(&self, start: u64, end: u64) -> Aggregate {
+    fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
         let plan = self.plan;
         let mut scratch = plan.clone();
         let mut draw = PathDraw::default();
@@ -236,7 +240,11 @@ impl Job<'_> {
         let mut api_path = vec![1.0; plan.horizon];
         let base_decline = plan.scenario.api.annual_price_decline;
         for index in start..end {
+            if (index - start).is_multiple_of(CANCEL_CHECK) && cancel.load(Ordering::Relaxed) {
+                break;
+            }
             self.drawer.draw(
+                &self.constants,
                 self.settings.seed,
                 index,
                 self.settings.antithetic,
@@ -275,6 +283,7 @@ impl Job<'_> {
                 d
             });
         }
+        agg.flush();
         agg
     }
 
@@ -286,7 +295,7 @@ impl Job<'_> {
         mut progress: impl FnMut(&Aggregate),
     ) -> Result<Aggregate> {
         let chunks = paths.div_ceil(CHUNK);
-        let wave = (rayon::current_num_threads() as u64 * 4).max(1);
+        let wave = (rayon::current_num_threads() as u64 * 2).max(1);
         // About twenty progress reports, and none smaller than a wave.
         let report_every = (chunks / 20).max(wave);
         let mut total = Aggregate::new(self.plan.horizon);
@@ -303,7 +312,7 @@ impl Job<'_> {
                     if cancel.load(Ordering::Relaxed) {
                         return Aggregate::new(self.plan.horizon);
                     }
-                    self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths))
+                    self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel)
                 })
                 .collect();
             if cancel.load(Ordering::Relaxed) {
@@ -344,19 +353,23 @@ pub fn simulate(
     let discount: Vec<f64> = (1..=plan.horizon)
         .map(|t| (1.0 + monthly).powi(-(t as i32)))
         .collect();
-    let job = |fixed: Vec<(usize, f64)>| Job {
-        plan,
-        stochastic,
-        settings,
-        drawer: Drawer {
+    let job = |fixed: Vec<(usize, f64)>| {
+        let drawer = Drawer {
             stochastic,
             horizon: plan.horizon,
             cholesky: cholesky.clone(),
             base_requests_per_day: plan.scenario.workload.requests_per_day,
             base_growth: plan.scenario.workload.annual_growth,
             fixed,
-        },
-        discount: discount.clone(),
+        };
+        Job {
+            plan,
+            stochastic,
+            settings,
+            constants: drawer.constants(),
+            drawer,
+            discount: discount.clone(),
+        }
     };
     let total_paths = settings.paths;
     let agg = job(Vec::new()).run(total_paths, cancel, |a| {

@@ -51,10 +51,59 @@ pub struct Drawer<'a> {
     pub fixed: Vec<(usize, f64)>,
 }
 
+/// Per-month constants of the processes, computed once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Constants {
+    /// OU decay and noise scale per step.
+    gpu_decay: f64,
+    gpu_scale: f64,
+    /// −(variance of the OU term)/2 plus the trend, per month.
+    gpu_log_level: Vec<f64>,
+    /// Expected API cuts per month.
+    cuts_per_month: f64,
+    /// Expected failures per month on the nominal fleet.
+    failures_per_month: f64,
+}
+
 impl Drawer<'_> {
+    /// The constants `draw` needs; compute once and pass to every call.
+    pub fn constants(&self) -> Constants {
+        let s = self.stochastic;
+        let mut c = Constants::default();
+        if let Some(g) = &s.gpu_price {
+            let k = g.reversion_per_year;
+            (c.gpu_decay, c.gpu_scale) = if k > 0.0 {
+                (
+                    (-k * DT).exp(),
+                    ((1.0 - (-2.0 * k * DT).exp()) / (2.0 * k)).sqrt(),
+                )
+            } else {
+                (1.0, DT.sqrt())
+            };
+            c.gpu_log_level = (0..self.horizon)
+                .map(|t| {
+                    let tau = t as f64 * DT;
+                    let variance = if k > 0.0 {
+                        g.volatility * g.volatility * (1.0 - (-2.0 * k * tau).exp()) / (2.0 * k)
+                    } else {
+                        g.volatility * g.volatility * tau
+                    };
+                    (1.0 - g.annual_decline).ln() * tau - variance / 2.0
+                })
+                .collect();
+        }
+        if let Some(ApiPriceProcess::SameProduct { cuts_per_year, .. }) = &s.api_price {
+            c.cuts_per_month = cuts_per_year * DT;
+        }
+        // Failures as a share of the fleet: the monthly hazard, with Poisson
+        // noise on a nominal fleet of 64 GPUs.
+        c.failures_per_month = (1.0 - (1.0 - s.annual_failure_rate).powf(DT)) * 64.0;
+        c
+    }
+
     /// Fills `out` for path `index`; with `antithetic`, odd paths mirror
     /// the draws of the even path before them.
-    pub fn draw(&self, seed: u64, index: u64, antithetic: bool, out: &mut PathDraw) {
+    pub fn draw(&self, c: &Constants, seed: u64, index: u64, antithetic: bool, out: &mut PathDraw) {
         let (stream_id, mirror) = if antithetic {
             (index / 2, index % 2 == 1)
         } else {
@@ -136,11 +185,11 @@ impl Drawer<'_> {
                 match &s.api_price {
                     Some(ApiPriceProcess::SameProduct {
                         annual_drift,
-                        cuts_per_year,
                         cut_size,
+                        ..
                     }) => {
                         log_api += annual_drift * DT;
-                        let cuts = poisson_quantile(uniform(&mut rng), cuts_per_year * DT);
+                        let cuts = poisson_quantile(uniform(&mut rng), c.cuts_per_month);
                         for _ in 0..cuts {
                             let share =
                                 cut_size.quantile(uniform(&mut rng).clamp(1e-12, 1.0 - 1e-12));
@@ -157,23 +206,11 @@ impl Drawer<'_> {
                     None => {}
                 }
                 if let Some(g) = &s.gpu_price {
-                    let k = g.reversion_per_year;
-                    let (decay, scale) = if k > 0.0 {
-                        (
-                            (-k * DT).exp(),
-                            ((1.0 - (-2.0 * k * DT).exp()) / (2.0 * k)).sqrt(),
-                        )
-                    } else {
-                        (1.0, sqrt_dt)
-                    };
-                    ou_gpu = ou_gpu * decay + g.volatility * scale * z[2];
+                    ou_gpu = ou_gpu * c.gpu_decay + g.volatility * c.gpu_scale * z[2];
                 }
                 if s.annual_failure_rate > 0.0 {
-                    // Failures as a share of the fleet: the monthly hazard,
-                    // with Poisson noise on a nominal fleet of 64 GPUs.
-                    let monthly = 1.0 - (1.0 - s.annual_failure_rate).powf(DT);
                     out.failures[t] =
-                        poisson_quantile(uniform(&mut rng), monthly * 64.0) as f64 / 64.0;
+                        poisson_quantile(uniform(&mut rng), c.failures_per_month) as f64 / 64.0;
                 }
             }
             if let Some(d) = &s.demand {
@@ -192,15 +229,8 @@ impl Drawer<'_> {
             if s.api_price.is_some() {
                 out.api_price[t] = log_api.exp();
             }
-            if let Some(g) = &s.gpu_price {
-                let k = g.reversion_per_year;
-                let variance = if k > 0.0 {
-                    g.volatility * g.volatility * (1.0 - (-2.0 * k * tau).exp()) / (2.0 * k)
-                } else {
-                    g.volatility * g.volatility * tau
-                };
-                out.gpu_price[t] =
-                    ((1.0 - g.annual_decline).ln() * tau + ou_gpu - variance / 2.0).exp();
+            if s.gpu_price.is_some() {
+                out.gpu_price[t] = (c.gpu_log_level[t] + ou_gpu).exp();
             }
             if let Some(p) = &s.power_price {
                 out.power_price[t] = ((1.0 + p.annual_drift).ln() * tau + p.volatility * w_power

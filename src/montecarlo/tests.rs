@@ -111,11 +111,12 @@ fn gbm_demand_keeps_the_deterministic_mean_and_lognormal_quantiles() {
         ..Default::default()
     };
     let d = drawer(&stochastic, 25);
+    let c = d.constants();
     let mut draw = PathDraw::default();
     let n = 20_000;
     let mut at_24: Vec<f64> = (0..n)
         .map(|i| {
-            d.draw(7, i, false, &mut draw);
+            d.draw(&c, 7, i, false, &mut draw);
             draw.demand[24]
         })
         .collect();
@@ -147,11 +148,12 @@ fn api_price_cuts_arrive_at_their_rate() {
         ..Default::default()
     };
     let d = drawer(&stochastic, 37);
+    let c = d.constants();
     let mut draw = PathDraw::default();
     let n = 20_000u64;
     let counts: Vec<f64> = (0..n)
         .map(|i| {
-            d.draw(11, i, false, &mut draw);
+            d.draw(&c, 11, i, false, &mut draw);
             -draw.api_price[36].log2()
         })
         .collect();
@@ -190,10 +192,11 @@ fn the_correlation_matrix_shows_in_the_sampled_shocks() {
         ..Default::default()
     };
     let d = drawer(&stochastic, 13);
+    let c = d.constants();
     let mut draw = PathDraw::default();
     let (mut xs, mut ys, mut zs) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..4000 {
-        d.draw(3, i, false, &mut draw);
+        d.draw(&c, 3, i, false, &mut draw);
         for t in 1..13 {
             xs.push((draw.demand[t] / draw.demand[t - 1]).ln());
             ys.push((draw.power_price[t] / draw.power_price[t - 1]).ln());

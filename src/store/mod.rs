@@ -1,1 +1,472 @@
-//! Persistent storage in embedded SQLite: the only module with SQL.
+//! Persistent storage of saved scenarios: the only module with SQL.
+//!
+//! Handlers see one type, [`Store`], whose methods are async and run the
+//! database work on tokio's blocking pool, so no query ever holds an async
+//! worker. Behind it sits a [`Backend`]: synchronous, plain Rust values in
+//! and out. [`sqlite::Sqlite`] is the one backend today; another (e.g.
+//! PostgreSQL) implements [`Backend`] and is chosen where the store is
+//! opened, without touching the handlers.
+//!
+//! The store treats a scenario's body as opaque bytes (the encoded protobuf
+//! the gRPC edge hands it); it knows names, teams, tags, revisions and
+//! times, and checks their limits itself so that every backend keeps the
+//! same rules.
+
+pub mod sqlite;
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, FieldViolation, Result};
+
+pub use sqlite::{Sqlite, SqliteOptions};
+
+/// Longest scenario name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest team name, in characters.
+pub const MAX_TEAM_CHARS: usize = 64;
+/// Most tags on one scenario.
+pub const MAX_TAGS: usize = 20;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// The current revision of a saved scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredScenario {
+    /// `scn_` and 16 hex digits, assigned on creation.
+    pub id: String,
+    pub name: String,
+    /// Empty for none.
+    pub team: String,
+    /// In the order given.
+    pub tags: Vec<String>,
+    pub description: String,
+    /// 1 on creation, one more on every update.
+    pub revision: u32,
+    /// Unix milliseconds, UTC.
+    pub created_at: i64,
+    /// When the current revision was saved; unix milliseconds, UTC.
+    pub updated_at: i64,
+    /// When the scenario last ran; unix milliseconds, UTC.
+    pub last_run_at: Option<i64>,
+    /// The encoded scenario, opaque to the store.
+    pub body: Vec<u8>,
+}
+
+impl StoredScenario {
+    /// An opaque tag that changes with every revision; clients send it back
+    /// to make an edit conditional on nobody having saved in between.
+    pub fn etag(&self) -> String {
+        etag(&self.id, self.revision, self.updated_at)
+    }
+}
+
+/// One saved revision, current or earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub scenario_id: String,
+    pub revision: u32,
+    pub name: String,
+    pub team: String,
+    pub tags: Vec<String>,
+    pub description: String,
+    /// When this revision was saved; unix milliseconds, UTC.
+    pub created_at: i64,
+    pub body: Vec<u8>,
+}
+
+/// What a client sends to save a scenario, or to replace its fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioFields {
+    pub name: String,
+    pub team: String,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub body: Vec<u8>,
+}
+
+impl ScenarioFields {
+    /// Checks the limits every backend keeps, naming each bad field.
+    pub fn validate(&self) -> Result<()> {
+        let mut bad = Vec::new();
+        let chars = |s: &str| s.chars().count();
+        if self.name.trim().is_empty() {
+            bad.push(FieldViolation::new("name", "is required"));
+        } else if chars(&self.name) > MAX_NAME_CHARS {
+            bad.push(FieldViolation::new(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        if chars(&self.team) > MAX_TEAM_CHARS {
+            bad.push(FieldViolation::new(
+                "team",
+                format!("must be at most {MAX_TEAM_CHARS} characters"),
+            ));
+        }
+        if self.tags.len() > MAX_TAGS {
+            bad.push(FieldViolation::new(
+                "tags",
+                format!("at most {MAX_TAGS} tags, got {}", self.tags.len()),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, tag) in self.tags.iter().enumerate() {
+            let field = format!("tags[{i}]");
+            if tag.trim().is_empty() {
+                bad.push(FieldViolation::new(field, "must not be empty"));
+            } else if chars(tag) > MAX_TAG_CHARS {
+                bad.push(FieldViolation::new(
+                    field,
+                    format!("must be at most {MAX_TAG_CHARS} characters"),
+                ));
+            } else if !seen.insert(tag.as_str()) {
+                bad.push(FieldViolation::new(field, format!("repeats {tag:?}")));
+            }
+        }
+        if chars(&self.description) > MAX_DESCRIPTION_CHARS {
+            bad.push(FieldViolation::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(bad))
+        }
+    }
+}
+
+/// What an edit expects the current revision to be; `None` skips a check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub etag: Option<String>,
+    pub revision: Option<u32>,
+}
+
+impl Expected {
+    /// ABORTED unless `current` is the revision the client read.
+    pub fn check(&self, current: &StoredScenario) -> Result<()> {
+        let stale = |what: String| {
+            Error::Aborted(format!(
+                "scenario {} changed since it was read ({what}, now revision {}); \
+                 read it again and retry",
+                current.id, current.revision
+            ))
+        };
+        if let Some(etag) = &self.etag
+            && *etag != current.etag()
+        {
+            return Err(stale(format!("etag {etag:?} is not current")));
+        }
+        if let Some(revision) = self.revision
+            && revision != current.revision
+        {
+            return Err(stale(format!("expected revision {revision}")));
+        }
+        Ok(())
+    }
+}
+
+/// The key saved scenarios are listed by; ties are broken by id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderKey {
+    Name,
+    #[default]
+    CreateTime,
+    /// Never-run scenarios sort before every run one.
+    LastRunTime,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Order {
+    pub key: OrderKey,
+    pub descending: bool,
+}
+
+/// Filters, order and the window of one listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Names containing this text (ASCII case-insensitive); empty for all.
+    pub name_contains: String,
+    /// Scenarios carrying this exact tag; empty for all.
+    pub tag: String,
+    /// Scenarios of this exact team; empty for all.
+    pub team: String,
+    /// Created strictly after, unix milliseconds.
+    pub created_after: Option<i64>,
+    /// Created strictly before, unix milliseconds.
+    pub created_before: Option<i64>,
+    pub order: Order,
+    /// Matching scenarios to skip.
+    pub offset: u64,
+    /// Most scenarios to return.
+    pub limit: u32,
+}
+
+/// One window of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Entries matching the query across all pages.
+    pub total: u64,
+}
+
+/// A storage engine. Methods block; [`Store`] calls them off the async
+/// workers. Each write is one transaction: it happens whole or not at all.
+/// Unknown ids are [`Error::NotFound`]; a busy or full database is
+/// [`Error::Unavailable`] with the reason.
+pub trait Backend: Send + Sync + 'static {
+    /// Saves revision 1 of a new scenario under `id`, created at `now`.
+    fn create(&self, id: &str, fields: &ScenarioFields, now: i64) -> Result<StoredScenario>;
+    fn get(&self, id: &str) -> Result<StoredScenario>;
+    fn list(&self, query: &ListQuery) -> Result<Page<StoredScenario>>;
+    /// Checks `expected` against the current revision and, in the same
+    /// transaction, saves `fields` as the next one.
+    fn update(
+        &self,
+        id: &str,
+        fields: &ScenarioFields,
+        expected: &Expected,
+        now: i64,
+    ) -> Result<StoredScenario>;
+    /// Deletes the scenario and its revisions, after checking `expected`.
+    fn delete(&self, id: &str, expected: &Expected) -> Result<()>;
+    /// Revisions newest first.
+    fn revisions(&self, id: &str, offset: u64, limit: u32) -> Result<Page<Revision>>;
+    /// Notes that the scenario ran at `now`; no new revision.
+    fn record_run(&self, id: &str, now: i64) -> Result<()>;
+}
+
+/// The scenario store the handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Wraps any backend.
+    pub fn new(backend: impl Backend) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// Opens (creating if needed) and migrates the SQLite file at `path`,
+    /// on the blocking pool.
+    pub async fn open_sqlite(path: &Path, options: SqliteOptions) -> Result<Self> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Sqlite::open(&path, options))
+            .await
+            .map_err(|e| Error::Internal(format!("opening the database failed: {e}")))?
+            .map(Self::new)
+    }
+
+    pub async fn create(&self, fields: ScenarioFields) -> Result<StoredScenario> {
+        fields.validate()?;
+        let id = new_id();
+        self.blocking(move |b| b.create(&id, &fields, now_ms()))
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<StoredScenario> {
+        let id = id.to_string();
+        self.blocking(move |b| b.get(&id)).await
+    }
+
+    pub async fn list(&self, query: ListQuery) -> Result<Page<StoredScenario>> {
+        self.blocking(move |b| b.list(&query)).await
+    }
+
+    /// Saves `fields` as the next revision if `expected` still holds.
+    pub async fn update(
+        &self,
+        id: &str,
+        fields: ScenarioFields,
+        expected: Expected,
+    ) -> Result<StoredScenario> {
+        fields.validate()?;
+        let id = id.to_string();
+        self.blocking(move |b| b.update(&id, &fields, &expected, now_ms()))
+            .await
+    }
+
+    pub async fn delete(&self, id: &str, expected: Expected) -> Result<()> {
+        let id = id.to_string();
+        self.blocking(move |b| b.delete(&id, &expected)).await
+    }
+
+    /// Revisions newest first.
+    pub async fn revisions(&self, id: &str, offset: u64, limit: u32) -> Result<Page<Revision>> {
+        let id = id.to_string();
+        self.blocking(move |b| b.revisions(&id, offset, limit))
+            .await
+    }
+
+    /// Notes that the scenario ran now.
+    pub async fn record_run(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.blocking(move |b| b.record_run(&id, now_ms())).await
+    }
+
+    /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || work(backend.as_ref()))
+            .await
+            .map_err(|e| Error::Internal(format!("storage worker failed: {e}")))?
+    }
+}
+
+/// The not-found error every backend returns for an unknown id.
+pub fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no saved scenario has id {id:?}"))
+}
+
+/// A new id: a process-wide counter and the clock, hashed with std's
+/// randomly keyed SipHash, so ids neither repeat nor reveal how many
+/// scenarios exist. The primary key still refuses a duplicate outright.
+fn new_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("scn_{:016x}", hasher.finish())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// FNV-1a over the id, revision and save time: stable across restarts and
+/// builds, unlike std's hasher, so an etag read before a restart still
+/// matches after it.
+fn etag(id: &str, revision: u32, updated_at: i64) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes = id
+        .bytes()
+        .chain(revision.to_le_bytes())
+        .chain(updated_at.to_le_bytes());
+    for byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{revision}-{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> ScenarioFields {
+        ScenarioFields {
+            name: "chatbot".into(),
+            tags: vec!["a".into(), "b".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ids_are_distinct_and_well_formed() {
+        let ids: HashSet<String> = (0..10_000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(10) {
+            assert_eq!(id.len(), 20, "{id}");
+            assert!(id.starts_with("scn_"));
+            assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
+
+    #[test]
+    fn limits_name_each_bad_field() {
+        assert!(fields().validate().is_ok());
+        let bad = ScenarioFields {
+            name: " ".into(),
+            team: "t".repeat(65),
+            tags: vec!["x".into(), "".into(), "x".into(), "y".repeat(65)],
+            description: "d".repeat(10_001),
+            body: Vec::new(),
+        };
+        let Err(Error::InvalidArgument(v)) = bad.validate() else {
+            panic!("accepted");
+        };
+        let names: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "name",
+                "team",
+                "tags[1]",
+                "tags[2]",
+                "tags[3]",
+                "description"
+            ]
+        );
+        let many = ScenarioFields {
+            tags: (0..21).map(|i| i.to_string()).collect(),
+            ..fields()
+        };
+        assert!(many.validate().unwrap_err().to_string().contains("tags"));
+    }
+
+    #[test]
+    fn stale_etags_and_revisions_abort() {
+        let current = StoredScenario {
+            id: "scn_1".into(),
+            name: "n".into(),
+            team: String::new(),
+            tags: Vec::new(),
+            description: String::new(),
+            revision: 2,
+            created_at: 1,
+            updated_at: 2,
+            last_run_at: None,
+            body: Vec::new(),
+        };
+        let ok = [
+            Expected::default(),
+            Expected {
+                etag: Some(current.etag()),
+                revision: Some(2),
+            },
+        ];
+        for e in ok {
+            assert!(e.check(&current).is_ok(), "{e:?}");
+        }
+        let stale = [
+            Expected {
+                etag: Some(etag("scn_1", 1, 1)),
+                revision: None,
+            },
+            Expected {
+                etag: None,
+                revision: Some(1),
+            },
+        ];
+        for e in stale {
+            assert!(matches!(e.check(&current), Err(Error::Aborted(_))), "{e:?}");
+        }
+    }
+}

@@ -110,11 +110,10 @@ pub fn volume_discount(tiers: &[VolumeDiscount], spend: f64) -> f64 {
         .map_or(0.0, |t| t.discount)
 }
 
-/// A cohort of owned GPUs: entered service in `start`, depreciating
-/// `monthly` until month `end` (exclusive).
+/// A cohort of owned GPUs, depreciating `monthly` until month `end`
+/// (exclusive).
 #[derive(Debug, Clone, Copy)]
 struct Cohort {
-    start: u32,
     end: u32,
     monthly: f64,
 }
@@ -149,18 +148,34 @@ impl Plan {
         };
         let fine_tune = self.fine_tune;
         let mut cohorts: Vec<Cohort> = Vec::new();
+        // Cohorts all depreciate over the same months and enter in order, so
+        // they also expire in order: the depreciation of a month is a
+        // running sum, not a scan.
+        let mut expired = 0;
+        let mut depreciation = 0.0;
         let mut held: u32 = 0;
         let mut book = 0.0;
+        // Compound factors advance by a monthly step (one multiply, not a
+        // power per month).
+        let growth_step = (1.0 + w.annual_growth).powf(1.0 / 12.0);
+        let mut growth = 1.0;
+        let rental_step = match &self.costs {
+            Costs::Rented { annual_decline, .. } => (1.0 - annual_decline).powf(1.0 / 12.0),
+            Costs::Owned(_) => 1.0,
+        };
+        let mut rental_factor = 1.0;
 
         for i in 0..self.horizon {
             let t = i as u32 + 1;
-            let years = f64::from(t - 1) / 12.0;
+            if i > 0 {
+                growth *= growth_step;
+                rental_factor *= rental_step;
+            }
             let rates = &self.api_rates[i];
             let api_mult = at(path.api_price, i);
             let gpu_mult = at(path.gpu_price, i);
             let throughput = at(path.throughput, i);
-            let requests =
-                w.requests_per_day * (1.0 + w.annual_growth).powf(years) * at(path.demand, i);
+            let requests = w.requests_per_day * growth * at(path.demand, i);
             let api = |rpd: f64, input: f64, mult: f64| {
                 api_cost(
                     rates,
@@ -219,8 +234,7 @@ impl Plan {
 
             match &self.costs {
                 Costs::Rented {
-                    usd_per_gpu_hour,
-                    annual_decline,
+                    usd_per_gpu_hour, ..
                 } => {
                     m.gpus_held = match self.routing {
                         Routing::Overflow { gpus } => gpus,
@@ -229,7 +243,7 @@ impl Plan {
                     m.rental = f64::from(m.gpus_held)
                         * hours
                         * usd_per_gpu_hour
-                        * (1.0 - annual_decline).powf(years)
+                        * rental_factor
                         * gpu_mult;
                     m.self_host_pnl = m.rental;
                     m.self_host_cash = m.rental;
@@ -240,17 +254,22 @@ impl Plan {
                         _ => m.gpus_needed,
                     };
                     if target > held {
-                        let lots = (target - held).div_ceil(o.lot_gpus);
-                        let added = lots * o.lot_gpus;
+                        // A fixed overflow fleet is bought as given; growing
+                        // fleets in whole lots.
+                        let added = match self.routing {
+                            Routing::Overflow { .. } => target - held,
+                            _ => (target - held).div_ceil(o.lot_gpus) * o.lot_gpus,
+                        };
                         let pay = t.saturating_sub(o.lead_time_months).max(1);
                         let capex = f64::from(added)
                             * o.capex_per_gpu
                             * at(path.gpu_price, pay as usize - 1);
+                        let monthly = capex / f64::from(o.depreciation_months);
                         cohorts.push(Cohort {
-                            start: t,
                             end: t + o.depreciation_months,
-                            monthly: capex / f64::from(o.depreciation_months),
+                            monthly,
                         });
+                        depreciation += monthly;
                         book += capex;
                         held += added;
                         if pay == t {
@@ -262,11 +281,15 @@ impl Plan {
                     m.gpus_held = held;
                     let g = f64::from(held);
                     m.cost_of_capital = o.cost_of_capital / 12.0 * book;
-                    m.depreciation = cohorts
-                        .iter()
-                        .filter(|c| c.start <= t && t < c.end)
-                        .map(|c| c.monthly)
-                        .sum();
+                    while expired < cohorts.len() && cohorts[expired].end <= t {
+                        depreciation -= cohorts[expired].monthly;
+                        expired += 1;
+                    }
+                    // Guard the running sum against drift to a tiny negative.
+                    if expired == cohorts.len() {
+                        depreciation = 0.0;
+                    }
+                    m.depreciation = depreciation;
                     book -= m.depreciation;
                     m.power = g
                         * o.kw_at_load_per_gpu

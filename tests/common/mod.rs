@@ -14,6 +14,7 @@ use tonic::transport::Channel;
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    db: std::path::PathBuf,
 }
 
 impl Drop for TestServer {
@@ -21,7 +22,21 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
     }
+}
+
+/// A database file of its own for each test server.
+fn temp_db() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "breakeven-test-{}-{}.db",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 impl TestServer {
@@ -33,13 +48,23 @@ impl TestServer {
         let catalog = Arc::new(Catalog::embedded().expect("built-in catalogue loads"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let db = temp_db();
+        let store = breakeven::store::Store::open_sqlite(&db, Default::default())
+            .await
+            .expect("open test database");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(breakeven::server::run(listener, catalog, async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(breakeven::server::run(
+            listener,
+            catalog,
+            store,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             addr,
             stop: Some(stop),
+            db,
         }
     }
 

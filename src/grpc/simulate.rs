@@ -1,0 +1,359 @@
+//! RunSimulation and StreamSimulation: the Monte Carlo engine behind a
+//! bounded number of concurrent runs, stopped when the caller goes away.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::pb;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::montecarlo::{self, Distribution, Outcome, Settings, Stochastic};
+use crate::tco::{self, Basis};
+
+/// Shared by the simulation handlers: which runs may start.
+#[derive(Debug)]
+pub struct SimulationSlots {
+    semaphore: Arc<Semaphore>,
+    max: usize,
+}
+
+impl SimulationSlots {
+    pub fn new(max: usize) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    fn acquire(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.semaphore)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Error::ResourceExhausted(format!(
+                    "{} simulations are running already; retry when one finishes",
+                    self.max
+                ))
+            })
+    }
+}
+
+/// Sets the flag when dropped: a handler future dropped because the client
+/// cancelled or its deadline passed stops the rayon workers.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A validated simulation request.
+pub struct Request {
+    plan: tco::Plan,
+    stochastic: Stochastic,
+    settings: Settings,
+}
+
+pub fn request(
+    catalog: &Catalog,
+    calibration: &crate::estimator::Calibration,
+    req: &pb::RunSimulationRequest,
+) -> Result<Request> {
+    let scenario = super::simulation::scenario(req.scenario.as_ref())?;
+    let plan = tco::plan(catalog, &scenario, calibration, "scenario.")?;
+    let basis = match pb::CostBasis::try_from(req.basis) {
+        Ok(pb::CostBasis::Cash) => Basis::Cash,
+        Ok(_) => Basis::ProfitAndLoss,
+        Err(_) => {
+            return Err(Error::invalid(
+                "basis",
+                format!("{} is not a cost basis", req.basis),
+            ));
+        }
+    };
+    if req.tornado_paths > req.paths {
+        return Err(Error::invalid("tornado_paths", "must not exceed paths"));
+    }
+    let stochastic = stochastic(req.stochastic.as_ref())?;
+    let settings = Settings {
+        paths: req.paths,
+        seed: req.seed,
+        antithetic: req.antithetic,
+        basis,
+        tornado_paths: req.tornado_paths,
+    };
+    montecarlo::validate(&plan, &stochastic, &settings)?;
+    Ok(Request {
+        plan,
+        stochastic,
+        settings,
+    })
+}
+
+/// Runs `request` on the blocking pool within a slot; `progress` may send
+/// updates and return false to stop.
+pub async fn run(
+    slots: &SimulationSlots,
+    request: Request,
+    progress: impl FnMut(montecarlo::Progress) -> bool + Send + 'static,
+) -> Result<Outcome> {
+    let permit = slots.acquire()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(Arc::clone(&cancel));
+    let flag = Arc::clone(&cancel);
+    let mut progress = progress;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        montecarlo::simulate(
+            &request.plan,
+            &request.stochastic,
+            &request.settings,
+            &flag,
+            |p| {
+                if !progress(p) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        )
+        .map(|o| (o, request.plan))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("simulation worker failed: {e}")))?
+    .map(|(o, _)| o)
+}
+
+/// A stream of progress events and then the result; dropping the stream
+/// cancels the run.
+pub fn stream(
+    slots: &SimulationSlots,
+    request: Request,
+    catalog_version: String,
+    dates: Vec<String>,
+) -> Result<ReceiverStream<std::result::Result<pb::SimulationEvent, tonic::Status>>> {
+    let permit = slots.acquire()?;
+    let (tx, rx) = mpsc::channel(32);
+    let cancel = Arc::new(AtomicBool::new(false));
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let progress_tx = tx.clone();
+        let flag = Arc::clone(&cancel);
+        let outcome = montecarlo::simulate(
+            &request.plan,
+            &request.stochastic,
+            &request.settings,
+            &cancel,
+            |p| {
+                let event = pb::SimulationEvent {
+                    event: Some(pb::simulation_event::Event::Progress(
+                        pb::SimulationProgress {
+                            paths_done: p.paths_done,
+                            paths_total: p.paths_total,
+                            mean_npv_savings: p.mean_npv_savings,
+                            p_self_host_cheaper: p.p_self_host_cheaper,
+                        },
+                    )),
+                };
+                // The client went away: stop.
+                if progress_tx.blocking_send(Ok(event)).is_err() {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        );
+        let last = match outcome {
+            Ok(o) => Ok(pb::SimulationEvent {
+                event: Some(pb::simulation_event::Event::Result(result(
+                    &o,
+                    catalog_version,
+                    &dates,
+                ))),
+            }),
+            Err(e) => Err(tonic::Status::from(e)),
+        };
+        let _ = tx.blocking_send(last);
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+fn percentiles(s: &montecarlo::Stats) -> pb::Percentiles {
+    pb::Percentiles {
+        p5: s.p5,
+        p25: s.p25,
+        p50: s.p50,
+        p75: s.p75,
+        p95: s.p95,
+        mean: s.mean,
+        std_error: s.std_error,
+    }
+}
+
+/// The protobuf result; `dates` holds the first day of each month.
+pub fn result(o: &Outcome, catalog_version: String, dates: &[String]) -> pb::SimulationResult {
+    pb::SimulationResult {
+        paths: o.paths,
+        seed: o.seed,
+        antithetic: o.antithetic,
+        engine_version: o.engine_version.to_string(),
+        catalog_version,
+        months: o
+            .months
+            .iter()
+            .map(|m| pb::SimulationMonth {
+                month: m.t,
+                date: dates.get(m.t as usize - 1).cloned().unwrap_or_default(),
+                api: Some(percentiles(&m.api)),
+                self_host: Some(percentiles(&m.self_host)),
+                cumulative_api: Some(percentiles(&m.cumulative_api)),
+                cumulative_self_host: Some(percentiles(&m.cumulative_self_host)),
+                cumulative_savings: Some(percentiles(&m.cumulative_savings)),
+                mean_utilization: m.mean_utilization,
+                p_break_even_by: m.p_break_even_by,
+                p_break_even_by_se: m.p_break_even_by_se,
+            })
+            .collect(),
+        p_no_break_even: o.p_no_break_even,
+        p_self_host_cheaper: o.p_self_host_cheaper,
+        npv_savings: Some(percentiles(&o.npv_savings)),
+        var_95: o.var_95,
+        cvar_95: o.cvar_95,
+        tornado: o
+            .tornado
+            .iter()
+            .map(|b| pb::TornadoBar {
+                input: b.input.clone(),
+                low_value: b.low_value,
+                high_value: b.high_value,
+                npv_at_low: b.npv_at_low,
+                npv_at_high: b.npv_at_high,
+            })
+            .collect(),
+        rank_correlations: o
+            .rank_correlations
+            .iter()
+            .map(|(input, rho)| pb::RankCorrelation {
+                input: input.clone(),
+                spearman: *rho,
+            })
+            .collect(),
+        quantile_relative_error: o.quantile_relative_error,
+    }
+}
+
+/// First day of each month of the request's scenario.
+pub fn dates(request: &Request) -> Vec<String> {
+    (1..=request.plan.horizon as u32)
+        .map(|t| {
+            tco::project::month_date(&request.plan, t)
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect()
+}
+
+fn distribution(field: &str, d: Option<&pb::DistributionSpec>) -> Result<Distribution> {
+    use pb::distribution_spec::Kind;
+    let kind = d
+        .and_then(|d| d.kind.as_ref())
+        .ok_or_else(|| Error::invalid(field, "a distribution is required"))?;
+    Ok(match kind {
+        Kind::Fixed(v) => Distribution::Fixed(*v),
+        Kind::Uniform(u) => Distribution::Uniform {
+            min: u.min,
+            max: u.max,
+        },
+        Kind::Triangular(m) => Distribution::Triangular {
+            min: m.min,
+            mode: m.mode,
+            max: m.max,
+        },
+        Kind::Pert(m) => Distribution::Pert {
+            min: m.min,
+            mode: m.mode,
+            max: m.max,
+        },
+        Kind::Normal(m) => Distribution::Normal {
+            mean: m.mean,
+            sd: m.sd,
+            min: m.min.unwrap_or(f64::NEG_INFINITY),
+            max: m.max.unwrap_or(f64::INFINITY),
+        },
+        Kind::Lognormal(m) => Distribution::Lognormal {
+            mean: m.mean,
+            sd: m.sd,
+            min: m.min.unwrap_or(0.0),
+            max: m.max.unwrap_or(f64::INFINITY),
+        },
+    })
+}
+
+fn stochastic(s: Option<&pb::StochasticInputs>) -> Result<Stochastic> {
+    use montecarlo::{ApiPriceProcess, DemandProcess, GpuPriceProcess, Walk};
+    let Some(s) = s else {
+        return Ok(Stochastic::default());
+    };
+    let walk = |w: &pb::WalkSpec| Walk {
+        annual_drift: w.annual_drift,
+        volatility: w.volatility,
+    };
+    Ok(Stochastic {
+        demand: match &s.demand {
+            Some(pb::stochastic_inputs::Demand::DemandGbm(g)) => Some(DemandProcess::Gbm {
+                volatility: g.volatility,
+            }),
+            Some(pb::stochastic_inputs::Demand::DemandLogistic(l)) => {
+                Some(DemandProcess::Logistic {
+                    ceiling: distribution(
+                        "stochastic.demand_logistic.ceiling",
+                        l.ceiling.as_ref(),
+                    )?,
+                    volatility: l.volatility,
+                })
+            }
+            None => None,
+        },
+        api_price: match &s.api_price {
+            Some(pb::stochastic_inputs::ApiPrice::SameProduct(p)) => {
+                Some(ApiPriceProcess::SameProduct {
+                    annual_drift: p.annual_drift,
+                    cuts_per_year: p.cuts_per_year,
+                    cut_size: distribution(
+                        "stochastic.same_product.cut_size",
+                        p.cut_size.as_ref(),
+                    )?,
+                })
+            }
+            Some(pb::stochastic_inputs::ApiPrice::ConstantCapability(p)) => {
+                Some(ApiPriceProcess::ConstantCapability {
+                    annual_factor: p.annual_factor,
+                    volatility: p.volatility,
+                })
+            }
+            None => None,
+        },
+        gpu_price: s.gpu_price.as_ref().map(|g| GpuPriceProcess {
+            annual_decline: g.annual_decline,
+            volatility: g.volatility,
+            reversion_per_year: g.reversion_per_year,
+        }),
+        power_price: s.power_price.as_ref().map(walk),
+        throughput: s.throughput.as_ref().map(walk),
+        annual_failure_rate: s.annual_failure_rate,
+        uncertain: s
+            .uncertain
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                Ok((
+                    u.input.clone(),
+                    distribution(
+                        &format!("stochastic.uncertain[{i}].distribution"),
+                        u.distribution.as_ref(),
+                    )?,
+                ))
+            })
+            .collect::<Result<_>>()?,
+        correlation: s.correlation.clone(),
+    })
+}
