@@ -601,7 +601,6 @@ async fn compare_options_ranks_api_and_self_host_options_by_cost() {
 }
 
 #[tokio::test]
-#[ignore = "CompareOptions fails as a whole when the catalogue's first price id retires inside the horizon"]
 async fn compare_options_skips_prices_retired_inside_the_horizon() {
     let server = common::TestServer::start().await;
     // Claude 3 Opus, first in the catalogue, was retired on 2026-01-04.

@@ -136,6 +136,19 @@ pub fn stream(
     let permit = slots.acquire()?;
     let (tx, rx) = mpsc::channel(32);
     let cancel = Arc::new(AtomicBool::new(false));
+    // The client hanging up drops the receiver: stop the work then, not at
+    // the next progress report.
+    // The watcher holds a sender, so it must also end when the run does, or
+    // the stream would never close.
+    let watcher = tx.clone();
+    let flag = Arc::clone(&cancel);
+    let (finished, run_over) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watcher.closed() => flag.store(true, Ordering::Relaxed),
+            _ = run_over => {}
+        }
+    });
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let progress_tx = tx.clone();
@@ -173,6 +186,7 @@ pub fn stream(
             Err(e) => Err(tonic::Status::from(e)),
         };
         let _ = tx.blocking_send(last);
+        let _ = finished.send(());
     });
     Ok(ReceiverStream::new(rx))
 }

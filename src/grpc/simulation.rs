@@ -141,11 +141,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
                     change: s.change,
                     breaks_even: s.break_even_month.is_some(),
                     break_even_month: s.break_even_month.unwrap_or(0),
-                    break_even_volume: Some(pb::BreakEvenVolume {
-                        reached: s.break_even_requests_per_day.is_some(),
-                        requests_per_day: s.break_even_requests_per_day.unwrap_or(0.0),
-                        ..Default::default()
-                    }),
+                    break_even_volume: Some(volume_pb(&s.break_even_volume)),
                     horizon_difference: s.horizon_difference,
                 })
                 .collect(),

@@ -301,6 +301,8 @@ impl Job<'_> {
         let mut total = Aggregate::new(self.plan.horizon);
         let mut next_report = report_every;
         let mut done = 0;
+        // A first report as the work starts, so a caller knows it runs.
+        progress(&total);
         while done < chunks {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled("simulation cancelled".into()));

@@ -183,7 +183,7 @@ pub struct Sensitivity {
     /// Relative change applied, e.g. −0.2.
     pub change: f64,
     pub break_even_month: Option<u32>,
-    pub break_even_requests_per_day: Option<f64>,
+    pub break_even_volume: BreakEvenVolume,
     /// Self-host minus API cost over the horizon, negative when it saves.
     pub horizon_difference: f64,
 }
@@ -220,7 +220,7 @@ pub fn sensitivities(plan: &Plan, basis: Basis) -> Vec<Sensitivity> {
                 input,
                 change,
                 break_even_month: break_even_month(&months, basis),
-                break_even_requests_per_day: p.break_even_volume(adjust).requests_per_day,
+                break_even_volume: p.break_even_volume(adjust),
                 horizon_difference: sh - last.cumulative_api,
             });
         }

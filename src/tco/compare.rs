@@ -47,12 +47,18 @@ pub fn compare(
         .ids()
         .filter_map(|id| catalog.prices().in_force(id, start).ok())
         .collect();
-    let Some(first) = in_force.first() else {
+    // The probe needs a price offered through the whole horizon; prices
+    // retired earlier are skipped below, not fatal.
+    let end = template.month_start(template.horizon_months)?;
+    let Some(lasting) = in_force
+        .iter()
+        .find(|p| catalog.prices().in_force(&p.id, end).is_ok())
+    else {
         return Err(Error::FailedPrecondition(format!(
-            "no API price is in force on {start}"
+            "no API price is in force from {start} through {end}"
         )));
     };
-    probe.api.price_id = first.id.clone();
+    probe.api.price_id = lasting.id.clone();
     let base = first_fitting(catalog, &probe, calibration)?;
     for price in &in_force {
         let mut s = base.clone();

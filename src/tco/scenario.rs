@@ -77,7 +77,8 @@ pub struct ApiOption {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeDiscount {
-    /// Undiscounted monthly spend from which the discount applies, USD.
+    /// Monthly spend (after caching and batch discounts, before this
+    /// discount) from which the discount applies, USD.
     pub monthly_spend_usd: f64,
     /// Discount on the whole month's bill, 0–1.
     pub discount: f64,

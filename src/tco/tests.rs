@@ -423,11 +423,13 @@ fn sensitivities_move_the_answers_the_right_way() {
     // Dearer APIs make self-hosting win at lower volume; dearer GPUs at higher.
     let (api_down, api_up) = (find("api_price", -0.2), find("api_price", 0.2));
     assert!(
-        api_up.break_even_requests_per_day.unwrap() < api_down.break_even_requests_per_day.unwrap()
+        api_up.break_even_volume.requests_per_day.unwrap()
+            < api_down.break_even_volume.requests_per_day.unwrap()
     );
     let (gpu_down, gpu_up) = (find("gpu_price", -0.2), find("gpu_price", 0.2));
     assert!(
-        gpu_down.break_even_requests_per_day.unwrap() < gpu_up.break_even_requests_per_day.unwrap()
+        gpu_down.break_even_volume.requests_per_day.unwrap()
+            < gpu_up.break_even_volume.requests_per_day.unwrap()
     );
     assert!(api_up.horizon_difference < api_down.horizon_difference);
 }
