@@ -25,7 +25,7 @@ output_tokens = 250
 annual_growth = 0.8
 cached_input_fraction = 0.3
 [api]
-price_id = "gpt-4o-mini"
+price_id = "gpt-4o"
 [self_host]
 model = "llama-3.1-70b"
 gpu = "h100-sxm"
