@@ -4,9 +4,15 @@
 //! # Layout
 //! - [`catalog`]: GPU profiles, model architectures and dated API prices,
 //!   loaded from data files and validated at start-up.
+//! - [`estimator`]: tokens per second per GPU from first principles,
+//!   calibrated against measurements.
+//! - [`tco`]: the month-by-month cost model, break-even month and volume.
+//! - [`montecarlo`]: the cost model over many random paths, in parallel.
+//! - [`store`]: saved scenarios in SQLite; the only module with SQL.
 //! - [`grpc`]: the gRPC edge; the only place that names generated types.
 //! - [`server`]: assembles the services, logging and shutdown around a
 //!   listener.
+//! - [`speed`]: timings of the hot paths for the `speed` command.
 //! - [`error`]: the domain error every module returns.
 
 pub mod catalog;
