@@ -18,6 +18,21 @@ pub fn paginate<T>(
     page_token: &str,
     filters: &[&str],
 ) -> Result<(Vec<T>, String)> {
+    let (start, size) = window(page_size, page_token, filters)?;
+    let start = usize::try_from(start).unwrap_or(usize::MAX);
+    let end = start.saturating_add(size).min(items.len());
+    let next = next_token(end as u64, items.len() as u64, filters);
+    let page = items
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    Ok((page, next))
+}
+
+/// The offset and size of the page a request asks for: listings in memory
+/// skip in a Vec, the database with OFFSET.
+pub fn window(page_size: i32, page_token: &str, filters: &[&str]) -> Result<(u64, usize)> {
     let size = match page_size {
         n if n < 0 => {
             return Err(Error::invalid(
@@ -28,32 +43,30 @@ pub fn paginate<T>(
         0 => DEFAULT_PAGE_SIZE,
         n => (n as usize).min(MAX_PAGE_SIZE),
     };
-    let fingerprint = fingerprint(filters);
     let start = if page_token.is_empty() {
         0
     } else {
-        decode(page_token, fingerprint)?
+        decode(page_token, fingerprint(filters))?
     };
-    let end = start.saturating_add(size).min(items.len());
-    let next = if end < items.len() {
-        format!("{end:x}.{fingerprint:016x}")
-    } else {
-        String::new()
-    };
-    let page = items
-        .into_iter()
-        .skip(start)
-        .take(end.saturating_sub(start))
-        .collect();
-    Ok((page, next))
+    Ok((start, size))
 }
 
-fn decode(token: &str, fingerprint: u64) -> Result<usize> {
+/// The token for the page starting at `end` of `total` entries; empty when
+/// nothing is left.
+pub fn next_token(end: u64, total: u64, filters: &[&str]) -> String {
+    if end < total {
+        format!("{end:x}.{:016x}", fingerprint(filters))
+    } else {
+        String::new()
+    }
+}
+
+fn decode(token: &str, fingerprint: u64) -> Result<u64> {
     let invalid = |why: &str| Error::invalid("page_token", why.to_string());
     let (offset, print) = token
         .split_once('.')
         .ok_or_else(|| invalid("is not a token this server issued"))?;
-    let offset = usize::from_str_radix(offset, 16)
+    let offset = u64::from_str_radix(offset, 16)
         .map_err(|_| invalid("is not a token this server issued"))?;
     let print =
         u64::from_str_radix(print, 16).map_err(|_| invalid("is not a token this server issued"))?;
@@ -66,7 +79,7 @@ fn decode(token: &str, fingerprint: u64) -> Result<usize> {
 }
 
 /// FNV-1a over the filter values: stable across builds and restarts.
-fn fingerprint(filters: &[&str]) -> u64 {
+pub fn fingerprint(filters: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for filter in filters {
         for byte in filter.bytes().chain([0xff]) {

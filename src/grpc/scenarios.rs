@@ -12,7 +12,6 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::convert::required;
-use super::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::pb;
 use super::simulation::scenario;
 use crate::catalog::Catalog;
@@ -264,62 +263,25 @@ fn order_by(text: &str) -> Result<Order> {
     Ok(Order { key, descending })
 }
 
-/// The offset and size of the page asked for. Tokens have the same shape
-/// as `page.rs` issues, an offset and a fingerprint of the filters, but the
-/// database does the skipping instead of a list in memory.
+/// The offset and size of the page asked for (see `page.rs`).
 fn window(page_size: i32, token: &str, filters: &[&str]) -> Result<(u64, u32)> {
-    let limit = match page_size {
-        n if n < 0 => {
-            return Err(Error::invalid(
-                "page_size",
-                format!("must not be negative, got {n}"),
-            ));
-        }
-        0 => DEFAULT_PAGE_SIZE,
-        n => (n as usize).min(MAX_PAGE_SIZE),
-    } as u32;
-    if token.is_empty() {
-        return Ok((0, limit));
-    }
-    let invalid = |why: &str| Error::invalid("page_token", why.to_string());
-    let foreign = || invalid("is not a token this server issued");
-    let (offset, print) = token.split_once('.').ok_or_else(foreign)?;
-    let offset = u64::from_str_radix(offset, 16).map_err(|_| foreign())?;
-    let print = u64::from_str_radix(print, 16).map_err(|_| foreign())?;
-    if print != fingerprint(filters) {
-        return Err(invalid(
-            "was issued for different filters; repeat the request's filters or start over",
-        ));
-    }
-    Ok((offset, limit))
+    let (offset, size) = super::page::window(page_size, token, filters)?;
+    Ok((offset, size as u32))
 }
 
 /// The token of the page after `count` entries from `offset`; empty at the
 /// end.
 fn next_token(offset: u64, count: usize, total: u64, filters: &[&str]) -> String {
-    let end = offset + count as u64;
-    if count > 0 && end < total {
-        format!("{end:x}.{:016x}", fingerprint(filters))
-    } else {
-        String::new()
+    if count == 0 {
+        return String::new();
     }
-}
-
-/// FNV-1a over the filter values: stable across builds and restarts.
-fn fingerprint(filters: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for filter in filters {
-        for byte in filter.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
+    super::page::next_token(offset + count as u64, total, filters)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grpc::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
     #[test]
     fn order_by_accepts_the_documented_forms() {
