@@ -39,6 +39,9 @@ pub async fn run(
         &catalog,
         &measurements,
     )));
+    for saved in store.calibrations().await? {
+        calibrations.insert(saved)?;
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -101,7 +104,11 @@ pub async fn run(
             CatalogApi::new(Arc::clone(&catalog)),
         ))
         .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
-            EstimatorApi::new(Arc::clone(&catalog), Arc::clone(&calibrations)),
+            EstimatorApi::new(
+                Arc::clone(&catalog),
+                Arc::clone(&calibrations),
+                store.clone(),
+            ),
         ))
         .add_service(pb::scenario_service_server::ScenarioServiceServer::new(
             ScenarioApi::new(store, Arc::clone(&catalog)),

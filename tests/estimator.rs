@@ -633,3 +633,57 @@ async fn a_vllm_result_without_output_throughput_is_refused() {
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["vllm_results[0].json"]);
 }
+
+#[tokio::test]
+async fn a_calibration_survives_a_restart_of_the_server() {
+    let db = common::temp_db();
+    let first = common::TestServer::start_on(db.clone()).await;
+    let mut client = EstimatorServiceClient::new(first.channel().await);
+    let point = |id: &str, value: f64| pb::MeasuredPoint {
+        id: id.into(),
+        model_id: "llama-3.1-8b".into(),
+        gpu_id: "h100-sxm".into(),
+        weight_precision: pb::Precision::Bf16.into(),
+        kv_cache_precision: pb::Precision::Bf16.into(),
+        tensor_parallel: 1,
+        input_tokens: 5,
+        output_tokens: 200,
+        concurrency: 1,
+        metric: pb::MeasuredMetric::DecodeTokensPerSecondPerUser.into(),
+        value,
+    };
+    let fitted = client
+        .calibrate(pb::CalibrateRequest {
+            name: "kept".into(),
+            points: vec![point("a", 150.0), point("b", 155.0)],
+            vllm_results: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    first.stop().await;
+
+    let second = common::TestServer::start_on(db.clone()).await;
+    let mut client = EstimatorServiceClient::new(second.channel().await);
+    let estimate = client
+        .estimate_throughput(pb::EstimateThroughputRequest {
+            model_id: "llama-3.1-8b".into(),
+            gpu_id: "h100-sxm".into(),
+            workload: Some(pb::Workload {
+                input_tokens: 100,
+                output_tokens: 100,
+                concurrency: 1,
+            }),
+            calibration: "kept".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(estimate.calibration, "kept");
+    assert_eq!(estimate.expected_error, fitted.error_after);
+    second.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}

@@ -21,13 +21,19 @@ pub const MAX_CALIBRATION_POINTS: usize = 10_000;
 pub struct EstimatorApi {
     catalog: Arc<Catalog>,
     calibrations: Arc<Calibrations>,
+    store: crate::store::Store,
 }
 
 impl EstimatorApi {
-    pub fn new(catalog: Arc<Catalog>, calibrations: Arc<Calibrations>) -> Self {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        calibrations: Arc<Calibrations>,
+        store: crate::store::Store,
+    ) -> Self {
         Self {
             catalog,
             calibrations,
+            store,
         }
     }
 }
@@ -117,6 +123,11 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
                 .await
                 .map_err(|e| Error::Internal(format!("calibration task failed: {e}")))??
         };
+        // Kept in the database first, so a calibration that estimates use
+        // survives a restart.
+        self.store
+            .save_calibration(fitted.calibration.clone())
+            .await?;
         self.calibrations.insert(fitted.calibration.clone())?;
         let tuning = fitted.calibration.tuning;
         Ok(Response::new(pb::CalibrateResponse {

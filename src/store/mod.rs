@@ -243,6 +243,11 @@ pub trait Backend: Send + Sync + 'static {
     fn revisions(&self, id: &str, offset: u64, limit: u32) -> Result<Page<Revision>>;
     /// Notes that the scenario ran at `now`; no new revision.
     fn record_run(&self, id: &str, now: i64) -> Result<()>;
+    /// Keeps a throughput calibration, replacing one of the same name.
+    fn save_calibration(&self, calibration: &crate::estimator::Calibration, now: i64)
+    -> Result<()>;
+    /// Every kept calibration, by name.
+    fn calibrations(&self) -> Result<Vec<crate::estimator::Calibration>>;
 }
 
 /// The scenario store the handlers use; cheap to clone.
@@ -320,6 +325,15 @@ impl Store {
     pub async fn record_run(&self, id: &str) -> Result<()> {
         let id = id.to_string();
         self.blocking(move |b| b.record_run(&id, now_ms())).await
+    }
+
+    pub async fn save_calibration(&self, calibration: crate::estimator::Calibration) -> Result<()> {
+        self.blocking(move |b| b.save_calibration(&calibration, now_ms()))
+            .await
+    }
+
+    pub async fn calibrations(&self) -> Result<Vec<crate::estimator::Calibration>> {
+        self.blocking(|b| b.calibrations()).await
     }
 
     /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.

@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::estimator::{Calibration, Tuning};
 use std::time::Duration;
 
 use rusqlite::types::Value;
@@ -64,6 +66,18 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         body        BLOB NOT NULL,
         PRIMARY KEY (scenario_id, revision)
+    ) STRICT;
+    "#,
+    // 2: throughput calibrations, kept across restarts.
+    r#"
+    CREATE TABLE calibrations (
+        name                TEXT PRIMARY KEY NOT NULL,
+        bandwidth_scale     REAL NOT NULL,
+        compute_scale       REAL NOT NULL,
+        allreduce_latency_s REAL NOT NULL,
+        expected_error      REAL NOT NULL,
+        points              INTEGER NOT NULL,
+        saved_at            INTEGER NOT NULL
     ) STRICT;
     "#,
 ];
@@ -510,6 +524,55 @@ impl Backend for Sqlite {
             items,
             total: total.max(0) as u64,
         })
+    }
+
+    fn save_calibration(&self, c: &Calibration, now: i64) -> Result<()> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO calibrations (name, bandwidth_scale, compute_scale, \
+                 allreduce_latency_s, expected_error, points, saved_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (name) DO UPDATE SET bandwidth_scale = ?2, compute_scale = ?3, \
+                 allreduce_latency_s = ?4, expected_error = ?5, points = ?6, saved_at = ?7",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(rusqlite::params![
+                    c.name,
+                    c.tuning.bandwidth_scale,
+                    c.tuning.compute_scale,
+                    c.tuning.allreduce_latency_s,
+                    c.expected_error,
+                    c.points as i64,
+                    now
+                ])
+            })
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn calibrations(&self) -> Result<Vec<Calibration>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT name, bandwidth_scale, compute_scale, allreduce_latency_s, \
+                 expected_error, points FROM calibrations ORDER BY name",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(Calibration {
+                    name: row.get(0)?,
+                    tuning: Tuning {
+                        bandwidth_scale: row.get(1)?,
+                        compute_scale: row.get(2)?,
+                        allreduce_latency_s: row.get(3)?,
+                    },
+                    expected_error: row.get(4)?,
+                    points: row.get::<_, i64>(5)? as usize,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
     }
 
     fn record_run(&self, id: &str, now: i64) -> Result<()> {

@@ -15,12 +15,18 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     db: std::path::PathBuf,
+    /// Whether dropping the server removes its database file.
+    owns_db: bool,
+    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if !self.owns_db {
+            return;
         }
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
@@ -29,7 +35,7 @@ impl Drop for TestServer {
 }
 
 /// A database file of its own for each test server.
-fn temp_db() -> std::path::PathBuf {
+pub fn temp_db() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     std::env::temp_dir().join(format!(
@@ -43,17 +49,33 @@ impl TestServer {
     /// Starts a server with the built-in catalogue. The listener is bound
     /// before the server task starts, so clients can connect at once.
     pub async fn start() -> Self {
+        let mut server = Self::start_on(temp_db()).await;
+        server.owns_db = true;
+        server
+    }
+
+    /// Stops the server and waits until it has shut down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            done.await.expect("server task").expect("server ran");
+        }
+    }
+
+    /// Starts a server on the database file `db`, which outlives it.
+    pub async fn start_on(db: std::path::PathBuf) -> Self {
         // Server logs show with `cargo test -- --nocapture`.
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let catalog = Arc::new(Catalog::embedded().expect("built-in catalogue loads"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let db = temp_db();
         let store = breakeven::store::Store::open_sqlite(&db, Default::default())
             .await
             .expect("open test database");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(breakeven::server::run(
+        let done = tokio::spawn(breakeven::server::run(
             listener,
             catalog,
             store,
@@ -65,6 +87,8 @@ impl TestServer {
             addr,
             stop: Some(stop),
             db,
+            owns_db: false,
+            done: Some(done),
         }
     }
 
