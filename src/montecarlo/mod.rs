@@ -418,7 +418,7 @@ pub fn simulate(
         });
     }
 
-    Ok(finish(plan, stochastic, settings, agg, tornado))
+    Ok(finish(stochastic, settings, agg, tornado))
 }
 
 /// The scenario's own value of an uncertain input.
@@ -451,7 +451,6 @@ fn base_of(plan: &Plan, name: &str) -> Option<f64> {
 }
 
 fn finish(
-    plan: &Plan,
     stochastic: &Stochastic,
     settings: &Settings,
     agg: Aggregate,
@@ -506,7 +505,6 @@ fn finish(
             (name, spearman(&xs, &npvs))
         })
         .collect();
-    let _ = plan;
     Outcome {
         paths: agg.paths,
         seed: settings.seed,

@@ -161,21 +161,19 @@ fn first_fitting(
     calibration: &Calibration,
 ) -> Result<Scenario> {
     template.validate(catalog, "")?;
-    Ok(template.clone()).and_then(|s| {
-        // The template's own model may not fit; the API lines do not care.
-        if super::plan::plan(catalog, &s, calibration, "").is_ok() {
-            return Ok(s);
-        }
-        let mut fallback = s.clone();
-        fallback.self_host.model = "llama-3.1-8b".into();
-        fallback.self_host.gpu = catalog
-            .gpus()
-            .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
-            .map(|g| g.id.clone())
-            .unwrap_or_default();
-        fallback.self_host.precision = "bf16".into();
-        fallback.self_host.ttft_seconds = 0.0;
-        fallback.self_host.tpot_seconds = 0.0;
-        super::plan::plan(catalog, &fallback, calibration, "").map(|_| fallback)
-    })
+    // The template's own model may not fit; the API lines do not care.
+    if super::plan::plan(catalog, template, calibration, "").is_ok() {
+        return Ok(template.clone());
+    }
+    let mut fallback = template.clone();
+    fallback.self_host.model = "llama-3.1-8b".into();
+    fallback.self_host.gpu = catalog
+        .gpus()
+        .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
+        .map(|g| g.id.clone())
+        .unwrap_or_default();
+    fallback.self_host.precision = "bf16".into();
+    fallback.self_host.ttft_seconds = 0.0;
+    fallback.self_host.tpot_seconds = 0.0;
+    super::plan::plan(catalog, &fallback, calibration, "").map(|_| fallback)
 }
