@@ -4,16 +4,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 use breakeven::catalog::{Catalog, Precision};
-use breakeven::estimator::{self, Calibration, Query, Targets, Tuning, Workload};
+use breakeven::estimator::{self, Calibration, Query, Targets, Workload};
 
 fn estimate_throughput(c: &mut Criterion) {
     let catalog = Catalog::embedded().expect("catalogue");
-    let calibration = Calibration {
-        name: "default".into(),
-        tuning: Tuning::default(),
-        expected_error: 0.0,
-        points: 0,
-    };
+    let calibration = Calibration::defaults();
     let query = |model: &str, gpu: &str, precision, concurrency| Query {
         model: model.into(),
         gpu: gpu.into(),

@@ -6,19 +6,14 @@ use std::sync::atomic::AtomicBool;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use breakeven::catalog::Catalog;
-use breakeven::estimator::{Calibration, Tuning};
+use breakeven::estimator::Calibration;
 use breakeven::montecarlo::{Settings, simulate};
 use breakeven::speed::{BENCH_SCENARIO, bench_stochastic};
 use breakeven::tco::{self, Basis, Scenario};
 
 fn montecarlo(c: &mut Criterion) {
     let catalog = Catalog::embedded().expect("catalogue");
-    let calibration = Calibration {
-        name: "default".into(),
-        tuning: Tuning::default(),
-        expected_error: 0.0,
-        points: 0,
-    };
+    let calibration = Calibration::defaults();
     let scenario = Scenario::from_toml(BENCH_SCENARIO).expect("scenario");
     let plan = tco::plan(&catalog, &scenario, &calibration, "").unwrap();
     let stochastic = bench_stochastic();

@@ -4,18 +4,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 use breakeven::catalog::Catalog;
-use breakeven::estimator::{Calibration, Tuning};
+use breakeven::estimator::Calibration;
 use breakeven::speed::BENCH_SCENARIO;
 use breakeven::tco::{self, Basis, PathInputs, Scenario};
 
 fn tco(c: &mut Criterion) {
     let catalog = Catalog::embedded().expect("catalogue");
-    let calibration = Calibration {
-        name: "default".into(),
-        tuning: Tuning::default(),
-        expected_error: 0.0,
-        points: 0,
-    };
+    let calibration = Calibration::defaults();
     let mut scenario = Scenario::from_toml(BENCH_SCENARIO).expect("scenario");
     scenario.horizon_months = 240;
     c.bench_function("Project 240 months end to end", |b| {

@@ -14,8 +14,10 @@
 //!   listener.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
 //! - [`error`]: the domain error every module returns.
+//! - [`digest`]: the stable hash behind page tokens, etags and versions.
 
 pub mod catalog;
+pub mod digest;
 pub mod error;
 pub mod estimator;
 pub mod grpc;

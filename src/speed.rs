@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::catalog::{Catalog, Precision};
-use crate::estimator::{self, Calibration, Query, Targets, Tuning, Workload};
+use crate::estimator::{self, Calibration, Query, Targets, Workload};
 use crate::montecarlo::{
     self, ApiPriceProcess, DemandProcess, Distribution, GpuPriceProcess, Settings, Stochastic,
 };
@@ -57,15 +57,6 @@ pub fn bench_stochastic() -> Stochastic {
     }
 }
 
-fn defaults() -> Calibration {
-    Calibration {
-        name: "default".into(),
-        tuning: Tuning::default(),
-        expected_error: 0.0,
-        points: 0,
-    }
-}
-
 fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
     for _ in 0..iterations {
@@ -76,7 +67,7 @@ fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
 
 /// Runs the measurements and returns the report.
 pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
-    let calibration = defaults();
+    let calibration = Calibration::defaults();
     let scenario = Scenario::from_toml(BENCH_SCENARIO)?;
     let query = Query {
         model: "llama-3.1-70b".into(),

@@ -158,13 +158,11 @@ impl Catalog {
             }
         }
         let prices = PriceBook::new(prices, &mut issues);
-        let mut fingerprint: u64 = 0xcbf2_9ce4_8422_2325;
-        for (name, text) in &files {
-            for byte in name.bytes().chain([0]).chain(text.bytes()).chain([0]) {
-                fingerprint ^= u64::from(byte);
-                fingerprint = fingerprint.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+        let fingerprint = crate::digest::fnv1a(
+            files
+                .iter()
+                .flat_map(|(name, text)| name.bytes().chain([0]).chain(text.bytes()).chain([0])),
+        );
         if issues.is_empty() {
             Ok(Self {
                 fingerprint,

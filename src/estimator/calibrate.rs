@@ -68,6 +68,17 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// The hardware files' efficiencies with no error figure attached: for
+    /// callers that only need the arithmetic (benchmarks, timings).
+    pub fn defaults() -> Calibration {
+        Calibration {
+            name: "default".into(),
+            tuning: Tuning::default(),
+            expected_error: 0.0,
+            points: 0,
+        }
+    }
+
     /// The per-GPU defaults of the hardware files, with the error they show
     /// against `points` (the public measurements, normally).
     pub fn uncalibrated(catalog: &Catalog, points: &[MeasuredPoint]) -> Calibration {

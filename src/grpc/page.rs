@@ -80,14 +80,7 @@ fn decode(token: &str, fingerprint: u64) -> Result<u64> {
 
 /// FNV-1a over the filter values: stable across builds and restarts.
 pub fn fingerprint(filters: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for filter in filters {
-        for byte in filter.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash
+    crate::digest::fnv1a(filters.iter().flat_map(|f| f.bytes().chain([0xff])))
 }
 
 #[cfg(test)]

@@ -378,15 +378,11 @@ fn now_ms() -> i64 {
 /// builds, unlike std's hasher, so an etag read before a restart still
 /// matches after it.
 fn etag(id: &str, revision: u32, updated_at: i64) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = id
-        .bytes()
-        .chain(revision.to_le_bytes())
-        .chain(updated_at.to_le_bytes());
-    for byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = crate::digest::fnv1a(
+        id.bytes()
+            .chain(revision.to_le_bytes())
+            .chain(updated_at.to_le_bytes()),
+    );
     format!("{revision}-{hash:016x}")
 }
 
