@@ -48,6 +48,10 @@ enum Command {
         /// Paths of the Monte Carlo run (60 months each).
         #[arg(long, default_value_t = 1_000_000)]
         paths: u64,
+        /// Also write the speed scenario, resolved, to this JSON file: the
+        /// input of the NumPy baseline in benches/numpy.
+        #[arg(long)]
+        plan_json: Option<PathBuf>,
     },
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData {
@@ -90,11 +94,13 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Speed { paths } => {
-            print!(
-                "{}",
-                breakeven::speed::report(&Catalog::embedded()?, paths)?
-            );
+        Command::Speed { paths, plan_json } => {
+            let catalog = Catalog::embedded()?;
+            if let Some(path) = plan_json {
+                std::fs::write(&path, breakeven::speed::bench_plan_json(&catalog)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            print!("{}", breakeven::speed::report(&catalog, paths)?);
             Ok(())
         }
         Command::CheckData { data_dir } => {

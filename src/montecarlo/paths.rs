@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use super::inputs::{ApiPriceProcess, DemandProcess, FACTORS, Stochastic};
+use super::inputs::{ApiPriceProcess, DemandProcess, Stochastic};
 
 /// Months per year, and the time step in years.
 const DT: f64 = 1.0 / 12.0;
@@ -22,8 +22,10 @@ pub struct PathDraw {
     pub failures: Vec<f64>,
     /// Values of the uncertain static inputs, in the order given.
     pub statics: Vec<f64>,
-    /// Uniforms behind each static value (for fixing inputs in a tornado).
-    normals: Vec<f64>,
+    /// The normals of each of the five factors, by month.
+    shocks: [Vec<f64>; 5],
+    /// One random word a month, for the Poisson counts.
+    words: Vec<u64>,
 }
 
 /// The generator of path `index`: ChaCha8 keyed by the seed, one stream per
@@ -54,15 +56,29 @@ pub struct Drawer<'a> {
 /// Per-month constants of the processes, computed once per run.
 #[derive(Debug, Clone, Default)]
 pub struct Constants {
-    /// OU decay and noise scale per step.
+    /// OU decay and noise (volatility included) per step.
     gpu_decay: f64,
     gpu_scale: f64,
     /// −(variance of the OU term)/2 plus the trend, per month.
     gpu_log_level: Vec<f64>,
-    /// Expected API cuts per month.
-    cuts_per_month: f64,
-    /// Expected failures per month on the nominal fleet.
-    failures_per_month: f64,
+    /// The same-product API price's drift, as a multiplier per month: cuts
+    /// multiply into it, so a month without a cut needs no exponential.
+    api_drift: Vec<f64>,
+    /// The lognormal walks, by factor: σ·√Δt, and the logarithm of the
+    /// mean path less half the variance, per month — so that each walk is
+    /// exp(trend + σ·W) with E = exp(log mean).
+    walks: [Option<(f64, Vec<f64>)>; 5],
+    /// exp(r·τ) and exp(−r·τ) of each month, for logistic demand at the
+    /// scenario's initial growth rate r.
+    logistic: Vec<(f64, f64)>,
+    /// API cuts, and failures on the nominal fleet, per month.
+    cuts: Poisson,
+    failures: Poisson,
+    /// Which of the [`FACTORS`](super::inputs::FACTORS) get a normal draw each month: those a
+    /// process uses, and with a correlation every factor up to the last
+    /// used one (the Cholesky factor is lower triangular, so later shocks
+    /// do not reach earlier factors).
+    drawn: [bool; 5],
 }
 
 impl Drawer<'_> {
@@ -80,6 +96,7 @@ impl Drawer<'_> {
             } else {
                 (1.0, DT.sqrt())
             };
+            c.gpu_scale *= g.volatility;
             c.gpu_log_level = (0..self.horizon)
                 .map(|t| {
                     let tau = t as f64 * DT;
@@ -92,17 +109,84 @@ impl Drawer<'_> {
                 })
                 .collect();
         }
-        if let Some(ApiPriceProcess::SameProduct { cuts_per_year, .. }) = &s.api_price {
-            c.cuts_per_month = cuts_per_year * DT;
+        let sqrt_dt = DT.sqrt();
+        // A walk whose logarithm has mean `drift`·τ before the correction.
+        let walk = |drift: f64, sigma: f64| {
+            let trend = (0..self.horizon)
+                .map(|t| {
+                    let tau = t as f64 * DT;
+                    drift * tau - sigma * sigma * tau / 2.0
+                })
+                .collect();
+            Some((sigma * sqrt_dt, trend))
+        };
+        if let Some(DemandProcess::Gbm { volatility } | DemandProcess::Logistic { volatility, .. }) =
+            &s.demand
+        {
+            c.walks[0] = walk(0.0, *volatility);
+        }
+        if let Some(ApiPriceProcess::ConstantCapability {
+            annual_factor,
+            volatility,
+        }) = &s.api_price
+        {
+            c.walks[1] = walk(-annual_factor.ln(), *volatility);
+        }
+        if let Some(p) = &s.power_price {
+            c.walks[3] = walk((1.0 + p.annual_drift).ln(), p.volatility);
+        }
+        if let Some(p) = &s.throughput {
+            c.walks[4] = walk((1.0 + p.annual_drift).ln(), p.volatility);
+        }
+        if let Some(ApiPriceProcess::SameProduct {
+            annual_drift,
+            cuts_per_year,
+            ..
+        }) = &s.api_price
+        {
+            c.api_drift = (0..self.horizon)
+                .map(|t| (annual_drift * DT * t as f64).exp())
+                .collect();
+            c.cuts = Poisson::new(cuts_per_year * DT);
+        }
+        if let Some(DemandProcess::Logistic { .. }) = &s.demand {
+            let r = (1.0 + self.base_growth).ln();
+            c.logistic = (0..self.horizon)
+                .map(|t| {
+                    let tau = t as f64 * DT;
+                    ((r * tau).exp(), (-r * tau).exp())
+                })
+                .collect();
         }
         // Failures as a share of the fleet: the monthly hazard, with Poisson
         // noise on a nominal fleet of 64 GPUs.
-        c.failures_per_month = (1.0 - (1.0 - s.annual_failure_rate).powf(DT)) * 64.0;
+        c.failures = Poisson::new((1.0 - (1.0 - s.annual_failure_rate).powf(DT)) * 64.0);
+        let used = [
+            s.demand.is_some(),
+            matches!(s.api_price, Some(ApiPriceProcess::ConstantCapability { .. })),
+            s.gpu_price.is_some(),
+            s.power_price.is_some(),
+            s.throughput.is_some(),
+        ];
+        let last_used = used.iter().rposition(|&u| u);
+        for (k, drawn) in c.drawn.iter_mut().enumerate() {
+            *drawn = match (&self.cholesky, last_used) {
+                (Some(_), Some(last)) => k <= last,
+                _ => used[k],
+            };
+        }
         c
     }
 
     /// Fills `out` for path `index`; with `antithetic`, odd paths mirror
     /// the draws of the even path before them.
+    ///
+    /// The stream is read month by month in a fixed order: the normals of
+    /// the drawn factors, one 64-bit word for the two Poisson counts, then
+    /// the size of each API cut. Each process keeps its logarithm in its
+    /// output row and the exponentials are taken at the end, a row at a
+    /// time (see [`exp_in_place`]).
+    #[inline(always)]
     pub fn draw(&self, c: &Constants, seed: u64, index: u64, antithetic: bool, out: &mut PathDraw) {
         let (stream_id, mirror) = if antithetic {
             (index / 2, index % 2 == 1)
@@ -113,14 +197,11 @@ impl Drawer<'_> {
         let h = self.horizon;
         let s = self.stochastic;
         let sign = if mirror { -1.0 } else { 1.0 };
-        let uniform = |rng: &mut ChaCha8Rng| {
-            let u: f64 = rng.random();
-            if mirror { 1.0 - u } else { u }
-        };
+        let reflect = |u: f64| if mirror { 1.0 - u } else { u };
 
         out.statics.clear();
         for (i, (_, dist)) in s.uncertain.iter().enumerate() {
-            let u = uniform(&mut rng).clamp(1e-12, 1.0 - 1e-12);
+            let u = reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12);
             let value = match self.fixed.iter().find(|(p, _)| *p == i) {
                 Some(&(_, v)) => v,
                 None => dist.quantile(u),
@@ -129,120 +210,251 @@ impl Drawer<'_> {
         }
         let ceiling = match &s.demand {
             Some(DemandProcess::Logistic { ceiling, .. }) => {
-                ceiling.quantile(uniform(&mut rng).clamp(1e-12, 1.0 - 1e-12))
+                ceiling.quantile(reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12))
             }
             _ => 0.0,
         };
 
-        for v in [
-            &mut out.demand,
-            &mut out.api_price,
-            &mut out.gpu_price,
-            &mut out.power_price,
-            &mut out.throughput,
-            &mut out.failures,
+        // The rows of the processes drawn; an empty row stands for ones (or
+        // no failures), as in `PathInputs`. Every entry of a drawn row is
+        // written below, except those set here.
+        let same_product = match &s.api_price {
+            Some(ApiPriceProcess::SameProduct { cut_size, .. }) => Some(cut_size),
+            _ => None,
+        };
+        for (row, drawn) in [
+            (&mut out.demand, s.demand.is_some()),
+            (&mut out.api_price, s.api_price.is_some()),
+            (&mut out.gpu_price, s.gpu_price.is_some()),
+            (&mut out.power_price, s.power_price.is_some()),
+            (&mut out.throughput, s.throughput.is_some()),
+            (&mut out.failures, s.annual_failure_rate > 0.0),
         ] {
-            v.clear();
-            v.resize(h, 1.0);
+            if drawn {
+                row.resize(h, 0.0);
+            } else {
+                row.clear();
+            }
         }
-        out.failures.fill(0.0);
-        let any_process = s.demand.is_some()
-            || s.api_price.is_some()
-            || s.gpu_price.is_some()
-            || s.power_price.is_some()
-            || s.throughput.is_some()
-            || s.annual_failure_rate > 0.0;
-        if !any_process {
-            return;
+        if let (Some(_), Some(first)) = (same_product, out.api_price.first_mut()) {
+            *first = 1.0;
+        }
+        if let Some(first) = out.failures.first_mut() {
+            *first = 0.0;
         }
 
-        let (mut w_demand, mut log_api, mut ou_gpu, mut w_power, mut w_tp) =
-            (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        let sqrt_dt = DT.sqrt();
-        out.normals.resize(FACTORS.len(), 0.0);
-        for t in 0..h {
-            let tau = t as f64 * DT;
-            if t > 0 {
-                // Correlated shocks for the step from month t to t+1.
-                let mut e = [0.0f64; 5];
-                for x in e.iter_mut() {
-                    let z: f64 = rng.sample(StandardNormal);
-                    *x = sign * z;
+        // The stream, in a fixed order: each drawn factor's normals, factor
+        // by factor (`shocks[k][t]` drives the step into month t), then one
+        // word a month for the two Poisson counts, then the size of each
+        // API cut as it comes. Drawing in runs keeps the generator's loop
+        // tight.
+        for (shocks, &drawn) in out.shocks.iter_mut().zip(&c.drawn) {
+            shocks.clear();
+            if drawn {
+                shocks.resize(h, 0.0);
+                for z in &mut shocks[1..] {
+                    let normal: f64 = rng.sample(StandardNormal);
+                    *z = sign * normal;
                 }
-                let z = match &self.cholesky {
-                    Some(l) => {
-                        let mut z = [0.0; 5];
-                        for (i, zi) in z.iter_mut().enumerate() {
-                            *zi = (0..=i).map(|j| l[(i, j)] * e[j]).sum();
-                        }
-                        z
-                    }
-                    None => e,
-                };
-                w_demand += sqrt_dt * z[0];
-                w_power += sqrt_dt * z[3];
-                w_tp += sqrt_dt * z[4];
-                match &s.api_price {
-                    Some(ApiPriceProcess::SameProduct {
-                        annual_drift,
-                        cut_size,
-                        ..
-                    }) => {
-                        log_api += annual_drift * DT;
-                        let cuts = poisson_quantile(uniform(&mut rng), c.cuts_per_month);
-                        for _ in 0..cuts {
-                            let share =
-                                cut_size.quantile(uniform(&mut rng).clamp(1e-12, 1.0 - 1e-12));
-                            log_api += (1.0 - share).max(1e-9).ln();
-                        }
-                    }
-                    Some(ApiPriceProcess::ConstantCapability {
-                        annual_factor,
-                        volatility,
-                    }) => {
-                        log_api += -annual_factor.ln() * DT + volatility * sqrt_dt * z[1]
-                            - volatility * volatility * DT / 2.0;
-                    }
-                    None => {}
-                }
-                if let Some(g) = &s.gpu_price {
-                    ou_gpu = ou_gpu * c.gpu_decay + g.volatility * c.gpu_scale * z[2];
-                }
-                if s.annual_failure_rate > 0.0 {
-                    out.failures[t] =
-                        poisson_quantile(uniform(&mut rng), c.failures_per_month) as f64 / 64.0;
-                }
-            }
-            if let Some(d) = &s.demand {
-                let (volatility, level) = match d {
-                    DemandProcess::Gbm { volatility } => (*volatility, 1.0),
-                    DemandProcess::Logistic { volatility, .. } => {
-                        let r = (1.0 + self.base_growth).ln();
-                        let r0 = self.base_requests_per_day.max(1e-9);
-                        let logistic = ceiling / (1.0 + (ceiling / r0 - 1.0) * (-r * tau).exp());
-                        (*volatility, logistic / (r0 * (r * tau).exp()))
-                    }
-                };
-                out.demand[t] =
-                    level * (volatility * w_demand - volatility * volatility * tau / 2.0).exp();
-            }
-            if s.api_price.is_some() {
-                out.api_price[t] = log_api.exp();
-            }
-            if s.gpu_price.is_some() {
-                out.gpu_price[t] = (c.gpu_log_level[t] + ou_gpu).exp();
-            }
-            if let Some(p) = &s.power_price {
-                out.power_price[t] = ((1.0 + p.annual_drift).ln() * tau + p.volatility * w_power
-                    - p.volatility * p.volatility * tau / 2.0)
-                    .exp();
-            }
-            if let Some(p) = &s.throughput {
-                out.throughput[t] = ((1.0 + p.annual_drift).ln() * tau + p.volatility * w_tp
-                    - p.volatility * p.volatility * tau / 2.0)
-                    .exp();
             }
         }
+        if same_product.is_some() || s.annual_failure_rate > 0.0 {
+            out.words.resize(h, 0);
+            rng.fill(&mut out.words[1..]);
+            // Both monthly counts from one word, 32 bits each: they resolve
+            // probabilities of 2.3e-10, far finer than any count here
+            // needs, and the stream is the costly part of a draw. The
+            // mirror image of the uniform (b + ½)/2³² is that of !b.
+            let mirror_bits = if mirror { u32::MAX } else { 0 };
+            if let Some(cut_size) = same_product {
+                let mut cut_factor = 1.0f64;
+                for (&bits, api) in out.words.iter().zip(out.api_price.iter_mut()).skip(1) {
+                    for _ in 0..c.cuts.count((bits >> 32) as u32 ^ mirror_bits) {
+                        let u = reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12);
+                        cut_factor *= (1.0 - cut_size.quantile(u)).max(1e-9);
+                    }
+                    // The product of the cuts so far; the drift comes below.
+                    *api = cut_factor;
+                }
+            }
+            for (&bits, failures) in out.words.iter().zip(out.failures.iter_mut()).skip(1) {
+                *failures = f64::from(c.failures.count(bits as u32 ^ mirror_bits)) / 64.0;
+            }
+        }
+        if let Some(l) = &self.cholesky {
+            for t in 1..h {
+                let mut e = [0.0f64; 5];
+                for (e, shocks) in e.iter_mut().zip(&out.shocks) {
+                    *e = shocks.get(t).copied().unwrap_or(0.0);
+                }
+                for (i, shocks) in out.shocks.iter_mut().enumerate() {
+                    if let Some(z) = shocks.get_mut(t) {
+                        *z = (0..=i).map(|j| l[(i, j)] * e[j]).sum();
+                    }
+                }
+            }
+        }
+
+        // The lognormal walks: demand (factor 0), a constant-capability API
+        // price (1), power (3) and throughput (4).
+        let rows = [
+            Some(&mut out.demand),
+            Some(&mut out.api_price),
+            None,
+            Some(&mut out.power_price),
+            Some(&mut out.throughput),
+        ];
+        for ((row, walk), shocks) in rows.into_iter().zip(&c.walks).zip(&out.shocks) {
+            if let (Some(row), Some((scale, trend))) = (row, walk) {
+                let mut w = 0.0;
+                for ((x, z), m) in row.iter_mut().zip(shocks).zip(trend) {
+                    w += scale * z;
+                    *x = m + w;
+                }
+                exp_in_place(row);
+            }
+        }
+        if let Some(DemandProcess::Logistic { .. }) = &s.demand {
+            // Logistic adoption over the scenario's own exponential growth,
+            // as a multiplier on it.
+            let r0 = self.base_requests_per_day.max(1e-9);
+            for (m, (grow, shrink)) in out.demand.iter_mut().zip(&c.logistic) {
+                let logistic = ceiling / (1.0 + (ceiling / r0 - 1.0) * shrink);
+                *m *= logistic / (r0 * grow);
+            }
+        }
+        if same_product.is_some() {
+            for (m, drift) in out.api_price.iter_mut().zip(&c.api_drift) {
+                *m *= drift;
+            }
+        }
+        if s.gpu_price.is_some() {
+            let mut ou = 0.0;
+            for ((x, z), level) in out.gpu_price.iter_mut().zip(&out.shocks[2]).zip(&c.gpu_log_level) {
+                ou = ou * c.gpu_decay + c.gpu_scale * z;
+                *x = level + ou;
+            }
+            exp_in_place(&mut out.gpu_price);
+        }
+    }
+}
+
+/// eˣ for every element, in plain IEEE arithmetic: Cody–Waite reduction
+/// x = k·ln 2 + r with |r| ≤ ln 2 / 2, then the Taylor series of eʳ to
+/// degree 13 (truncation below 1e-17) and 2ᵏ put in the exponent bits.
+/// Within 2.5e-16 of the true value, a few times faster than the libm
+/// call, which does not vectorise — path draws spend most of their time in
+/// exponentials otherwise — and the same bits on every platform and libm.
+/// Arguments are clamped to ±708, far outside anything a path reaches.
+#[inline(always)]
+pub fn exp_in_place(xs: &mut [f64]) {
+    for x in xs {
+        *x = exp(*x);
+    }
+}
+
+#[inline(always)]
+fn exp(x: f64) -> f64 {
+    // ln 2 split so that k·LN2_HI is exact for |k| < 2¹¹.
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // Adding 1.5·2⁵² rounds to an integer, left in the low mantissa bits.
+    const SHIFTER: f64 = 6_755_399_441_055_744.0;
+    const INVERSE_FACTORIALS: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
+    let x = x.clamp(-708.0, 708.0);
+    let shifted = x * std::f64::consts::LOG2_E + SHIFTER;
+    let k = shifted.to_bits().wrapping_sub(SHIFTER.to_bits()) as i64;
+    let kf = shifted - SHIFTER;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let mut p = INVERSE_FACTORIALS[13];
+    for &c in INVERSE_FACTORIALS[..13].iter().rev() {
+        p = p * r + c;
+    }
+    p * f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// The Poisson(λ) counts of a run, tabulated once: for a draw from 32
+/// random bits b, whose uniform is (b + ½)/2³², the last b of each count —
+/// the cumulative probabilities [`poisson_quantile`] sums, scaled — so a
+/// draw compares integers rather than taking an exponential and a sum.
+#[derive(Debug, Clone)]
+struct Poisson {
+    last_bits: Vec<i64>,
+    /// The first four entries, padded with values no draw exceeds.
+    head: [i64; 4],
+}
+
+impl Default for Poisson {
+    /// No events.
+    fn default() -> Self {
+        Self::new(0.0)
+    }
+}
+
+impl Poisson {
+    fn new(lambda: f64) -> Self {
+        let mut last_bits = Vec::new();
+        if lambda > 0.0 {
+            let mut p = (-lambda).exp();
+            let mut cdf = p;
+            let mut k = 0u32;
+            loop {
+                // (b + ½)/2³² ≤ cdf exactly when b ≤ cdf·2³² − ½, which is
+                // computed exactly.
+                last_bits.push((cdf * 4_294_967_296.0 - 0.5).floor() as i64);
+                if k == 10_000 || (k > 0 && p < 1e-300) {
+                    break;
+                }
+                k += 1;
+                p *= lambda / f64::from(k);
+                cdf += p;
+            }
+        }
+        // Draws beyond every entry get the last count, so the last entry
+        // may as well be the last draw; and no draw goes past the first
+        // entry that reaches it.
+        match last_bits.iter().position(|&b| b >= i64::from(u32::MAX)) {
+            Some(end) => last_bits.truncate(end + 1),
+            None => last_bits.push(i64::from(u32::MAX)),
+        }
+        let mut head = [i64::MAX; 4];
+        for (h, &b) in head.iter_mut().zip(&last_bits) {
+            *h = b;
+        }
+        Self { last_bits, head }
+    }
+
+    /// `poisson_quantile((b + ½)/2³², λ)`: the number of entries below b,
+    /// the table being increasing. The first four are counted without a
+    /// branch — whether a month has a count at all is as good as random,
+    /// so a search would mispredict often — and the rest, which a month at
+    /// the rates here reaches once in thousands, searched for.
+    #[inline(always)]
+    fn count(&self, bits: u32) -> u32 {
+        let b = i64::from(bits);
+        let [t0, t1, t2, t3] = self.head;
+        let head = u32::from(b > t0) + u32::from(b > t1) + u32::from(b > t2) + u32::from(b > t3);
+        if head < 4 { head } else { self.count_beyond_head(b) }
+    }
+
+    #[cold]
+    fn count_beyond_head(&self, b: i64) -> u32 {
+        4 + self.last_bits[4..].iter().take_while(|&&last| last < b).count() as u32
     }
 }
 
@@ -276,6 +488,40 @@ mod tests {
         assert_eq!(poisson_quantile(0.5, 1.0), 1); // P(≤1) = 0.736
         assert_eq!(poisson_quantile(0.9, 1.0), 2); // P(≤2) = 0.920
         assert_eq!(poisson_quantile(0.9, 0.0), 0);
+    }
+
+    #[test]
+    fn the_exponential_is_within_a_few_ulps() {
+        let mut xs: Vec<f64> = (0..200_001).map(|i| -700.0 + 1400.0 * i as f64 / 200_000.0).collect();
+        xs.extend((0..20_001).map(|i| -1.0 + i as f64 / 10_000.0));
+        let mut ys = xs.clone();
+        exp_in_place(&mut ys);
+        for (x, y) in xs.iter().zip(&ys) {
+            let want = x.exp();
+            assert!(((y - want) / want).abs() < 2.5e-16, "exp({x}) = {y}, not {want}");
+        }
+        let mut exact = [0.0, 1.0, -1.0];
+        exp_in_place(&mut exact);
+        assert_eq!(exact[0], 1.0);
+    }
+
+    #[test]
+    fn tabulated_counts_match_the_summation() {
+        let unit = |bits: u32| (f64::from(bits) + 0.5) / 4_294_967_296.0;
+        let mut rng = stream(1, 2);
+        for lambda in [0.0, 0.041_666, 0.27, 4.3, 64.0] {
+            let table = Poisson::new(lambda);
+            let edges = table.last_bits.iter().flat_map(|&b| [b - 1, b, b + 1]);
+            let random = (0..20_000).map(|_| i64::from(rng.random::<u32>()));
+            let ends = [0, u32::MAX as i64];
+            for b in edges.chain(random).chain(ends).filter(|b| (0..1 << 32).contains(b)) {
+                let bits = b as u32;
+                let want = poisson_quantile(unit(bits), lambda);
+                assert_eq!(table.count(bits), want, "{lambda} {bits}");
+                // The mirror image.
+                assert_eq!(table.count(!bits), poisson_quantile(1.0 - unit(bits), lambda));
+            }
+        }
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //!
 //! [`scenario`] holds the inputs and their validation; [`plan`] resolves a
 //! scenario once (catalogue prices by date, the throughput estimate);
-//! [`project`] runs the monthly arithmetic over a path of multipliers, which
-//! is what the Monte Carlo engine repeats; [`breakeven`] answers volume and
+//! [`project`] runs the monthly arithmetic over a path of multipliers, and
+//! [`batch`] the same arithmetic over many paths side by side, which is
+//! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
 //! sensitivity questions on top. No I/O, no gRPC.
 
 pub mod breakeven;
+pub mod batch;
 pub mod compare;
 pub mod map;
 pub mod plan;
@@ -15,6 +17,7 @@ pub mod project;
 pub mod scenario;
 
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
+pub use batch::{Batch, LANES};
 pub use plan::{Plan, plan};
 pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
 pub use scenario::Scenario;
