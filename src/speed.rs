@@ -158,19 +158,40 @@ pub fn bench_plan_json(catalog: &Catalog) -> crate::Result<String> {
     )?;
     let (tco::plan::Costs::Owned(o), Routing::AllSelfHosted) = (&plan.costs, plan.routing) else {
         return Err(crate::Error::Internal(
-            "the speed scenario is owned GPUs serving all traffic".into(),
+            "--plan-json covers owned GPUs serving all traffic, which the speed scenario no longer is"
+                .into(),
         ));
     };
     let w = &plan.scenario.workload;
     let sh = &plan.scenario.self_host;
-    let rates = |f: fn(&tco::plan::ApiRates) -> f64| -> Vec<f64> { plan.api_rates.iter().map(f).collect() };
+    let rates =
+        |f: fn(&tco::plan::ApiRates) -> f64| -> Vec<f64> { plan.api_rates.iter().map(f).collect() };
     let stochastic = bench_stochastic();
-    let (Some(DemandProcess::Gbm { volatility: demand_volatility }), Some(ApiPriceProcess::SameProduct {
-        annual_drift,
-        cuts_per_year,
-        cut_size: Distribution::Uniform { min: cut_min, max: cut_max },
-    }), Some(gpu)) = (stochastic.demand, stochastic.api_price, stochastic.gpu_price) else {
-        return Err(crate::Error::Internal("the speed run's processes changed".into()));
+    let (
+        Some(DemandProcess::Gbm {
+            volatility: demand_volatility,
+        }),
+        Some(ApiPriceProcess::SameProduct {
+            annual_drift,
+            cuts_per_year,
+            cut_size:
+                Distribution::Uniform {
+                    min: cut_min,
+                    max: cut_max,
+                },
+        }),
+        Some(gpu),
+    ) = (
+        stochastic.demand,
+        stochastic.api_price,
+        stochastic.gpu_price,
+    )
+    else {
+        return Err(crate::Error::Internal(
+            "--plan-json covers GBM demand, same-product API prices with uniform cuts and GPU prices, \
+             which the speed run's processes no longer are"
+                .into(),
+        ));
     };
     let json = serde_json::json!({
         "scenario": plan.scenario.name,

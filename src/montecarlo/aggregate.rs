@@ -33,6 +33,9 @@ impl Series {
     /// Adds a batch of values: the batch's own mean (taken about its first
     /// value, so identical values stay exact) and squared deviations,
     /// merged in — one division per batch rather than per value.
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
     pub fn add_all(&mut self, values: &[f64]) {
         let Some(&first) = values.first() else { return };
@@ -144,6 +147,9 @@ impl Aggregate {
     /// the batch's values in a run while their sketches are in cache.
     /// `discount` holds the monthly discount factors; `drivers(lane)` the
     /// values kept for rank correlation, asked for paths within the sample.
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     ///
     /// [`Plan::run_batch`]: crate::tco::Plan::run_batch
     #[inline(always)]

@@ -277,10 +277,8 @@ impl<'a> Job<'a> {
         })
     }
 
-    /// Runs paths [start, end) in order into one aggregate, a batch of
-    /// [`LANES`] paths at a time: each path is drawn from its own stream
-    /// and gets its own uncertain inputs, then the cost model runs on the
-    /// whole batch side by side.
+    /// Runs paths [start, end) in order into one aggregate, with the AVX2
+    /// build where the processor has it.
     fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -302,6 +300,10 @@ impl<'a> Job<'a> {
         self.chunk_portable(start, end, cancel)
     }
 
+    /// Runs paths [start, end) in order into one aggregate, a batch of
+    /// [`LANES`] paths at a time: each path is drawn from its own stream
+    /// and gets its own uncertain inputs, then the cost model runs on the
+    /// whole batch side by side and the batch enters the aggregate.
     #[inline(always)]
     fn chunk_portable(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
         let plan = self.plan;

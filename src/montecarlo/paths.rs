@@ -24,8 +24,9 @@ pub struct PathDraw {
     pub statics: Vec<f64>,
     /// The normals of each of the five factors, by month.
     shocks: [Vec<f64>; 5],
-    /// One random word a month, for the Poisson counts.
+    /// One random word a month, for the Poisson counts, and the counts.
     words: Vec<u64>,
+    counts: Vec<u32>,
 }
 
 /// The generator of path `index`: ChaCha8 keyed by the seed, one stream per
@@ -64,9 +65,9 @@ pub struct Constants {
     /// The same-product API price's drift, as a multiplier per month: cuts
     /// multiply into it, so a month without a cut needs no exponential.
     api_drift: Vec<f64>,
-    /// The lognormal walks, by factor: σ·√Δt, and the logarithm of the
-    /// mean path less half the variance, per month — so that each walk is
-    /// exp(trend + σ·W) with E = exp(log mean).
+    /// The lognormal walks, by factor: σ·√Δt, and per month the logarithm
+    /// of the mean path less half the variance — the walk is
+    /// exp(trend + σ·W), whose mean is the mean path.
     walks: [Option<(f64, Vec<f64>)>; 5],
     /// exp(r·τ) and exp(−r·τ) of each month, for logistic demand at the
     /// scenario's initial growth rate r.
@@ -74,10 +75,10 @@ pub struct Constants {
     /// API cuts, and failures on the nominal fleet, per month.
     cuts: Poisson,
     failures: Poisson,
-    /// Which of the [`FACTORS`](super::inputs::FACTORS) get a normal draw each month: those a
-    /// process uses, and with a correlation every factor up to the last
-    /// used one (the Cholesky factor is lower triangular, so later shocks
-    /// do not reach earlier factors).
+    /// Which of the [`FACTORS`](super::inputs::FACTORS) get a normal draw
+    /// each month: those a process uses, and with a correlation every
+    /// factor up to the last used one (the Cholesky factor is lower
+    /// triangular, so later shocks do not reach earlier factors).
     drawn: [bool; 5],
 }
 
@@ -120,8 +121,9 @@ impl Drawer<'_> {
                 .collect();
             Some((sigma * sqrt_dt, trend))
         };
-        if let Some(DemandProcess::Gbm { volatility } | DemandProcess::Logistic { volatility, .. }) =
-            &s.demand
+        if let Some(
+            DemandProcess::Gbm { volatility } | DemandProcess::Logistic { volatility, .. },
+        ) = &s.demand
         {
             c.walks[0] = walk(0.0, *volatility);
         }
@@ -163,7 +165,10 @@ impl Drawer<'_> {
         c.failures = Poisson::new((1.0 - (1.0 - s.annual_failure_rate).powf(DT)) * 64.0);
         let used = [
             s.demand.is_some(),
-            matches!(s.api_price, Some(ApiPriceProcess::ConstantCapability { .. })),
+            matches!(
+                s.api_price,
+                Some(ApiPriceProcess::ConstantCapability { .. })
+            ),
             s.gpu_price.is_some(),
             s.power_price.is_some(),
             s.throughput.is_some(),
@@ -181,11 +186,15 @@ impl Drawer<'_> {
     /// Fills `out` for path `index`; with `antithetic`, odd paths mirror
     /// the draws of the even path before them.
     ///
-    /// The stream is read month by month in a fixed order: the normals of
-    /// the drawn factors, one 64-bit word for the two Poisson counts, then
-    /// the size of each API cut. Each process keeps its logarithm in its
-    /// output row and the exponentials are taken at the end, a row at a
-    /// time (see [`exp_in_place`]).
+    /// The stream is read in a fixed order: the statics, the normals of
+    /// each drawn factor for months 2 to H, factor by factor, one 64-bit
+    /// word a month for the two Poisson counts, then the size of each API
+    /// cut as it comes. A process keeps its logarithm in its row and the
+    /// exponentials are taken at the end, a row at a time (see
+    /// [`exp_in_place`]).
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
     pub fn draw(&self, c: &Constants, seed: u64, index: u64, antithetic: bool, out: &mut PathDraw) {
         let (stream_id, mirror) = if antithetic {
@@ -266,10 +275,13 @@ impl Drawer<'_> {
             // needs, and the stream is the costly part of a draw. The
             // mirror image of the uniform (b + ½)/2³² is that of !b.
             let mirror_bits = if mirror { u32::MAX } else { 0 };
+            out.counts.resize(h, 0);
             if let Some(cut_size) = same_product {
+                c.cuts
+                    .counts(&out.words[1..], 32, mirror_bits, &mut out.counts[1..]);
                 let mut cut_factor = 1.0f64;
-                for (&bits, api) in out.words.iter().zip(out.api_price.iter_mut()).skip(1) {
-                    for _ in 0..c.cuts.count((bits >> 32) as u32 ^ mirror_bits) {
+                for (&cuts, api) in out.counts[1..].iter().zip(&mut out.api_price[1..]) {
+                    for _ in 0..cuts {
                         let u = reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12);
                         cut_factor *= (1.0 - cut_size.quantile(u)).max(1e-9);
                     }
@@ -277,8 +289,12 @@ impl Drawer<'_> {
                     *api = cut_factor;
                 }
             }
-            for (&bits, failures) in out.words.iter().zip(out.failures.iter_mut()).skip(1) {
-                *failures = f64::from(c.failures.count(bits as u32 ^ mirror_bits)) / 64.0;
+            if !out.failures.is_empty() {
+                c.failures
+                    .counts(&out.words[1..], 0, mirror_bits, &mut out.counts[1..]);
+                for (failures, &n) in out.failures[1..].iter_mut().zip(&out.counts[1..]) {
+                    *failures = f64::from(n) / 64.0;
+                }
             }
         }
         if let Some(l) = &self.cholesky {
@@ -330,7 +346,12 @@ impl Drawer<'_> {
         }
         if s.gpu_price.is_some() {
             let mut ou = 0.0;
-            for ((x, z), level) in out.gpu_price.iter_mut().zip(&out.shocks[2]).zip(&c.gpu_log_level) {
+            for ((x, z), level) in out
+                .gpu_price
+                .iter_mut()
+                .zip(&out.shocks[2])
+                .zip(&c.gpu_log_level)
+            {
                 ou = ou * c.gpu_decay + c.gpu_scale * z;
                 *x = level + ou;
             }
@@ -343,8 +364,8 @@ impl Drawer<'_> {
 /// x = k·ln 2 + r with |r| ≤ ln 2 / 2, then the Taylor series of eʳ to
 /// degree 13 (truncation below 1e-17) and 2ᵏ put in the exponent bits.
 /// Within 2.5e-16 of the true value, a few times faster than the libm
-/// call, which does not vectorise — path draws spend most of their time in
-/// exponentials otherwise — and the same bits on every platform and libm.
+/// call, which does not vectorise (exponentials were most of a path's draw
+/// with it), and the same bits on every platform and libm.
 /// Arguments are clamped to ±708, far outside anything a path reaches.
 #[inline(always)]
 pub fn exp_in_place(xs: &mut [f64]) {
@@ -439,22 +460,35 @@ impl Poisson {
         Self { last_bits, head }
     }
 
-    /// `poisson_quantile((b + ½)/2³², λ)`: the number of entries below b,
-    /// the table being increasing. The first four are counted without a
-    /// branch — whether a month has a count at all is as good as random,
-    /// so a search would mispredict often — and the rest, which a month at
-    /// the rates here reaches once in thousands, searched for.
-    #[inline(always)]
-    fn count(&self, bits: u32) -> u32 {
-        let b = i64::from(bits);
+    /// `poisson_quantile((b + ½)/2³², λ)` for each word's 32 bits from
+    /// `shift` (mirrored by `mirror_bits`): the number of entries below b,
+    /// the table being increasing. The first four entries are counted for
+    /// every word, without a branch — whether a month has a count at all is
+    /// as good as random, so a search would mispredict often, and a row of
+    /// comparisons vectorises — and the rest, which a month at the rates
+    /// here reaches once in thousands, searched for afterwards.
+    fn counts(&self, words: &[u64], shift: u32, mirror_bits: u32, out: &mut [u32]) {
+        let bits = |w: u64| i64::from((w >> shift) as u32 ^ mirror_bits);
         let [t0, t1, t2, t3] = self.head;
-        let head = u32::from(b > t0) + u32::from(b > t1) + u32::from(b > t2) + u32::from(b > t3);
-        if head < 4 { head } else { self.count_beyond_head(b) }
+        for (n, &w) in out.iter_mut().zip(words) {
+            let b = bits(w);
+            *n = u32::from(b > t0) + u32::from(b > t1) + u32::from(b > t2) + u32::from(b > t3);
+        }
+        if out.iter().fold(false, |beyond, &n| beyond | (n == 4)) {
+            for (n, &w) in out.iter_mut().zip(words) {
+                if *n == 4 {
+                    *n = self.count_beyond_head(bits(w));
+                }
+            }
+        }
     }
 
     #[cold]
     fn count_beyond_head(&self, b: i64) -> u32 {
-        4 + self.last_bits[4..].iter().take_while(|&&last| last < b).count() as u32
+        4 + self.last_bits[4..]
+            .iter()
+            .take_while(|&&last| last < b)
+            .count() as u32
     }
 }
 
@@ -492,13 +526,18 @@ mod tests {
 
     #[test]
     fn the_exponential_is_within_a_few_ulps() {
-        let mut xs: Vec<f64> = (0..200_001).map(|i| -700.0 + 1400.0 * i as f64 / 200_000.0).collect();
+        let mut xs: Vec<f64> = (0..200_001)
+            .map(|i| -700.0 + 1400.0 * i as f64 / 200_000.0)
+            .collect();
         xs.extend((0..20_001).map(|i| -1.0 + i as f64 / 10_000.0));
         let mut ys = xs.clone();
         exp_in_place(&mut ys);
         for (x, y) in xs.iter().zip(&ys) {
             let want = x.exp();
-            assert!(((y - want) / want).abs() < 2.5e-16, "exp({x}) = {y}, not {want}");
+            assert!(
+                ((y - want) / want).abs() < 2.5e-16,
+                "exp({x}) = {y}, not {want}"
+            );
         }
         let mut exact = [0.0, 1.0, -1.0];
         exp_in_place(&mut exact);
@@ -514,12 +553,21 @@ mod tests {
             let edges = table.last_bits.iter().flat_map(|&b| [b - 1, b, b + 1]);
             let random = (0..20_000).map(|_| i64::from(rng.random::<u32>()));
             let ends = [0, u32::MAX as i64];
-            for b in edges.chain(random).chain(ends).filter(|b| (0..1 << 32).contains(b)) {
-                let bits = b as u32;
-                let want = poisson_quantile(unit(bits), lambda);
-                assert_eq!(table.count(bits), want, "{lambda} {bits}");
-                // The mirror image.
-                assert_eq!(table.count(!bits), poisson_quantile(1.0 - unit(bits), lambda));
+            let bits: Vec<u32> = (edges.chain(random).chain(ends))
+                .filter(|b| (0..1 << 32).contains(b))
+                .map(|b| b as u32)
+                .collect();
+            // In the high half of each word, and in the low half mirrored.
+            let words: Vec<u64> = bits
+                .iter()
+                .map(|&b| u64::from(b) << 32 | u64::from(b))
+                .collect();
+            let (mut high, mut mirrored) = (vec![0; bits.len()], vec![0; bits.len()]);
+            table.counts(&words, 32, 0, &mut high);
+            table.counts(&words, 0, u32::MAX, &mut mirrored);
+            for ((&b, &n), &m) in bits.iter().zip(&high).zip(&mirrored) {
+                assert_eq!(n, poisson_quantile(unit(b), lambda), "{lambda} {b}");
+                assert_eq!(m, poisson_quantile(1.0 - unit(b), lambda), "{lambda} !{b}");
             }
         }
     }

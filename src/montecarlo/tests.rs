@@ -352,7 +352,10 @@ fn antithetic_paths_mirror_their_partners() {
             // ln M = σW − σ²τ/2, with W and −W.
             let tau = t as f64 / 12.0;
             let sum = even.demand[t].ln() + odd.demand[t].ln();
-            assert!((sum + sigma * sigma * tau).abs() < 1e-12, "{pair} {t}: {sum}");
+            assert!(
+                (sum + sigma * sigma * tau).abs() < 1e-12,
+                "{pair} {t}: {sum}"
+            );
         }
     }
 }
@@ -376,9 +379,15 @@ fn failures_arrive_at_their_rate() {
     let lambda = (1.0 - 0.7f64.powf(1.0 / 12.0)) * 64.0;
     let m = counts.len() as f64;
     let mean = counts.iter().sum::<f64>() / m;
-    assert!((mean - lambda).abs() < 3.0 * (lambda / m).sqrt(), "{mean} vs {lambda}");
+    assert!(
+        (mean - lambda).abs() < 3.0 * (lambda / m).sqrt(),
+        "{mean} vs {lambda}"
+    );
     let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (m - 1.0);
-    assert!((var / lambda - 1.0).abs() < 0.03, "variance {var} vs {lambda}");
+    assert!(
+        (var / lambda - 1.0).abs() < 0.03,
+        "variance {var} vs {lambda}"
+    );
 }
 
 #[test]

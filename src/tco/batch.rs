@@ -24,8 +24,8 @@ use super::project::{PathInputs, volume_discount};
 use super::scenario::Routing;
 
 /// Paths in a batch: enough for the per-month overhead to vanish and the
-/// vector loops to run long, few enough that a batch's rows stay in the
-/// first-level cache.
+/// vector loops to run long, few enough that a month's rows stay in the
+/// first-level cache (32 and 128 measured no better).
 pub const LANES: usize = 64;
 
 /// One value per lane.
@@ -133,6 +133,9 @@ impl Batch {
 
     /// Puts in `lane` the path `path` under `plan`: the batch's plan with
     /// this path's uncertain static inputs applied (only those differ).
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
     pub fn set(&mut self, lane: usize, plan: &Plan, path: &PathInputs) {
         let w = &plan.scenario.workload;
@@ -209,6 +212,9 @@ impl Plan {
     /// `self_host_pnl`, `self_host_cash` and `utilization` rows; lane l of
     /// month i equals the same line of month i of [`Plan::run`] on lane l's
     /// path under lane l's plan, to the bit.
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
     pub fn run_batch(&self, b: &mut Batch) {
         let h = self.horizon;
@@ -227,7 +233,9 @@ impl Plan {
         };
         // A fixed fleet, and the replicas it makes.
         let overflow = match self.routing {
-            Routing::Overflow { gpus } => Some((f64::from(gpus), f64::from(gpus / self.tensor_parallel))),
+            Routing::Overflow { gpus } => {
+                Some((f64::from(gpus), f64::from(gpus / self.tensor_parallel)))
+            }
             _ => None,
         };
         let rental_step = match &self.costs {
@@ -419,11 +427,7 @@ impl Plan {
                         live[l] -= expires[l];
                         // Guard the running sum against drift to a tiny
                         // negative.
-                        depreciation[l] = if live[l] == 0.0 {
-                            0.0
-                        } else {
-                            depreciation[l]
-                        };
+                        depreciation[l] = if live[l] == 0.0 { 0.0 } else { depreciation[l] };
                         book[l] -= depreciation[l];
                     }
                     let mut resale = [0.0; LANES];
@@ -434,8 +438,11 @@ impl Plan {
                     }
                     for l in 0..LANES {
                         let g = held[l];
-                        let power =
-                            g * o.kw_at_load_per_gpu * hours * s.power_usd_per_kwh[l] * power_price[l];
+                        let power = g
+                            * o.kw_at_load_per_gpu
+                            * hours
+                            * s.power_usd_per_kwh[l]
+                            * power_price[l];
                         let colocation =
                             g * o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month;
                         let staff = s.staff_usd_per_month[l] + o.staff_usd_per_gpu_month * g;
@@ -519,9 +526,8 @@ mod tests {
     /// A random path: every multiplier between 0.3 and 3, failures up to
     /// 5% a month, and a month of no demand at all.
     fn random_path(rng: &mut ChaCha8Rng, h: usize) -> [Vec<f64>; 6] {
-        let mut row = |lo: f64, hi: f64| -> Vec<f64> {
-            (0..h).map(|_| rng.random_range(lo..hi)).collect()
-        };
+        let mut row =
+            |lo: f64, hi: f64| -> Vec<f64> { (0..h).map(|_| rng.random_range(lo..hi)).collect() };
         let mut demand = row(0.3, 3.0);
         demand[h / 2] = 0.0;
         [

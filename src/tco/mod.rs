@@ -8,16 +8,16 @@
 //! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
 //! sensitivity questions on top. No I/O, no gRPC.
 
-pub mod breakeven;
 pub mod batch;
+pub mod breakeven;
 pub mod compare;
 pub mod map;
 pub mod plan;
 pub mod project;
 pub mod scenario;
 
-pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use batch::{Batch, LANES};
+pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
 pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
 pub use scenario::Scenario;

@@ -128,9 +128,9 @@ impl Plan {
         let s = &self.scenario;
         let peak_rps = requests_per_day / 86_400.0 * s.workload.peak_to_average;
         let per_replica = self.replica_requests_per_s * throughput * s.self_host.target_utilization;
-        // The quotient rounded up, capped: `min` first and then truncation
-        // and one comparison, rather than `f64::ceil`, which baseline x86-64
-        // makes a libm call, and this runs for every path and month.
+        // The quotient rounded up, capped: `min` first, then truncation and
+        // one comparison rather than `f64::ceil`, which baseline x86-64
+        // makes a libm call (this runs every month of every projection).
         let needed = (peak_rps / per_replica).min(f64::from(u32::MAX / 1024));
         let whole = needed as u32;
         let needed = if f64::from(whole) < needed {
