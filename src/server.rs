@@ -17,7 +17,7 @@ use tracing::Span;
 
 use crate::catalog::Catalog;
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
-use crate::grpc::{CatalogApi, EstimatorApi, ScenarioApi, SimulationApi, pb};
+use crate::grpc::{CatalogApi, EstimatorApi, RunApi, ScenarioApi, SimulationApi, pb};
 use crate::store::Store;
 
 /// Monte Carlo runs executing at once; more get RESOURCE_EXHAUSTED. Each
@@ -56,6 +56,9 @@ pub async fn run(
     health
         .set_serving::<pb::scenario_service_server::ScenarioServiceServer<ScenarioApi>>()
         .await;
+    health
+        .set_serving::<pb::run_service_server::RunServiceServer<RunApi>>()
+        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -70,6 +73,12 @@ pub async fn run(
     let reflection_v1alpha = reflection()
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+
+    let simulation = SimulationApi::new(
+        Arc::clone(&catalog),
+        Arc::clone(&calibrations),
+        MAX_SIMULATIONS,
+    );
 
     let shutdown = async move {
         shutdown.await;
@@ -111,10 +120,16 @@ pub async fn run(
             ),
         ))
         .add_service(pb::scenario_service_server::ScenarioServiceServer::new(
-            ScenarioApi::new(store, Arc::clone(&catalog)),
+            ScenarioApi::new(store.clone(), Arc::clone(&catalog)),
         ))
+        .add_service(pb::run_service_server::RunServiceServer::new(RunApi::new(
+            store,
+            Arc::clone(&catalog),
+            Arc::clone(&calibrations),
+            simulation.slots(),
+        )))
         .add_service(pb::simulation_service_server::SimulationServiceServer::new(
-            SimulationApi::new(catalog, calibrations, MAX_SIMULATIONS),
+            simulation,
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -57,6 +57,18 @@ pub struct Catalog {
     gpus: BTreeMap<String, Gpu>,
     models: BTreeMap<String, Model>,
     prices: PriceBook,
+    /// Every data file's text by its relative path, and which file each
+    /// entry came from: what [`Catalog::snapshot`] copies into a run.
+    files: BTreeMap<String, String>,
+    sources: BTreeMap<(Kind, String), std::collections::BTreeSet<String>>,
+}
+
+/// The kinds of catalogue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Gpu,
+    Model,
+    Price,
 }
 
 impl Catalog {
@@ -115,22 +127,26 @@ impl Catalog {
         let mut gpus = BTreeMap::new();
         let mut models = BTreeMap::new();
         let mut prices = Vec::new();
+        let mut sources: BTreeMap<_, std::collections::BTreeSet<String>> = BTreeMap::new();
         for (name, text) in &files {
             let (dir, stem) = split_name(name);
             let mut check = Checker::new(name, &mut issues);
             match dir {
                 "hardware" => {
                     if let Some(g) = gpu::parse(text, stem, &mut check) {
+                        sources.entry((Kind::Gpu, g.id.clone())).or_insert_with(Default::default).insert(name.clone());
                         gpus.insert(g.id.clone(), g);
                     }
                 }
                 "models" => {
                     if let Some(m) = model::parse(text, stem, &mut check) {
+                        sources.entry((Kind::Model, m.id.clone())).or_insert_with(Default::default).insert(name.clone());
                         models.insert(m.id.clone(), m);
                     }
                 }
                 "prices" => {
                     for p in price::parse(text, stem, &mut check).unwrap_or_default() {
+                        sources.entry((Kind::Price, p.id.clone())).or_insert_with(Default::default).insert(name.clone());
                         prices.push((name.clone(), p));
                     }
                 }
@@ -169,6 +185,8 @@ impl Catalog {
                 gpus,
                 models,
                 prices,
+                files: files.into_iter().collect(),
+                sources,
             })
         } else {
             Err(LoadError(issues))
@@ -204,6 +222,54 @@ impl Catalog {
 
     pub fn prices(&self) -> &PriceBook {
         &self.prices
+    }
+
+    /// The data files that define `gpu`, `model` and every dated entry of
+    /// the price ids, plus the models those price files name: enough to
+    /// build a catalogue (with [`Catalog::from_files`]) that answers any
+    /// question about these entries exactly as this one does. Kept with a
+    /// run, it makes the run reproducible after the data files change.
+    pub fn snapshot(&self, gpu: &str, model: &str, price_ids: &[&str]) -> Result<Vec<(String, String)>> {
+        let source = |wanted: &mut std::collections::BTreeSet<String>,
+                      kind: Kind,
+                      id: &str|
+         -> Result<()> {
+            let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
+                Error::NotFound(format!("{} {id:?} not found", format!("{kind:?}").to_lowercase()))
+            })?;
+            wanted.extend(files.iter().cloned());
+            Ok(())
+        };
+        let mut wanted = std::collections::BTreeSet::new();
+        source(&mut wanted, Kind::Gpu, gpu)?;
+        source(&mut wanted, Kind::Model, model)?;
+        for id in price_ids {
+            source(&mut wanted, Kind::Price, id)?;
+        }
+        // A price file may name open-weight models; they must come along
+        // for the file to load.
+        let price_files: Vec<String> = wanted
+            .iter()
+            .filter(|f| split_name(f).0 == "prices")
+            .cloned()
+            .collect();
+        for p in self.prices.entries() {
+            if let Some(m) = &p.open_weights_model
+                && self
+                    .sources
+                    .get(&(Kind::Price, p.id.clone()))
+                    .is_some_and(|files| files.iter().any(|f| price_files.contains(f)))
+            {
+                source(&mut wanted, Kind::Model, m)?;
+            }
+        }
+        Ok(wanted
+            .into_iter()
+            .map(|f| {
+                let text = self.files.get(&f).cloned().unwrap_or_default();
+                (f, text)
+            })
+            .collect())
     }
 }
 

@@ -5,9 +5,13 @@
 //! convert the answer back; they hold no business logic.
 
 mod catalog;
+mod compare_runs;
 mod convert;
 mod estimator;
+mod execute;
+mod export;
 mod page;
+mod runs;
 mod scenarios;
 mod simulate;
 mod simulation;
@@ -15,6 +19,7 @@ mod status;
 
 pub use catalog::CatalogApi;
 pub use estimator::EstimatorApi;
+pub use runs::RunApi;
 pub use scenarios::ScenarioApi;
 pub use simulation::SimulationApi;
 

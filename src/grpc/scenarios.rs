@@ -206,13 +206,13 @@ fn revision_pb(r: Revision) -> Result<pb::ScenarioRevision> {
     })
 }
 
-fn decode(id: &str, body: &[u8]) -> Result<pb::Scenario> {
+pub(super) fn decode(id: &str, body: &[u8]) -> Result<pb::Scenario> {
     pb::Scenario::decode(body)
         .map_err(|e| Error::Internal(format!("stored scenario {id} does not decode: {e}")))
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, e.g. `2025-06-01T12:00:00.000Z`.
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_default()
@@ -264,14 +264,14 @@ fn order_by(text: &str) -> Result<Order> {
 }
 
 /// The offset and size of the page asked for (see `page.rs`).
-fn window(page_size: i32, token: &str, filters: &[&str]) -> Result<(u64, u32)> {
+pub(super) fn window(page_size: i32, token: &str, filters: &[&str]) -> Result<(u64, u32)> {
     let (offset, size) = super::page::window(page_size, token, filters)?;
     Ok((offset, size as u32))
 }
 
 /// The token of the page after `count` entries from `offset`; empty at the
 /// end.
-fn next_token(offset: u64, count: usize, total: u64, filters: &[&str]) -> String {
+pub(super) fn next_token(offset: u64, count: usize, total: u64, filters: &[&str]) -> String {
     if count == 0 {
         return String::new();
     }

@@ -28,7 +28,7 @@ impl SimulationSlots {
         }
     }
 
-    fn acquire(&self) -> Result<OwnedSemaphorePermit> {
+    pub(super) fn acquire(&self) -> Result<OwnedSemaphorePermit> {
         Arc::clone(&self.semaphore)
             .try_acquire_owned()
             .map_err(|_| {
@@ -42,7 +42,7 @@ impl SimulationSlots {
 
 /// Sets the flag when dropped: a handler future dropped because the client
 /// cancelled or its deadline passed stops the rayon workers.
-struct CancelOnDrop(Arc<AtomicBool>);
+pub(super) struct CancelOnDrop(pub(super) Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -91,6 +91,24 @@ pub fn request(
         stochastic,
         settings,
     })
+}
+
+/// Runs `request` here, on the calling thread (which must not be an async
+/// worker), until done or until `cancel` is set.
+pub(super) fn compute(
+    request: Request,
+    cancel: &AtomicBool,
+    catalog_version: String,
+) -> Result<pb::SimulationResult> {
+    let dates = dates(&request);
+    let outcome = montecarlo::simulate(
+        &request.plan,
+        &request.stochastic,
+        &request.settings,
+        cancel,
+        |_| {},
+    )?;
+    Ok(result(&outcome, catalog_version, &dates))
 }
 
 /// Runs `request` on the blocking pool within a slot; `progress` may send

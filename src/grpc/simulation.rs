@@ -37,6 +37,11 @@ impl SimulationApi {
         }
     }
 
+    /// The slots shared with other services that run simulations.
+    pub(crate) fn slots(&self) -> Arc<SimulationSlots> {
+        Arc::clone(&self.slots)
+    }
+
     fn simulation_request(&self, req: &pb::RunSimulationRequest) -> Result<simulate::Request> {
         let calibration = self.calibrations.get(
             req.scenario
@@ -118,34 +123,8 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let plan = self.plan(&scenario)?;
-        let (summary, volume, sensitivities) = blocking(move || {
-            let mut months = Vec::new();
-            plan.run(&tco::PathInputs::default(), &mut months);
-            let summary = tco::summarize(&plan, &months, basis);
-            Ok((
-                summary,
-                plan.break_even_volume(tco::Adjust::default()),
-                tco::sensitivities(&plan, basis),
-            ))
-        })
-        .await?;
-        Ok(Response::new(pb::FindBreakEvenResponse {
-            break_even_volume: Some(volume_pb(&volume)),
-            breaks_even: summary.break_even_month.is_some(),
-            break_even_month: summary.break_even_month.unwrap_or(0),
-            first_crossover_month: summary.first_crossover_month.unwrap_or(0),
-            sensitivities: sensitivities
-                .into_iter()
-                .map(|s| pb::SensitivityCase {
-                    input: s.input.to_string(),
-                    change: s.change,
-                    breaks_even: s.break_even_month.is_some(),
-                    break_even_month: s.break_even_month.unwrap_or(0),
-                    break_even_volume: Some(volume_pb(&s.break_even_volume)),
-                    horizon_difference: s.horizon_difference,
-                })
-                .collect(),
-        }))
+        let response = blocking(move || Ok(break_even_response(&plan, basis))).await?;
+        Ok(Response::new(response))
     }
 
     async fn break_even_map(
@@ -242,7 +221,32 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
     }
 }
 
-fn basis(value: i32) -> Result<Basis> {
+/// Break-even month, volume and sensitivities of a plan.
+pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBreakEvenResponse {
+    let mut months = Vec::new();
+    plan.run(&tco::PathInputs::default(), &mut months);
+    let summary = tco::summarize(plan, &months, basis);
+    let volume = plan.break_even_volume(tco::Adjust::default());
+    pb::FindBreakEvenResponse {
+        break_even_volume: Some(volume_pb(&volume)),
+        breaks_even: summary.break_even_month.is_some(),
+        break_even_month: summary.break_even_month.unwrap_or(0),
+        first_crossover_month: summary.first_crossover_month.unwrap_or(0),
+        sensitivities: tco::sensitivities(plan, basis)
+            .into_iter()
+            .map(|s| pb::SensitivityCase {
+                input: s.input.to_string(),
+                change: s.change,
+                breaks_even: s.break_even_month.is_some(),
+                break_even_month: s.break_even_month.unwrap_or(0),
+                break_even_volume: Some(volume_pb(&s.break_even_volume)),
+                horizon_difference: s.horizon_difference,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn basis(value: i32) -> Result<Basis> {
     match pb::CostBasis::try_from(value) {
         Ok(pb::CostBasis::Unspecified | pb::CostBasis::ProfitAndLoss) => Ok(Basis::ProfitAndLoss),
         Ok(pb::CostBasis::Cash) => Ok(Basis::Cash),
@@ -418,7 +422,7 @@ fn volume_pb(v: &BreakEvenVolume) -> pb::BreakEvenVolume {
     }
 }
 
-fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
+pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
     let date = |t: u32| {
         tco::project::month_date(&p.plan, t)
             .format("%Y-%m-%d")
