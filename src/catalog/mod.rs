@@ -134,19 +134,28 @@ impl Catalog {
             match dir {
                 "hardware" => {
                     if let Some(g) = gpu::parse(text, stem, &mut check) {
-                        sources.entry((Kind::Gpu, g.id.clone())).or_insert_with(Default::default).insert(name.clone());
+                        sources
+                            .entry((Kind::Gpu, g.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         gpus.insert(g.id.clone(), g);
                     }
                 }
                 "models" => {
                     if let Some(m) = model::parse(text, stem, &mut check) {
-                        sources.entry((Kind::Model, m.id.clone())).or_insert_with(Default::default).insert(name.clone());
+                        sources
+                            .entry((Kind::Model, m.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         models.insert(m.id.clone(), m);
                     }
                 }
                 "prices" => {
                     for p in price::parse(text, stem, &mut check).unwrap_or_default() {
-                        sources.entry((Kind::Price, p.id.clone())).or_insert_with(Default::default).insert(name.clone());
+                        sources
+                            .entry((Kind::Price, p.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         prices.push((name.clone(), p));
                     }
                 }
@@ -229,17 +238,23 @@ impl Catalog {
     /// build a catalogue (with [`Catalog::from_files`]) that answers any
     /// question about these entries exactly as this one does. Kept with a
     /// run, it makes the run reproducible after the data files change.
-    pub fn snapshot(&self, gpu: &str, model: &str, price_ids: &[&str]) -> Result<Vec<(String, String)>> {
-        let source = |wanted: &mut std::collections::BTreeSet<String>,
-                      kind: Kind,
-                      id: &str|
-         -> Result<()> {
-            let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
-                Error::NotFound(format!("{} {id:?} not found", format!("{kind:?}").to_lowercase()))
-            })?;
-            wanted.extend(files.iter().cloned());
-            Ok(())
-        };
+    pub fn snapshot(
+        &self,
+        gpu: &str,
+        model: &str,
+        price_ids: &[&str],
+    ) -> Result<Vec<(String, String)>> {
+        let source =
+            |wanted: &mut std::collections::BTreeSet<String>, kind: Kind, id: &str| -> Result<()> {
+                let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "{} {id:?} not found",
+                        format!("{kind:?}").to_lowercase()
+                    ))
+                })?;
+                wanted.extend(files.iter().cloned());
+                Ok(())
+            };
         let mut wanted = std::collections::BTreeSet::new();
         source(&mut wanted, Kind::Gpu, gpu)?;
         source(&mut wanted, Kind::Model, model)?;

@@ -37,7 +37,11 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
         ("npv_api", "usd", s.npv_api),
         ("npv_self_host", "usd", s.npv_self_host),
         ("break_even_month", "month", f64::from(s.break_even_month)),
-        ("first_crossover_month", "month", f64::from(s.first_crossover_month)),
+        (
+            "first_crossover_month",
+            "month",
+            f64::from(s.first_crossover_month),
+        ),
         (
             "api_cost_per_million_tokens",
             "usd_per_million_tokens",
@@ -68,7 +72,11 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
     ];
     if let Some(sim) = output.simulation {
         out.extend([
-            ("p_self_host_cheaper", "probability", sim.p_self_host_cheaper),
+            (
+                "p_self_host_cheaper",
+                "probability",
+                sim.p_self_host_cheaper,
+            ),
             ("p_no_break_even", "probability", sim.p_no_break_even),
             (
                 "median_npv_savings",
@@ -146,7 +154,10 @@ fn flat_inputs(run: &pb::Run) -> Result<BTreeMap<String, String>> {
         if let Some(sim) = &o.simulation {
             out.insert("options.simulation.paths".into(), sim.paths.to_string());
             out.insert("options.simulation.seed".into(), sim.seed.to_string());
-            out.insert("options.simulation.antithetic".into(), sim.antithetic.to_string());
+            out.insert(
+                "options.simulation.antithetic".into(),
+                sim.antithetic.to_string(),
+            );
         }
     }
     if let Some(c) = &inputs.calibration {

@@ -64,7 +64,8 @@ impl Kind {
 /// Checks the options on their own; `prefix` names their field
 /// ("options.").
 pub fn check_options(options: Option<&pb::RunOptions>, prefix: &str) -> Result<Kind> {
-    let options = options.ok_or_else(|| Error::invalid(prefix.trim_end_matches('.'), "is required"))?;
+    let options =
+        options.ok_or_else(|| Error::invalid(prefix.trim_end_matches('.'), "is required"))?;
     let kind = Kind::from_pb(options.kind, &format!("{prefix}kind"))?;
     basis(options.basis).map_err(|_| {
         Error::invalid(
@@ -172,8 +173,8 @@ pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOut
                 basis: options.basis,
                 ..options.simulation.clone().unwrap_or_default()
             };
-            let request = simulate::request(&catalog, &calibration, &request).map_err(|e| {
-                match e {
+            let request =
+                simulate::request(&catalog, &calibration, &request).map_err(|e| match e {
                     Error::InvalidArgument(v) => Error::InvalidArgument(
                         v.into_iter()
                             .map(|mut v| {
@@ -185,8 +186,7 @@ pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOut
                             .collect(),
                     ),
                     other => other,
-                }
-            })?;
+                })?;
             output.simulation = Some(simulate::compute(request, cancel, catalog.version())?);
         }
     }

@@ -8,7 +8,11 @@ use super::pb;
 use crate::error::{Error, Result};
 
 /// The CSV text of `table`, header first, in chunks of `rows` rows.
-pub(super) fn csv_chunks(run: &pb::Run, table: pb::ExportTable, rows: usize) -> Result<Vec<Vec<u8>>> {
+pub(super) fn csv_chunks(
+    run: &pb::Run,
+    table: pb::ExportTable,
+    rows: usize,
+) -> Result<Vec<Vec<u8>>> {
     let (header, body) = match table {
         pb::ExportTable::Unspecified | pb::ExportTable::Months => months(run),
         pb::ExportTable::Summary => summary(run),
@@ -128,8 +132,16 @@ fn summary(run: &pb::Run) -> Table {
             String::new(),
         ],
         vec!["create_time".into(), run.create_time.clone(), String::new()],
-        vec!["engine_version".into(), run.engine_version.clone(), String::new()],
-        vec!["catalog_version".into(), run.catalog_version.clone(), String::new()],
+        vec![
+            "engine_version".into(),
+            run.engine_version.clone(),
+            String::new(),
+        ],
+        vec![
+            "catalog_version".into(),
+            run.catalog_version.clone(),
+            String::new(),
+        ],
     ];
     body.extend(
         figures(run)
@@ -182,7 +194,8 @@ fn simulation_months(run: &pb::Run) -> Result<Table> {
                 );
             }
             row.extend(
-                [m.mean_utilization, m.p_break_even_by, m.p_break_even_by_se].map(|v| v.to_string()),
+                [m.mean_utilization, m.p_break_even_by, m.p_break_even_by_se]
+                    .map(|v| v.to_string()),
             );
             row
         })

@@ -84,8 +84,8 @@ pub(super) fn run_pb(run: StoredRun, full: bool) -> Result<pb::Run> {
     let corrupt = |what: &str, e: prost::DecodeError| {
         Error::Internal(format!("stored run {} {what} do not decode: {e}", run.id))
     };
-    let key_figures =
-        pb::KeyFigures::decode(run.key_figures.as_slice()).map_err(|e| corrupt("key figures", e))?;
+    let key_figures = pb::KeyFigures::decode(run.key_figures.as_slice())
+        .map_err(|e| corrupt("key figures", e))?;
     let (inputs, output) = if full {
         (
             Some(pb::RunInputs::decode(run.inputs.as_slice()).map_err(|e| corrupt("inputs", e))?),
@@ -95,7 +95,9 @@ pub(super) fn run_pb(run: StoredRun, full: bool) -> Result<pb::Run> {
         (None, None)
     };
     Ok(pb::Run {
-        kind: Kind::parse(&run.kind).map_or(pb::RunKind::Unspecified, Kind::to_pb).into(),
+        kind: Kind::parse(&run.kind)
+            .map_or(pb::RunKind::Unspecified, Kind::to_pb)
+            .into(),
         create_time: rfc3339(run.created_at),
         job_id: run.job_id.unwrap_or_default(),
         key_figures: Some(key_figures),
@@ -136,7 +138,8 @@ pub(super) fn stored_run(
     })
 }
 
-type ExportStream = Pin<Box<dyn Stream<Item = std::result::Result<pb::ExportRunChunk, Status>> + Send>>;
+type ExportStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::ExportRunChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::run_service_server::RunService for RunApi {
@@ -234,7 +237,9 @@ impl pb::run_service_server::RunService for RunApi {
             let id = required(&format!("other_ids[{i}]"), id)?;
             others.push(run_pb(self.store.get_run(id).await?, true)?);
         }
-        Ok(Response::new(super::compare_runs::compare(baseline, others)?))
+        Ok(Response::new(super::compare_runs::compare(
+            baseline, others,
+        )?))
     }
 
     async fn replay_run(

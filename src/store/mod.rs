@@ -272,8 +272,7 @@ pub trait Backend: Send + Sync + 'static {
     fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>>;
     /// Records how an item ended (with its run, in the same transaction)
     /// if it is still pending; false when it no longer was.
-    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64)
-    -> Result<bool>;
+    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool>;
 }
 
 /// The scenario store the handlers use; cheap to clone.

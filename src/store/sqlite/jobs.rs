@@ -124,10 +124,7 @@ impl Sqlite {
             ))
             .and_then(|mut stmt| {
                 stmt.query_map(
-                    rusqlite::params![
-                        i64::from(limit),
-                        i64::try_from(offset).unwrap_or(i64::MAX)
-                    ],
+                    rusqlite::params![i64::from(limit), i64::try_from(offset).unwrap_or(i64::MAX)],
                     job_row,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
