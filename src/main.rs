@@ -34,6 +34,9 @@ enum Command {
         /// SQLite file holding saved scenarios; created if missing.
         #[arg(long, default_value = "breakeven.db")]
         db: PathBuf,
+        /// Batch job items run at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        job_workers: u16,
     },
     /// Compare the estimator with the measured throughput shipped in
     /// benchmarks/ (or another table in that format) and print the errors.
@@ -66,7 +69,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { addr, data_dir, db } => {
+        Command::Serve {
+            addr,
+            data_dir,
+            db,
+            job_workers,
+        } => {
             let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
             let store = breakeven::store::Store::open_sqlite(&db, Default::default())
                 .await
@@ -74,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            breakeven::server::run(listener, catalog, store, shutdown_signal()).await
+            let options = breakeven::server::Options {
+                job_workers: usize::from(job_workers),
+            };
+            breakeven::server::run_with(listener, catalog, store, options, shutdown_signal()).await
         }
         Command::Accuracy { measurements } => {
             let catalog = Catalog::embedded()?;

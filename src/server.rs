@@ -17,19 +17,47 @@ use tracing::Span;
 
 use crate::catalog::Catalog;
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
-use crate::grpc::{CatalogApi, EstimatorApi, RunApi, ScenarioApi, SimulationApi, pb};
+use crate::grpc::{
+    CatalogApi, EstimatorApi, JobApi, JobRunner, RunApi, ScenarioApi, SimulationApi, pb,
+};
 use crate::store::Store;
 
 /// Monte Carlo runs executing at once; more get RESOURCE_EXHAUSTED. Each
 /// uses every core, so more than two only queue behind each other.
 pub const MAX_SIMULATIONS: usize = 2;
 
-/// Serves on `listener` until `shutdown` completes, then lets requests in
-/// flight finish.
+/// Settings of a server beyond its listener, catalogue and store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Batch job items run at once.
+    pub job_workers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { job_workers: 1 }
+    }
+}
+
+/// Serves on `listener` with default [`Options`] until `shutdown`
+/// completes, then lets requests in flight finish.
 pub async fn run(
     listener: TcpListener,
     catalog: Arc<Catalog>,
     store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(listener, catalog, store, Options::default(), shutdown).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets requests in
+/// flight finish. Batch job items still running are stopped and stay
+/// pending, to resume at the next start.
+pub async fn run_with(
+    listener: TcpListener,
+    catalog: Arc<Catalog>,
+    store: Store,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // The defaults' expected error comes from the measurements shipped in
@@ -59,6 +87,9 @@ pub async fn run(
     health
         .set_serving::<pb::run_service_server::RunServiceServer<RunApi>>()
         .await;
+    health
+        .set_serving::<pb::job_service_server::JobServiceServer<JobApi>>()
+        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -80,8 +111,20 @@ pub async fn run(
         MAX_SIMULATIONS,
     );
 
+    let runner = JobRunner::new(
+        store.clone(),
+        Arc::clone(&catalog),
+        Arc::clone(&calibrations),
+        options.job_workers,
+    );
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(Arc::clone(&runner).run(async move {
+        let _ = stop_seen.wait_for(|stop| *stop).await;
+    }));
+
     let shutdown = async move {
         shutdown.await;
+        let _ = stopping.send(true);
         tracing::info!("shutting down: finishing requests in flight");
         health
             .set_not_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
@@ -122,6 +165,11 @@ pub async fn run(
         .add_service(pb::scenario_service_server::ScenarioServiceServer::new(
             ScenarioApi::new(store.clone(), Arc::clone(&catalog)),
         ))
+        .add_service(pb::job_service_server::JobServiceServer::new(JobApi::new(
+            store.clone(),
+            Arc::clone(&catalog),
+            runner,
+        )))
         .add_service(pb::run_service_server::RunServiceServer::new(RunApi::new(
             store,
             Arc::clone(&catalog),
@@ -133,6 +181,9 @@ pub async fn run(
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
+    // The runner stopped with the shutdown signal; wait until no item can
+    // write any more.
+    jobs.await?;
     Ok(())
 }
 

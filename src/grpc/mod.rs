@@ -10,6 +10,8 @@ mod convert;
 mod estimator;
 mod execute;
 mod export;
+mod job_runner;
+mod jobs;
 mod page;
 mod runs;
 mod scenarios;
@@ -19,6 +21,8 @@ mod status;
 
 pub use catalog::CatalogApi;
 pub use estimator::EstimatorApi;
+pub use job_runner::JobRunner;
+pub use jobs::JobApi;
 pub use runs::RunApi;
 pub use scenarios::ScenarioApi;
 pub use simulation::SimulationApi;
