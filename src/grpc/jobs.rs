@@ -140,10 +140,14 @@ impl Input {
                 s.api.get_or_insert_with(Default::default).price_id = v.clone();
             }
             (Input::AnnualGrowth, Value::Number(v)) => {
-                s.workload.get_or_insert_with(Default::default).annual_growth = *v;
+                s.workload
+                    .get_or_insert_with(Default::default)
+                    .annual_growth = *v;
             }
             (Input::RequestsPerDay, Value::Number(v)) => {
-                s.workload.get_or_insert_with(Default::default).requests_per_day = *v;
+                s.workload
+                    .get_or_insert_with(Default::default)
+                    .requests_per_day = *v;
             }
             _ => unreachable!("axes() pairs each input with values of its type"),
         }
@@ -165,9 +169,9 @@ impl std::fmt::Display for Value {
             Value::Text(t) => f.write_str(t),
             Value::Number(n) => write!(f, "{n}"),
             Value::Precision(p) => {
-                let name = pb::Precision::try_from(*p).ok().and_then(|p| {
-                    super::convert::precision_or("", p.into(), Precision::Bf16).ok()
-                });
+                let name = pb::Precision::try_from(*p)
+                    .ok()
+                    .and_then(|p| super::convert::precision_or("", p.into(), Precision::Bf16).ok());
                 f.write_str(name.map_or("?", Precision::name))
             }
         }
@@ -359,7 +363,10 @@ impl pb::job_service_server::JobService for JobApi {
         Ok(Response::new(job_pb(job)))
     }
 
-    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
         let id = required("id", &request.get_ref().id)?;
         Ok(Response::new(job_pb(self.store.get_job(id, true).await?)))
     }
@@ -457,7 +464,10 @@ mod tests {
         .unwrap();
         let grid = grid(&axes);
         assert_eq!(grid.len(), 6);
-        assert_eq!(grid[0], [Value::Text("h100-sxm".into()), Value::Number(0.0)]);
+        assert_eq!(
+            grid[0],
+            [Value::Text("h100-sxm".into()), Value::Number(0.0)]
+        );
         assert_eq!(grid[5], [Value::Text("h200".into()), Value::Number(1.0)]);
     }
 
