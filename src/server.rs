@@ -15,7 +15,7 @@ use tonic::transport::Server;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
 use crate::grpc::{
     CatalogApi, EstimatorApi, JobApi, JobRunner, RunApi, ScenarioApi, SimulationApi, pb,
@@ -105,6 +105,20 @@ pub async fn run_with(
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // The catalogue in force: the data files plus the custom entries kept
+    // in the database. One that no longer loads is left out, loudly.
+    let live = Arc::new(LiveCatalog::new((*catalog).clone()));
+    let custom: Vec<_> = store
+        .custom_entries()
+        .await?
+        .iter()
+        .filter_map(crate::grpc::custom_file)
+        .collect();
+    for (file, err) in live.load_custom(&custom) {
+        tracing::warn!(kind = file.kind.dir(), name = %file.name, %err,
+            "custom catalogue entry left out: it no longer loads");
+    }
+    let catalog = live;
     let simulation = SimulationApi::new(
         Arc::clone(&catalog),
         Arc::clone(&calibrations),
@@ -153,7 +167,7 @@ pub async fn run_with(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(pb::catalog_service_server::CatalogServiceServer::new(
-            CatalogApi::new(Arc::clone(&catalog)),
+            CatalogApi::new(Arc::clone(&catalog), store.clone()),
         ))
         .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
             EstimatorApi::new(

@@ -87,6 +87,8 @@ impl From<&catalog::UsdFigure> for pb::UsdFigure {
 impl From<&catalog::Gpu> for pb::Gpu {
     fn from(g: &catalog::Gpu) -> Self {
         Self {
+            // Set by the handler, which knows the catalogue it came from.
+            custom_entry: String::new(),
             id: g.id.clone(),
             name: g.name.clone(),
             vendor: g.vendor.clone(),
@@ -124,6 +126,7 @@ impl From<&catalog::Gpu> for pb::Gpu {
 impl From<&catalog::Model> for pb::Model {
     fn from(m: &catalog::Model) -> Self {
         Self {
+            custom_entry: String::new(),
             id: m.id.clone(),
             name: m.name.clone(),
             developer: m.developer.clone(),
@@ -164,6 +167,7 @@ impl From<&catalog::Model> for pb::Model {
 impl From<&catalog::ApiPrice> for pb::ApiPrice {
     fn from(p: &catalog::ApiPrice) -> Self {
         Self {
+            custom_entry: String::new(),
             id: p.id.clone(),
             name: p.name.clone(),
             provider: p.provider.clone(),

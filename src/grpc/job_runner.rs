@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use super::execute;
 use super::pb;
 use super::runs::stored_run;
-use crate::catalog::Catalog;
+use crate::catalog::LiveCatalog;
 use crate::error::Error;
 use crate::estimator::calibrate::Calibrations;
 use crate::store::jobs::item_run_id;
@@ -32,7 +32,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct JobRunner {
     store: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     workers: usize,
     wake: Notify,
@@ -46,7 +46,7 @@ impl JobRunner {
     /// A runner of at most `workers` items at once (at least one).
     pub fn new(
         store: Store,
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         calibrations: Arc<Calibrations>,
         workers: usize,
     ) -> Arc<Self> {
@@ -182,7 +182,7 @@ impl JobRunner {
         let options =
             pb::RunOptions::decode(item.options.as_slice()).map_err(|e| decode("options", e))?;
         let kind = execute::check_options(Some(&options), "options.")?;
-        let inputs = execute::prepare(&self.catalog, &self.calibrations, scenario, options)?;
+        let inputs = execute::prepare(&self.catalog.get(), &self.calibrations, scenario, options)?;
         let (inputs, output) = tokio::task::spawn_blocking(move || {
             execute::compute(&inputs, &stop).map(|o| (inputs, o))
         })

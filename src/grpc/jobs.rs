@@ -14,7 +14,7 @@ use super::job_runner::JobRunner;
 use super::pb;
 use super::runs::scenario_at;
 use super::scenarios::{next_token, rfc3339, window};
-use crate::catalog::{Catalog, Precision};
+use crate::catalog::{Catalog, LiveCatalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 use crate::store::jobs::MAX_ITEMS;
 use crate::store::{ItemState, NewItem, NewJob, Store, StoredJob};
@@ -25,12 +25,12 @@ pub const MAX_AXES: usize = 4;
 #[derive(Debug, Clone)]
 pub struct JobApi {
     store: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     runner: Arc<JobRunner>,
 }
 
 impl JobApi {
-    pub fn new(store: Store, catalog: Arc<Catalog>, runner: Arc<JobRunner>) -> Self {
+    pub fn new(store: Store, catalog: Arc<LiveCatalog>, runner: Arc<JobRunner>) -> Self {
         Self {
             store,
             catalog,
@@ -60,7 +60,7 @@ impl JobApi {
             }
             Some(Items::Sweep(sweep)) => {
                 let id = required("sweep.scenario_id", &sweep.scenario_id)?;
-                let axes = axes(&self.catalog, &sweep.axes)?;
+                let axes = axes(&self.catalog.get(), &sweep.axes)?;
                 let (base, revision, _) = scenario_at(&self.store, id, 0).await?;
                 Ok(grid(&axes)
                     .into_iter()

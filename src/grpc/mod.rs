@@ -20,6 +20,7 @@ mod simulation;
 mod status;
 
 pub use catalog::CatalogApi;
+pub(crate) use catalog::custom_file;
 pub use estimator::EstimatorApi;
 pub use job_runner::JobRunner;
 pub use jobs::JobApi;

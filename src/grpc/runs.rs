@@ -14,7 +14,7 @@ use super::execute::{self, Kind};
 use super::pb;
 use super::scenarios::{decode, next_token, rfc3339, window};
 use super::simulate::{CancelOnDrop, SimulationSlots};
-use crate::catalog::Catalog;
+use crate::catalog::LiveCatalog;
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
 use crate::montecarlo::ENGINE_VERSION;
@@ -28,7 +28,7 @@ const CSV_ROWS_PER_CHUNK: usize = 64;
 #[derive(Debug, Clone)]
 pub struct RunApi {
     store: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     slots: Arc<SimulationSlots>,
 }
@@ -38,7 +38,7 @@ impl RunApi {
     /// SimulationService.
     pub fn new(
         store: Store,
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         calibrations: Arc<Calibrations>,
         slots: Arc<SimulationSlots>,
     ) -> Self {
@@ -154,7 +154,7 @@ impl pb::run_service_server::RunService for RunApi {
         let options = r.options.unwrap_or_default();
         let kind = execute::check_options(Some(&options), "options.")?;
         let (scenario, revision, team) = scenario_at(&self.store, id, r.revision).await?;
-        let inputs = execute::prepare(&self.catalog, &self.calibrations, scenario, options)?;
+        let inputs = execute::prepare(&self.catalog.get(), &self.calibrations, scenario, options)?;
         // A simulation holds one of the shared slots; the work stops when
         // the caller goes away.
         let permit = match kind {

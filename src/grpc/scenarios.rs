@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use super::convert::required;
 use super::pb;
 use super::simulation::scenario;
-use crate::catalog::Catalog;
+use crate::catalog::LiveCatalog;
 use crate::error::{Error, Result};
 use crate::store::{
     Expected, ListQuery, Order, OrderKey, Revision, ScenarioFields, Store, StoredScenario,
@@ -24,11 +24,11 @@ use crate::store::{
 #[derive(Debug, Clone)]
 pub struct ScenarioApi {
     store: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
 }
 
 impl ScenarioApi {
-    pub fn new(store: Store, catalog: Arc<Catalog>) -> Self {
+    pub fn new(store: Store, catalog: Arc<LiveCatalog>) -> Self {
         Self { store, catalog }
     }
 
@@ -52,7 +52,7 @@ impl ScenarioApi {
         let mut violations = Vec::new();
         for check in [
             fields.validate(),
-            scenario(body).and_then(|s| s.validate(&self.catalog, "scenario.")),
+            scenario(body).and_then(|s| s.validate(&self.catalog.get(), "scenario.")),
         ] {
             match check {
                 Ok(()) => {}

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::simulate::{self, SimulationSlots};
-use crate::catalog::{Catalog, Precision};
+use crate::catalog::{LiveCatalog, Precision};
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
 use crate::tco::{
@@ -18,7 +18,7 @@ use crate::tco::{
 
 #[derive(Debug, Clone)]
 pub struct SimulationApi {
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     slots: Arc<SimulationSlots>,
 }
@@ -26,7 +26,7 @@ pub struct SimulationApi {
 impl SimulationApi {
     /// `max_simulations` bounds how many Monte Carlo runs execute at once.
     pub fn new(
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         calibrations: Arc<Calibrations>,
         max_simulations: usize,
     ) -> Self {
@@ -49,13 +49,13 @@ impl SimulationApi {
                 .and_then(|s| s.self_host.as_ref())
                 .map_or("", |h| h.calibration.as_str()),
         )?;
-        simulate::request(&self.catalog, &calibration, req)
+        simulate::request(&self.catalog.get(), &calibration, req)
     }
 
     /// Resolves a scenario into a plan: validation, catalogue, estimator.
     fn plan(&self, scenario: &Scenario) -> Result<tco::Plan> {
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        tco::plan(&self.catalog, scenario, &calibration, "scenario.")
+        tco::plan(&self.catalog.get(), scenario, &calibration, "scenario.")
     }
 }
 
@@ -82,7 +82,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let outcome = simulate::run(&self.slots, request, |_| true).await?;
         Ok(Response::new(simulate::result(
             &outcome,
-            self.catalog.version(),
+            self.catalog.get().version(),
             &dates,
         )))
     }
@@ -96,7 +96,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         Ok(Response::new(simulate::stream(
             &self.slots,
             request,
-            self.catalog.version(),
+            self.catalog.get().version(),
             dates,
         )?))
     }
@@ -109,7 +109,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        let catalog = Arc::clone(&self.catalog);
+        let catalog = self.catalog.get();
         let projection =
             blocking(move || tco::project(&catalog, &scenario, &calibration, basis)).await?;
         Ok(Response::new(projection_response(&projection)))
@@ -168,6 +168,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         request: Request<pb::CompareOptionsRequest>,
     ) -> Result<Response<pb::CompareOptionsResponse>, Status> {
         let req = request.into_inner();
+        let catalog = self.catalog.get();
         let template = pb::Scenario {
             name: "comparison".into(),
             horizon_months: req.horizon_months,
@@ -175,8 +176,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
             discount_rate: None,
             workload: req.workload,
             api: Some(pb::ApiOption {
-                price_id: self
-                    .catalog
+                price_id: catalog
                     .prices()
                     .ids()
                     .next()
@@ -193,7 +193,6 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         };
         let template = scenario(Some(&template))?;
         let calibration = self.calibrations.get(&template.self_host.calibration)?;
-        let catalog = Arc::clone(&self.catalog);
         let (mut options, skipped) =
             blocking(move || tco::compare::compare(&catalog, &template, &calibration)).await?;
         if req.limit > 0 {

@@ -21,6 +21,7 @@ impl From<Error> for Status {
             Error::ResourceExhausted(message) => Status::resource_exhausted(message),
             Error::Cancelled(message) => Status::cancelled(message),
             Error::Aborted(message) => Status::aborted(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

@@ -12,6 +12,7 @@
 //! times, and checks their limits itself so that every backend keeps the
 //! same rules.
 
+pub mod custom;
 pub mod jobs;
 pub mod runs;
 pub mod sqlite;
@@ -25,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, FieldViolation, Result};
 
+pub use custom::CustomEntry;
 pub use jobs::{ItemResult, ItemState, NewItem, NewJob, PendingItem, StoredItem, StoredJob};
 pub use runs::{RunQuery, StoredRun};
 pub use sqlite::{Sqlite, SqliteOptions};
@@ -273,6 +275,20 @@ pub trait Backend: Send + Sync + 'static {
     /// Records how an item ended (with its run, in the same transaction)
     /// if it is still pending; false when it no longer was.
     fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool>;
+    /// Every custom catalogue entry, by kind and name.
+    fn custom_entries(&self) -> Result<Vec<CustomEntry>>;
+    fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry>;
+    /// Saves a new entry (`create`), or the next revision of an existing
+    /// one if `expected_revision` still holds. ALREADY_EXISTS, NOT_FOUND or
+    /// ABORTED otherwise.
+    fn put_custom_entry(
+        &self,
+        entry: &CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+        now: i64,
+    ) -> Result<CustomEntry>;
+    fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()>;
 }
 
 /// The scenario store the handlers use; cheap to clone.
@@ -425,6 +441,31 @@ impl Store {
             run.created_at = now;
         }
         self.blocking(move |b| b.finish_item(&job_id, index, &result, now))
+            .await
+    }
+
+    pub async fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
+        self.blocking(|b| b.custom_entries()).await
+    }
+
+    pub async fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry> {
+        let (kind, name) = (kind.to_string(), name.to_string());
+        self.blocking(move |b| b.custom_entry(&kind, &name)).await
+    }
+
+    pub async fn put_custom_entry(
+        &self,
+        entry: CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+    ) -> Result<CustomEntry> {
+        self.blocking(move |b| b.put_custom_entry(&entry, create, expected_revision, now_ms()))
+            .await
+    }
+
+    pub async fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
+        let (kind, name) = (kind.to_string(), name.to_string());
+        self.blocking(move |b| b.delete_custom_entry(&kind, &name))
             .await
     }
 

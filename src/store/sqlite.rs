@@ -7,6 +7,7 @@
 //! processes may open the same file; the busy timeout lets them take turns
 //! and a lock still held when it runs out is UNAVAILABLE.
 
+mod custom;
 mod jobs;
 mod runs;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
+use super::custom::CustomEntry;
 use super::jobs::{ItemResult, NewJob, PendingItem, StoredJob};
 use super::runs::{RunQuery, StoredRun};
 use super::{
@@ -135,6 +137,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, idx)
     ) STRICT;
     CREATE INDEX job_items_by_state ON job_items (state, job_id, idx);
+    "#,
+    // 4: custom catalogue entries.
+    r#"
+    CREATE TABLE custom_entries (
+        -- The data directory: hardware, models or prices.
+        kind       TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        team       TEXT NOT NULL,
+        -- The entry in the data-file format.
+        text       TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) STRICT;
     "#,
 ];
 
@@ -681,6 +698,28 @@ impl Backend for Sqlite {
 
     fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool> {
         self.finish_item_tx(job_id, index, result, now)
+    }
+
+    fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
+        self.custom_rows()
+    }
+
+    fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry> {
+        self.custom_row(kind, name)
+    }
+
+    fn put_custom_entry(
+        &self,
+        entry: &CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+        now: i64,
+    ) -> Result<CustomEntry> {
+        self.put_custom_row(entry, create, expected_revision, now)
+    }
+
+    fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
+        self.delete_custom_row(kind, name)
     }
 }
 
