@@ -327,17 +327,19 @@ impl Catalog {
         model: &str,
         price_ids: &[&str],
     ) -> Result<Vec<(String, String)>> {
-        let source =
-            |wanted: &mut std::collections::BTreeSet<String>, kind: EntryKind, id: &str| -> Result<()> {
-                let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "{} {id:?} not found",
-                        format!("{kind:?}").to_lowercase()
-                    ))
-                })?;
-                wanted.extend(files.iter().cloned());
-                Ok(())
-            };
+        let source = |wanted: &mut std::collections::BTreeSet<String>,
+                      kind: EntryKind,
+                      id: &str|
+         -> Result<()> {
+            let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{} {id:?} not found",
+                    format!("{kind:?}").to_lowercase()
+                ))
+            })?;
+            wanted.extend(files.iter().cloned());
+            Ok(())
+        };
         let mut wanted = std::collections::BTreeSet::new();
         source(&mut wanted, EntryKind::Gpu, gpu)?;
         source(&mut wanted, EntryKind::Model, model)?;

@@ -132,7 +132,10 @@ fn check_entry(name: &str, text: &str) -> Result<()> {
     } else if text.len() > MAX_CUSTOM_BYTES {
         bad.push(FieldViolation::new(
             "toml",
-            format!("must be at most {MAX_CUSTOM_BYTES} bytes, got {}", text.len()),
+            format!(
+                "must be at most {MAX_CUSTOM_BYTES} bytes, got {}",
+                text.len()
+            ),
         ));
     }
     if bad.is_empty() {
@@ -146,7 +149,9 @@ fn entry_pb(e: CustomEntry, catalog: &Catalog) -> pb::CatalogEntry {
     let kind = custom_file(&e).map(|f| f.kind);
     let path = kind.map(|k| crate::catalog::custom_path(k, &e.name));
     pb::CatalogEntry {
-        kind: kind.map_or(pb::CatalogEntryKind::Unspecified, kind_pb).into(),
+        kind: kind
+            .map_or(pb::CatalogEntryKind::Unspecified, kind_pb)
+            .into(),
         ids: path
             .map(|p| {
                 let mut ids: Vec<String> = catalog
