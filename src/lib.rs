@@ -9,14 +9,18 @@
 //! - [`tco`]: the month-by-month cost model, break-even month and volume.
 //! - [`montecarlo`]: the cost model over many random paths, in parallel.
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
-//! - [`grpc`]: the gRPC edge; the only place that names generated types.
+//! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
+//!   generated types.
 //! - [`server`]: assembles the services, logging and shutdown around a
 //!   listener.
+//! - [`cli`]: the `breakeven` command's subcommands: the server, and
+//!   clients of it that print tables, JSON or CSV.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
 //! - [`error`]: the domain error every module returns.
 //! - [`digest`]: the stable hash behind page tokens, etags and versions.
 
 pub mod catalog;
+pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod estimator;

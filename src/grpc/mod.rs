@@ -1,6 +1,7 @@
 //! The gRPC edge: generated types, handlers and conversions.
 //!
-//! The only module that names generated (`pb`) types or `tonic::Status`.
+//! With the command line's client (`crate::cli`), the only module that names
+//! generated (`pb`) types or `tonic::Status`.
 //! Handlers convert the request into domain values, call the domain and
 //! convert the answer back; they hold no business logic.
 

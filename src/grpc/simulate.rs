@@ -162,6 +162,9 @@ pub fn stream(
     let flag = Arc::clone(&cancel);
     let (finished, run_over) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
+        // Also stop the run if this task is dropped unfinished, e.g. when
+        // the runtime shuts down.
+        let _stop = CancelOnDrop(Arc::clone(&flag));
         tokio::select! {
             () = watcher.closed() => flag.store(true, Ordering::Relaxed),
             _ = run_over => {}
