@@ -449,3 +449,44 @@ async fn bad_requests_name_the_field_and_unknown_ids_are_not_found() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn seeded_examples_are_saved_once_and_each_runs() {
+    let db = temp_db();
+    let catalog = Catalog::embedded().unwrap();
+    let store = breakeven::store::Store::open_sqlite(&db, Default::default())
+        .await
+        .unwrap();
+    let added = breakeven::grpc::seed_examples(&store, &catalog)
+        .await
+        .unwrap();
+    assert_eq!(added, breakeven::tco::examples::EXAMPLES.len());
+    assert_eq!(
+        breakeven::grpc::seed_examples(&store, &catalog)
+            .await
+            .unwrap(),
+        0
+    );
+    drop(store);
+
+    let server = TestServer::start_on(db.clone()).await;
+    let mut c = clients(&server).await;
+    let listed = c
+        .scenarios
+        .list_scenarios(pb::ListScenariosRequest {
+            tag: "example".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_size as usize, added);
+    for saved in listed.scenarios {
+        let run = c.run(&saved.id, pb::RunKind::BreakEven).await;
+        assert!(run.key_figures.unwrap().total_api > 0.0, "{}", saved.name);
+    }
+    server.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}

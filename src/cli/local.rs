@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// SQLite file holding saved scenarios; created if missing.
     #[arg(long, default_value = "breakeven.db")]
     db: PathBuf,
+    /// Save the example scenarios of examples/ (tagged "example") unless
+    /// the database holds them already.
+    #[arg(long)]
+    seed_examples: bool,
     /// Batch job items run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     job_workers: u16,
@@ -59,6 +63,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr,
         data_dir,
         db,
+        seed_examples,
         job_workers,
     } = args;
     let run = async {
@@ -69,6 +74,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        if seed_examples {
+            let added = crate::grpc::seed_examples(&store, &catalog).await?;
+            tracing::info!(added, "example scenarios saved");
+        }
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
         };

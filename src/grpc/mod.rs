@@ -26,7 +26,7 @@ pub use estimator::EstimatorApi;
 pub use job_runner::JobRunner;
 pub use jobs::JobApi;
 pub use runs::RunApi;
-pub use scenarios::ScenarioApi;
+pub use scenarios::{ScenarioApi, seed_examples};
 pub use simulation::SimulationApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.

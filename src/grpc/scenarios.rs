@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use super::convert::required;
 use super::pb;
 use super::simulation::scenario;
-use crate::catalog::LiveCatalog;
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::error::{Error, Result};
 use crate::store::{
     Expected, ListQuery, Order, OrderKey, Revision, ScenarioFields, Store, StoredScenario,
@@ -204,6 +204,38 @@ fn revision_pb(r: Revision) -> Result<pb::ScenarioRevision> {
         tags: r.tags,
         description: r.description,
     })
+}
+
+/// Saves each built-in example scenario (tagged "example") that the store
+/// does not hold yet under its name; returns how many were added.
+pub async fn seed_examples(store: &Store, catalog: &Catalog) -> Result<usize> {
+    let present = store
+        .list(ListQuery {
+            tag: "example".into(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let mut added = 0;
+    for (file, text) in crate::tco::examples::EXAMPLES {
+        let domain = crate::tco::Scenario::from_toml(text)?;
+        if present.items.iter().any(|s| s.name == domain.name) {
+            continue;
+        }
+        domain.validate(catalog, "scenario.")?;
+        let body = pb::Scenario::try_from(&domain)?;
+        store
+            .create(ScenarioFields {
+                name: domain.name.clone(),
+                team: String::new(),
+                tags: vec!["example".into()],
+                description: format!("Example shipped with breakeven (examples/{file}.toml)"),
+                body: body.encode_to_vec(),
+            })
+            .await?;
+        added += 1;
+    }
+    Ok(added)
 }
 
 pub(super) fn decode(id: &str, body: &[u8]) -> Result<pb::Scenario> {

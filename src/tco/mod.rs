@@ -9,6 +9,7 @@
 
 pub mod breakeven;
 pub mod compare;
+pub mod examples;
 pub mod map;
 pub mod plan;
 pub mod project;
