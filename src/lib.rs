@@ -11,6 +11,8 @@
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
 //! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
 //!   generated types.
+//! - [`auth`]: bearer tokens and the caller's team.
+//! - [`catch_panic`]: a panic while serving a call becomes INTERNAL.
 //! - [`server`]: assembles the services, logging and shutdown around a
 //!   listener.
 //! - [`cli`]: the `breakeven` command's subcommands: the server, and
@@ -19,7 +21,9 @@
 //! - [`error`]: the domain error every module returns.
 //! - [`digest`]: the stable hash behind page tokens, etags and versions.
 
+pub mod auth;
 pub mod catalog;
+pub mod catch_panic;
 pub mod cli;
 pub mod digest;
 pub mod error;

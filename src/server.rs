@@ -26,17 +26,40 @@ use crate::store::Store;
 /// uses every core, so more than two only queue behind each other.
 pub const MAX_SIMULATIONS: usize = 2;
 
+/// Largest request message the server reads.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// Largest response message the server writes (a 240-month simulation
+/// result is well under 1 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Longest a call may take before the server answers DEADLINE_EXCEEDED,
+/// whatever deadline the client set: a bound on any one request's work.
+pub const MAX_CALL_DURATION: Duration = Duration::from_secs(15 * 60);
+
 /// Settings of a server beyond its listener, catalogue and store.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Batch job items run at once.
     pub job_workers: usize,
+    /// Bearer tokens and their teams; `None` serves everyone as one team.
+    pub tokens: Option<Arc<crate::auth::TokenFile>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { job_workers: 1 }
+        Self {
+            job_workers: 1,
+            tokens: None,
+        }
     }
+}
+
+/// A generated service server with the message size limits applied.
+macro_rules! limited {
+    ($server:expr) => {
+        $server
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES)
+    };
 }
 
 /// Serves on `listener` with default [`Options`] until `shutdown`
@@ -149,6 +172,7 @@ pub async fn run_with(
         tracing::info!(%addr, "serving");
     }
     Server::builder()
+        .timeout(MAX_CALL_DURATION)
         .layer(
             // One log line per call with its method, gRPC status and latency.
             // A call that fails before its body starts carries its status in
@@ -163,35 +187,43 @@ pub async fn run_with(
                 .on_eos(log_trailers)
                 .on_failure(()),
         )
+        .layer(crate::auth::AuthLayer::new(options.tokens.clone()))
+        .layer(crate::catch_panic::CatchPanicLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::catalog_service_server::CatalogServiceServer::new(
-            CatalogApi::new(Arc::clone(&catalog), store.clone()),
+        .add_service(limited!(
+            pb::catalog_service_server::CatalogServiceServer::new(CatalogApi::new(
+                Arc::clone(&catalog),
+                store.clone(),
+            ))
         ))
-        .add_service(pb::estimator_service_server::EstimatorServiceServer::new(
-            EstimatorApi::new(
+        .add_service(limited!(
+            pb::estimator_service_server::EstimatorServiceServer::new(EstimatorApi::new(
                 Arc::clone(&catalog),
                 Arc::clone(&calibrations),
                 store.clone(),
-            ),
+            ))
         ))
-        .add_service(pb::scenario_service_server::ScenarioServiceServer::new(
-            ScenarioApi::new(store.clone(), Arc::clone(&catalog)),
+        .add_service(limited!(
+            pb::scenario_service_server::ScenarioServiceServer::new(ScenarioApi::new(
+                store.clone(),
+                Arc::clone(&catalog),
+            ))
         ))
-        .add_service(pb::job_service_server::JobServiceServer::new(JobApi::new(
-            store.clone(),
-            Arc::clone(&catalog),
-            runner,
+        .add_service(limited!(pb::job_service_server::JobServiceServer::new(
+            JobApi::new(store.clone(), Arc::clone(&catalog), runner)
         )))
-        .add_service(pb::run_service_server::RunServiceServer::new(RunApi::new(
-            store,
-            Arc::clone(&catalog),
-            Arc::clone(&calibrations),
-            simulation.slots(),
+        .add_service(limited!(pb::run_service_server::RunServiceServer::new(
+            RunApi::new(
+                store,
+                Arc::clone(&catalog),
+                Arc::clone(&calibrations),
+                simulation.slots(),
+            )
         )))
-        .add_service(pb::simulation_service_server::SimulationServiceServer::new(
-            simulation,
+        .add_service(limited!(
+            pb::simulation_service_server::SimulationServiceServer::new(simulation)
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

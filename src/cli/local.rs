@@ -26,6 +26,12 @@ pub struct ServeArgs {
     /// the database holds them already.
     #[arg(long)]
     seed_examples: bool,
+    /// A file of `TOKEN TEAM` lines: every call but health checks,
+    /// reflection and catalogue reads then needs `authorization: Bearer
+    /// TOKEN`, and each team sees only its own scenarios, runs and jobs.
+    /// Read again whenever it changes.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
     /// Batch job items run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     job_workers: u16,
@@ -64,6 +70,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         data_dir,
         db,
         seed_examples,
+        tokens,
         job_workers,
     } = args;
     let run = async {
@@ -78,8 +85,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             let added = crate::grpc::seed_examples(&store, &catalog).await?;
             tracing::info!(added, "example scenarios saved");
         }
+        let tokens = match tokens {
+            Some(path) => Some(Arc::new(
+                crate::auth::TokenFile::open(&path).map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
+            tokens,
         };
         crate::server::run_with(listener, catalog, store, options, shutdown_signal()).await
     };

@@ -14,6 +14,7 @@ use super::job_runner::JobRunner;
 use super::pb;
 use super::runs::scenario_at;
 use super::scenarios::{next_token, rfc3339, window};
+use super::tenant::{caller, filter, visible};
 use crate::catalog::{Catalog, LiveCatalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 use crate::store::jobs::MAX_ITEMS;
@@ -21,6 +22,8 @@ use crate::store::{ItemState, NewItem, NewJob, Store, StoredJob};
 
 /// Most axes in one sweep.
 pub const MAX_AXES: usize = 4;
+/// Most unfinished jobs the server holds; more are RESOURCE_EXHAUSTED.
+pub const MAX_OPEN_JOBS: u32 = 32;
 
 #[derive(Debug, Clone)]
 pub struct JobApi {
@@ -39,7 +42,11 @@ impl JobApi {
     }
 
     /// The items of a submission, each with the scenario it will run.
-    async fn items(&self, items: Option<&pb::submit_batch_request::Items>) -> Result<Vec<NewItem>> {
+    async fn items(
+        &self,
+        items: Option<&pb::submit_batch_request::Items>,
+        caller: Option<&str>,
+    ) -> Result<Vec<NewItem>> {
         use pb::submit_batch_request::Items;
         match items {
             None => Err(Error::invalid("items", "give scenarios or a sweep")),
@@ -48,7 +55,7 @@ impl JobApi {
                 let mut items = Vec::with_capacity(list.ids.len());
                 for (i, id) in list.ids.iter().enumerate() {
                     let id = required(&format!("scenarios.ids[{i}]"), id)?;
-                    let (scenario, revision, _) = scenario_at(&self.store, id, 0).await?;
+                    let (scenario, revision, _) = scenario_at(&self.store, id, 0, caller).await?;
                     items.push(NewItem {
                         label: id.to_string(),
                         scenario_id: id.to_string(),
@@ -61,7 +68,7 @@ impl JobApi {
             Some(Items::Sweep(sweep)) => {
                 let id = required("sweep.scenario_id", &sweep.scenario_id)?;
                 let axes = axes(&self.catalog.get(), &sweep.axes)?;
-                let (base, revision, _) = scenario_at(&self.store, id, 0).await?;
+                let (base, revision, _) = scenario_at(&self.store, id, 0, caller).await?;
                 Ok(grid(&axes)
                     .into_iter()
                     .map(|values| {
@@ -80,6 +87,19 @@ impl JobApi {
                     })
                     .collect())
             }
+        }
+    }
+}
+
+impl JobApi {
+    /// The job `id` with its items if the caller may see it; NOT_FOUND
+    /// otherwise.
+    async fn visible_job(&self, id: &str, caller: Option<&str>) -> Result<StoredJob> {
+        let job = self.store.get_job(id, true).await?;
+        if visible(&job.team, caller) {
+            Ok(job)
+        } else {
+            Err(crate::store::jobs::job_not_found(id))
         }
     }
 }
@@ -342,13 +362,23 @@ impl pb::job_service_server::JobService for JobApi {
         &self,
         request: Request<pb::SubmitBatchRequest>,
     ) -> Result<Response<pb::Job>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let options = r.options.unwrap_or_default();
         execute::check_options(Some(&options), "options.")?;
-        let items = self.items(r.items.as_ref()).await?;
-        let team = match items.first() {
-            Some(first) => self.store.get(&first.scenario_id).await?.team,
-            None => String::new(),
+        let items = self.items(r.items.as_ref(), caller.as_deref()).await?;
+        let open = self.store.open_jobs().await?;
+        if open >= MAX_OPEN_JOBS {
+            return Err(Error::ResourceExhausted(format!(
+                "{open} jobs are still running; submit again when one finishes \
+                 (at most {MAX_OPEN_JOBS})"
+            ))
+            .into());
+        }
+        let team = match (&caller, items.first()) {
+            (Some(team), _) => team.clone(),
+            (None, Some(first)) => self.store.get(&first.scenario_id).await?.team,
+            (None, None) => String::new(),
         };
         let job = self
             .store
@@ -368,17 +398,20 @@ impl pb::job_service_server::JobService for JobApi {
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         let id = required("id", &request.get_ref().id)?;
-        Ok(Response::new(job_pb(self.store.get_job(id, true).await?)))
+        let job = self.visible_job(id, caller(&request).as_deref()).await?;
+        Ok(Response::new(job_pb(job)))
     }
 
     async fn list_jobs(
         &self,
         request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
-        let filters = ["ListJobs"];
+        let team = filter("team", "", caller.as_deref())?;
+        let filters = ["ListJobs", &team];
         let (offset, limit) = window(r.page_size, &r.page_token, &filters)?;
-        let page = self.store.list_jobs(offset, limit).await?;
+        let page = self.store.list_jobs(&team, offset, limit).await?;
         let next_page_token = next_token(offset, page.items.len(), page.total, &filters);
         Ok(Response::new(pb::ListJobsResponse {
             jobs: page.items.into_iter().map(job_pb).collect(),
@@ -392,6 +425,7 @@ impl pb::job_service_server::JobService for JobApi {
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
         let id = required("id", &request.get_ref().id)?;
+        self.visible_job(id, caller(&request).as_deref()).await?;
         let job = self.store.cancel_job(id).await?;
         self.runner.cancel(id);
         Ok(Response::new(job_pb(job)))
@@ -401,10 +435,11 @@ impl pb::job_service_server::JobService for JobApi {
         &self,
         request: Request<pb::WatchJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
+        let caller = caller(&request);
         let id = required("id", &request.get_ref().id)?.to_string();
         // Subscribe before the first read, so no change falls in between.
         let mut changed = self.runner.subscribe();
-        let first = self.store.get_job(&id, true).await?;
+        let first = self.visible_job(&id, caller.as_deref()).await?;
         let (tx, rx) = mpsc::channel(8);
         let store = self.store.clone();
         tokio::spawn(async move {

@@ -19,6 +19,7 @@ mod scenarios;
 mod simulate;
 mod simulation;
 mod status;
+mod tenant;
 
 pub use catalog::CatalogApi;
 pub(crate) use catalog::custom_file;

@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 use super::convert::required;
 use super::execute::{self, Kind};
 use super::pb;
-use super::scenarios::{decode, next_token, rfc3339, window};
+use super::scenarios::{decode, next_token, rfc3339, visible_scenario, window};
+use super::tenant::{caller, filter, visible};
 use super::simulate::{CancelOnDrop, SimulationSlots};
 use crate::catalog::LiveCatalog;
 use crate::error::{Error, Result};
@@ -51,14 +52,27 @@ impl RunApi {
     }
 }
 
+impl RunApi {
+    /// The kept run `id` if the caller may see it; NOT_FOUND otherwise.
+    async fn visible_run(&self, id: &str, caller: Option<&str>) -> Result<StoredRun> {
+        let run = self.store.get_run(id).await?;
+        if visible(&run.team, caller) {
+            Ok(run)
+        } else {
+            Err(crate::store::runs::run_not_found(id))
+        }
+    }
+}
+
 /// The scenario body of a saved scenario at `revision` (0 for current),
 /// with the revision number and team.
 pub(super) async fn scenario_at(
     store: &Store,
     id: &str,
     revision: u32,
+    caller: Option<&str>,
 ) -> Result<(pb::Scenario, u32, String)> {
-    let current = store.get(id).await?;
+    let current = visible_scenario(store, id, caller).await?;
     if revision == 0 || revision == current.revision {
         return Ok((decode(id, &current.body)?, current.revision, current.team));
     }
@@ -149,11 +163,13 @@ impl pb::run_service_server::RunService for RunApi {
         &self,
         request: Request<pb::RunScenarioRequest>,
     ) -> Result<Response<pb::Run>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("scenario_id", &r.scenario_id)?;
         let options = r.options.unwrap_or_default();
         let kind = execute::check_options(Some(&options), "options.")?;
-        let (scenario, revision, team) = scenario_at(&self.store, id, r.revision).await?;
+        let (scenario, revision, team) =
+            scenario_at(&self.store, id, r.revision, caller.as_deref()).await?;
         let inputs = execute::prepare(&self.catalog.get(), &self.calibrations, scenario, options)?;
         // A simulation holds one of the shared slots; the work stops when
         // the caller goes away.
@@ -179,14 +195,17 @@ impl pb::run_service_server::RunService for RunApi {
         request: Request<pb::GetRunRequest>,
     ) -> Result<Response<pb::Run>, Status> {
         let id = required("id", &request.get_ref().id)?;
-        Ok(Response::new(run_pb(self.store.get_run(id).await?, true)?))
+        let run = self.visible_run(id, caller(&request).as_deref()).await?;
+        Ok(Response::new(run_pb(run, true)?))
     }
 
     async fn list_runs(
         &self,
         request: Request<pb::ListRunsRequest>,
     ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
+        let team = filter("team", "", caller.as_deref())?;
         let kind = match r.kind {
             0 => String::new(),
             k => Kind::from_pb(k, "kind")?.name().to_string(),
@@ -199,6 +218,7 @@ impl pb::run_service_server::RunService for RunApi {
                 scenario_id: r.scenario_id.clone(),
                 job_id: r.job_id.clone(),
                 kind: kind.clone(),
+                team,
                 offset,
                 limit,
             })
@@ -219,6 +239,7 @@ impl pb::run_service_server::RunService for RunApi {
         &self,
         request: Request<pb::CompareRunsRequest>,
     ) -> Result<Response<pb::CompareRunsResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let baseline_id = required("baseline_id", &r.baseline_id)?;
         if r.other_ids.is_empty() || r.other_ids.len() > MAX_COMPARED {
@@ -231,11 +252,11 @@ impl pb::run_service_server::RunService for RunApi {
             )
             .into());
         }
-        let baseline = run_pb(self.store.get_run(baseline_id).await?, true)?;
+        let baseline = run_pb(self.visible_run(baseline_id, caller.as_deref()).await?, true)?;
         let mut others = Vec::with_capacity(r.other_ids.len());
         for (i, id) in r.other_ids.iter().enumerate() {
             let id = required(&format!("other_ids[{i}]"), id)?;
-            others.push(run_pb(self.store.get_run(id).await?, true)?);
+            others.push(run_pb(self.visible_run(id, caller.as_deref()).await?, true)?);
         }
         Ok(Response::new(super::compare_runs::compare(
             baseline, others,
@@ -247,7 +268,7 @@ impl pb::run_service_server::RunService for RunApi {
         request: Request<pb::ReplayRunRequest>,
     ) -> Result<Response<pb::ReplayRunResponse>, Status> {
         let id = required("id", &request.get_ref().id)?;
-        let stored = self.store.get_run(id).await?;
+        let stored = self.visible_run(id, caller(&request).as_deref()).await?;
         let inputs = pb::RunInputs::decode(stored.inputs.as_slice())
             .map_err(|e| Error::Internal(format!("stored run {id} inputs do not decode: {e}")))?;
         let kind = execute::check_options(inputs.options.as_ref(), "options.")?;
@@ -274,11 +295,12 @@ impl pb::run_service_server::RunService for RunApi {
         &self,
         request: Request<pb::ExportRunRequest>,
     ) -> Result<Response<Self::ExportRunStream>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?;
         let table = pb::ExportTable::try_from(r.table)
             .map_err(|_| Error::invalid("table", format!("{} is not an export table", r.table)))?;
-        let run = run_pb(self.store.get_run(id).await?, true)?;
+        let run = run_pb(self.visible_run(id, caller.as_deref()).await?, true)?;
         let chunks = super::export::csv_chunks(&run, table, CSV_ROWS_PER_CHUNK)?;
         let stream = tokio_stream::iter(
             chunks

@@ -12,6 +12,7 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::convert::required;
+use super::tenant::{caller, filter, owner, visible};
 use super::pb;
 use super::simulation::scenario;
 use crate::catalog::{Catalog, LiveCatalog};
@@ -74,8 +75,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::CreateScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
-        let fields = self.fields(r.name, r.team, r.tags, r.description, r.scenario.as_ref())?;
+        let team = owner("team", r.team, caller.as_deref())?;
+        let fields = self.fields(r.name, team, r.tags, r.description, r.scenario.as_ref())?;
         let saved = self.store.create(fields).await?;
         Ok(Response::new(saved_pb(saved)?))
     }
@@ -85,14 +88,17 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         request: Request<pb::GetScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
         let id = required("id", &request.get_ref().id)?;
-        Ok(Response::new(saved_pb(self.store.get(id).await?)?))
+        let saved = visible_scenario(&self.store, id, caller(&request).as_deref()).await?;
+        Ok(Response::new(saved_pb(saved)?))
     }
 
     async fn list_scenarios(
         &self,
         request: Request<pb::ListScenariosRequest>,
     ) -> Result<Response<pb::ListScenariosResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
+        let team = filter("team", &r.team, caller.as_deref())?;
         let filters = [
             "ListScenarios",
             &r.name_contains,
@@ -109,7 +115,7 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
             created_before: instant("created_before", &r.created_before)?,
             name_contains: r.name_contains.clone(),
             tag: r.tag.clone(),
-            team: r.team.clone(),
+            team,
             offset,
             limit,
         };
@@ -130,9 +136,12 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::UpdateScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?.to_string();
-        let fields = self.fields(r.name, r.team, r.tags, r.description, r.scenario.as_ref())?;
+        visible_scenario(&self.store, &id, caller.as_deref()).await?;
+        let team = owner("team", r.team, caller.as_deref())?;
+        let fields = self.fields(r.name, team, r.tags, r.description, r.scenario.as_ref())?;
         let expected = Expected {
             etag: Some(r.etag).filter(|e| !e.is_empty()),
             revision: Some(r.expected_revision).filter(|&n| n > 0),
@@ -145,8 +154,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::DeleteScenarioRequest>,
     ) -> Result<Response<pb::DeleteScenarioResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?;
+        visible_scenario(&self.store, id, caller.as_deref()).await?;
         let expected = Expected {
             etag: Some(r.etag.clone()).filter(|e| !e.is_empty()),
             revision: None,
@@ -159,8 +170,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::ListScenarioRevisionsRequest>,
     ) -> Result<Response<pb::ListScenarioRevisionsResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?;
+        visible_scenario(&self.store, id, caller.as_deref()).await?;
         let filters = ["ListScenarioRevisions", id];
         let (offset, limit) = window(r.page_size, &r.page_token, &filters)?;
         let page = self.store.revisions(id, offset, limit).await?;
@@ -204,6 +217,21 @@ fn revision_pb(r: Revision) -> Result<pb::ScenarioRevision> {
         tags: r.tags,
         description: r.description,
     })
+}
+
+/// The saved scenario `id` if the caller may see it; NOT_FOUND otherwise,
+/// exactly as for an unknown id.
+pub(super) async fn visible_scenario(
+    store: &Store,
+    id: &str,
+    caller: Option<&str>,
+) -> Result<StoredScenario> {
+    let saved = store.get(id).await?;
+    if visible(&saved.team, caller) {
+        Ok(saved)
+    } else {
+        Err(crate::store::not_found(id))
+    }
 }
 
 /// Saves each built-in example scenario (tagged "example") that the store

@@ -265,8 +265,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Saves a job and all of its items, pending, in one transaction.
     fn create_job(&self, id: &str, job: &NewJob, now: i64) -> Result<StoredJob>;
     fn get_job(&self, id: &str, with_items: bool) -> Result<StoredJob>;
-    /// Jobs newest first, without items.
-    fn list_jobs(&self, offset: u64, limit: u32) -> Result<Page<StoredJob>>;
+    /// Jobs newest first, without items; of one team unless `team` is
+    /// empty.
+    fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>>;
+    /// How many jobs still have pending items.
+    fn open_jobs(&self) -> Result<u32>;
     /// Marks the job cancelled and its pending items skipped; a finished
     /// job is left as it is. Returns the job with its items.
     fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob>;
@@ -411,8 +414,14 @@ impl Store {
         self.blocking(move |b| b.get_job(&id, with_items)).await
     }
 
-    pub async fn list_jobs(&self, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
-        self.blocking(move |b| b.list_jobs(offset, limit)).await
+    pub async fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
+        let team = team.to_string();
+        self.blocking(move |b| b.list_jobs(&team, offset, limit))
+            .await
+    }
+
+    pub async fn open_jobs(&self) -> Result<u32> {
+        self.blocking(|b| b.open_jobs()).await
     }
 
     pub async fn cancel_job(&self, id: &str) -> Result<StoredJob> {

@@ -38,6 +38,8 @@ pub struct RunQuery {
     pub job_id: String,
     /// Runs of this kind; empty for all.
     pub kind: String,
+    /// Runs of this team; empty for all.
+    pub team: String,
     pub offset: u64,
     pub limit: u32,
 }

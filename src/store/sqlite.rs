@@ -684,8 +684,12 @@ impl Backend for Sqlite {
         self.get_job_row(id, with_items)
     }
 
-    fn list_jobs(&self, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
-        self.list_job_rows(offset, limit)
+    fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
+        self.list_job_rows(team, offset, limit)
+    }
+
+    fn open_jobs(&self) -> Result<u32> {
+        self.open_job_count()
     }
 
     fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob> {

@@ -111,20 +111,34 @@ impl Sqlite {
         Ok(job)
     }
 
-    pub(super) fn list_job_rows(&self, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
+    pub(super) fn list_job_rows(
+        &self,
+        team: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Page<StoredJob>> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(db)?;
+        // ?1 is the team, or empty for every team.
         let total: i64 = tx
-            .query_row("SELECT COUNT(*) FROM jobs", [], |row| row.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM jobs WHERE ?1 = '' OR team = ?1",
+                [team],
+                |row| row.get(0),
+            )
             .map_err(db)?;
         let items = tx
             .prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs j ORDER BY j.created_at DESC, j.id DESC \
-                 LIMIT ?1 OFFSET ?2"
+                "SELECT {JOB_COLUMNS} FROM jobs j WHERE ?1 = '' OR j.team = ?1 \
+                 ORDER BY j.created_at DESC, j.id DESC LIMIT ?2 OFFSET ?3"
             ))
             .and_then(|mut stmt| {
                 stmt.query_map(
-                    rusqlite::params![i64::from(limit), i64::try_from(offset).unwrap_or(i64::MAX)],
+                    rusqlite::params![
+                        team,
+                        i64::from(limit),
+                        i64::try_from(offset).unwrap_or(i64::MAX)
+                    ],
                     job_row,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -135,6 +149,16 @@ impl Sqlite {
             items,
             total: total.max(0) as u64,
         })
+    }
+
+    pub(super) fn open_job_count(&self) -> Result<u32> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(DISTINCT job_id) FROM job_items WHERE state = 'pending'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db)
     }
 
     pub(super) fn cancel_job_tx(&self, id: &str, now: i64) -> Result<StoredJob> {

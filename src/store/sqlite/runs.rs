@@ -95,6 +95,7 @@ impl Sqlite {
             ("scenario_id", &query.scenario_id),
             ("job_id", &query.job_id),
             ("kind", &query.kind),
+            ("team", &query.team),
         ] {
             if !value.is_empty() {
                 params.push(Value::Text(value.clone()));
