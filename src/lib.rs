@@ -8,6 +8,8 @@
 //!   calibrated against measurements.
 //! - [`tco`]: the month-by-month cost model, break-even month and volume.
 //! - [`montecarlo`]: the cost model over many random paths, in parallel.
+//! - [`report`]: charts (SVG, PNG) and a self-contained HTML report of
+//!   the results; money, percentage and month formatting.
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
 //! - [`grpc`]: the gRPC edge; the only place that names generated types.
 //! - [`server`]: assembles the services, logging and shutdown around a
@@ -22,6 +24,7 @@ pub mod error;
 pub mod estimator;
 pub mod grpc;
 pub mod montecarlo;
+pub mod report;
 pub mod server;
 pub mod speed;
 pub mod store;
