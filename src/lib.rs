@@ -8,6 +8,8 @@
 //!   calibrated against measurements.
 //! - [`tco`]: the month-by-month cost model, break-even month and volume.
 //! - [`montecarlo`]: the cost model over many random paths, in parallel.
+//! - [`report`]: charts (SVG, PNG) and a self-contained HTML report of
+//!   the results; money, percentage and month formatting.
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
 //! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
 //!   generated types.
@@ -30,6 +32,7 @@ pub mod error;
 pub mod estimator;
 pub mod grpc;
 pub mod montecarlo;
+pub mod report;
 pub mod server;
 pub mod speed;
 pub mod store;
