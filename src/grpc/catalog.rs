@@ -9,6 +9,7 @@ use super::convert::{date_or_today, required};
 use super::page::paginate;
 use super::pb;
 use super::scenarios::rfc3339;
+use super::tenant::{caller, owner, visible};
 use crate::catalog::{
     Catalog, CustomFile, EntryKind, LiveCatalog, LoadError, PriceQuery, is_duplicate, is_valid_id,
 };
@@ -32,6 +33,22 @@ impl CatalogApi {
             catalog,
             store,
             edits: Arc::default(),
+        }
+    }
+
+    /// A custom entry the caller may see (its team's, or any without
+    /// tokens); NOT_FOUND otherwise.
+    async fn visible_entry(
+        &self,
+        kind: EntryKind,
+        name: &str,
+        caller: Option<&str>,
+    ) -> Result<CustomEntry> {
+        let entry = self.store.custom_entry(kind.dir(), name).await?;
+        if visible(&entry.team, caller) {
+            Ok(entry)
+        } else {
+            Err(crate::store::custom::custom_not_found(kind.dir(), name))
         }
     }
 
@@ -278,10 +295,12 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::CreateCatalogEntryRequest>,
     ) -> Result<Response<pb::CatalogEntry>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let kind = kind(r.kind)?;
         check_entry(&r.name, &r.toml)?;
-        if r.team.chars().count() > MAX_TEAM_CHARS {
+        let team = owner("team", r.team, caller.as_deref())?;
+        if team.chars().count() > MAX_TEAM_CHARS {
             return Err(Error::invalid(
                 "team",
                 format!("must be at most {MAX_TEAM_CHARS} characters"),
@@ -296,7 +315,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
                 CustomEntry {
                     kind: kind.dir().to_string(),
                     name: r.name,
-                    team: r.team,
+                    team,
                     text: r.toml,
                     revision: 0,
                     created_at: 0,
@@ -314,17 +333,19 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetCatalogEntryRequest>,
     ) -> Result<Response<pb::CatalogEntry>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let kind = kind(r.kind)?;
         let name = required("name", &r.name)?;
-        let entry = self.store.custom_entry(kind.dir(), name).await?;
+        let entry = self.visible_entry(kind, name, caller.as_deref()).await?;
         Ok(Response::new(entry_pb(entry, &self.catalog.get())))
     }
 
     async fn list_catalog_entries(
         &self,
-        _request: Request<pb::ListCatalogEntriesRequest>,
+        request: Request<pb::ListCatalogEntriesRequest>,
     ) -> Result<Response<pb::ListCatalogEntriesResponse>, Status> {
+        let caller = caller(&request);
         let catalog = self.catalog.get();
         Ok(Response::new(pb::ListCatalogEntriesResponse {
             entries: self
@@ -332,6 +353,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
                 .custom_entries()
                 .await?
                 .into_iter()
+                .filter(|e| visible(&e.team, caller.as_deref()))
                 .map(|e| entry_pb(e, &catalog))
                 .collect(),
         }))
@@ -341,11 +363,12 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::UpdateCatalogEntryRequest>,
     ) -> Result<Response<pb::CatalogEntry>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let kind = kind(r.kind)?;
         check_entry(&r.name, &r.toml)?;
         let _edit = self.edits.lock().await;
-        let current = self.store.custom_entry(kind.dir(), &r.name).await?;
+        let current = self.visible_entry(kind, &r.name, caller.as_deref()).await?;
         let catalog = self.candidate(kind, &r.name, Some(&r.toml)).await?;
         let saved = self
             .store
@@ -366,11 +389,12 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::DeleteCatalogEntryRequest>,
     ) -> Result<Response<pb::DeleteCatalogEntryResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let kind = kind(r.kind)?;
         let name = required("name", &r.name)?;
         let _edit = self.edits.lock().await;
-        self.store.custom_entry(kind.dir(), name).await?;
+        self.visible_entry(kind, name, caller.as_deref()).await?;
         let catalog = self.candidate(kind, name, None).await?;
         self.store.delete_custom_entry(kind.dir(), name).await?;
         self.catalog.install(catalog);

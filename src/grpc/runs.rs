@@ -13,8 +13,8 @@ use super::convert::required;
 use super::execute::{self, Kind};
 use super::pb;
 use super::scenarios::{decode, next_token, rfc3339, visible_scenario, window};
-use super::tenant::{caller, filter, visible};
 use super::simulate::{CancelOnDrop, SimulationSlots};
+use super::tenant::{caller, filter, visible};
 use crate::catalog::LiveCatalog;
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
@@ -252,11 +252,17 @@ impl pb::run_service_server::RunService for RunApi {
             )
             .into());
         }
-        let baseline = run_pb(self.visible_run(baseline_id, caller.as_deref()).await?, true)?;
+        let baseline = run_pb(
+            self.visible_run(baseline_id, caller.as_deref()).await?,
+            true,
+        )?;
         let mut others = Vec::with_capacity(r.other_ids.len());
         for (i, id) in r.other_ids.iter().enumerate() {
             let id = required(&format!("other_ids[{i}]"), id)?;
-            others.push(run_pb(self.visible_run(id, caller.as_deref()).await?, true)?);
+            others.push(run_pb(
+                self.visible_run(id, caller.as_deref()).await?,
+                true,
+            )?);
         }
         Ok(Response::new(super::compare_runs::compare(
             baseline, others,

@@ -12,9 +12,9 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::convert::required;
-use super::tenant::{caller, filter, owner, visible};
 use super::pb;
 use super::simulation::scenario;
+use super::tenant::{caller, filter, owner, visible};
 use crate::catalog::{Catalog, LiveCatalog};
 use crate::error::{Error, Result};
 use crate::store::{

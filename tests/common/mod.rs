@@ -71,6 +71,15 @@ impl TestServer {
 
     /// Starts a server on `db` with its own catalogue.
     pub async fn start_with(db: std::path::PathBuf, catalog: Catalog) -> Self {
+        Self::start_with_options(db, catalog, Default::default()).await
+    }
+
+    /// Starts a server on `db` with its own catalogue and options.
+    pub async fn start_with_options(
+        db: std::path::PathBuf,
+        catalog: Catalog,
+        options: breakeven::server::Options,
+    ) -> Self {
         // Server logs show with `cargo test -- --nocapture`.
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let catalog = Arc::new(catalog);
@@ -80,10 +89,11 @@ impl TestServer {
             .await
             .expect("open test database");
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(breakeven::server::run(
+        let done = tokio::spawn(breakeven::server::run_with(
             listener,
             catalog,
             store,
+            options,
             async move {
                 let _ = stopped.await;
             },
