@@ -35,6 +35,9 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// whatever deadline the client set: a bound on any one request's work.
 pub const MAX_CALL_DURATION: Duration = Duration::from_secs(15 * 60);
 
+/// How long calls in flight may take to finish once shutdown begins.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Settings of a server beyond its listener, catalogue and store.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -154,14 +157,16 @@ pub async fn run_with(
         Arc::clone(&calibrations),
         options.job_workers,
     );
+    let jobs = tokio::spawn(Arc::clone(&runner).run());
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
-    let jobs = tokio::spawn(Arc::clone(&runner).run(async move {
-        let _ = stop_seen.wait_for(|stop| *stop).await;
-    }));
+    let runner_for_shutdown = Arc::clone(&runner);
 
     let shutdown = async move {
         shutdown.await;
         let _ = stopping.send(true);
+        // Job items stop (and stay pending); job watchers get a final
+        // status rather than holding the shutdown open.
+        runner_for_shutdown.begin_shutdown();
         tracing::info!("shutting down: finishing requests in flight");
         health
             .set_not_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
@@ -171,7 +176,7 @@ pub async fn run_with(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving");
     }
-    Server::builder()
+    let serve = Server::builder()
         .timeout(MAX_CALL_DURATION)
         .layer(
             // One log line per call with its method, gRPC status and latency.
@@ -225,8 +230,20 @@ pub async fn run_with(
         .add_service(limited!(
             pb::simulation_service_server::SimulationServiceServer::new(simulation)
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    // Calls in flight get SHUTDOWN_GRACE to finish once shutdown begins;
+    // then the server stops regardless.
+    let grace = async move {
+        let _ = stop_seen.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = grace => tracing::warn!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "calls still in flight after the grace period; stopping anyway"
+        ),
+    }
     // The runner stopped with the shutdown signal; wait until no item can
     // write any more.
     jobs.await?;

@@ -40,6 +40,8 @@ pub struct JobRunner {
     changed: watch::Sender<u64>,
     /// The items running in this process and their stop flags.
     running: Mutex<HashMap<(String, u32), Arc<AtomicBool>>>,
+    /// Set once the server begins to shut down.
+    stopping: watch::Sender<bool>,
 }
 
 impl JobRunner {
@@ -58,7 +60,19 @@ impl JobRunner {
             wake: Notify::new(),
             changed: watch::channel(0).0,
             running: Mutex::new(HashMap::new()),
+            stopping: watch::channel(false).0,
         })
+    }
+
+    /// Stops the runner: running items stop and stay pending, watchers
+    /// get a final status.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// A receiver that turns true when the server begins to shut down.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// Tells the runner that new items may be waiting.
@@ -90,9 +104,13 @@ impl JobRunner {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs items until `shutdown` completes. Items still running then are
-    /// stopped and stay pending, to run again at the next start.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+    /// Runs items until [`JobRunner::begin_shutdown`]. Items still running
+    /// then are stopped and stay pending, to run again at the next start.
+    pub async fn run(self: Arc<Self>) {
+        let mut stopping = self.stopping();
+        let shutdown = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
         tokio::pin!(shutdown);
         let mut tasks = JoinSet::new();
         loop {

@@ -442,6 +442,7 @@ impl pb::job_service_server::JobService for JobApi {
         let first = self.visible_job(&id, caller.as_deref()).await?;
         let (tx, rx) = mpsc::channel(8);
         let store = self.store.clone();
+        let mut stopping = self.runner.stopping();
         tokio::spawn(async move {
             let mut job = first;
             let mut last = None;
@@ -460,6 +461,15 @@ impl pb::job_service_server::JobService for JobApi {
                 tokio::select! {
                     () = tx.closed() => return,
                     result = changed.changed() => if result.is_err() { return },
+                    _ = async { stopping.wait_for(|stop| *stop).await.map(|_| ()) } => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "the server is shutting down; the job resumes when it \
+                                 starts again, watch it then",
+                            )))
+                            .await;
+                        return;
+                    }
                 }
                 job = match store.get_job(&id, true).await {
                     Ok(job) => job,
