@@ -22,6 +22,7 @@ pub mod format;
 pub mod local;
 pub mod output;
 pub mod project;
+pub mod report;
 pub mod scenario;
 pub mod simulate;
 

@@ -132,6 +132,93 @@ pub fn catalog_of(inputs: &pb::RunInputs) -> Result<Catalog> {
     })
 }
 
+/// A kept run's results as domain values, recomputed from its inputs alone
+/// (bit-identical to the stored outputs): what reports and charts draw.
+#[derive(Debug)]
+pub struct Recomputed {
+    /// The catalogue the run's files make.
+    pub catalog: Catalog,
+    pub calibration: Calibration,
+    pub basis: tco::Basis,
+    pub projection: tco::Projection,
+    /// The Monte Carlo outcome, for simulation runs.
+    pub outcome: Option<crate::montecarlo::Outcome>,
+}
+
+/// Recomputes a run from its inputs; a simulation runs again (as long as
+/// it first took) unless `cancel` is set.
+pub fn recompute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<Recomputed> {
+    let catalog = catalog_of(inputs)?;
+    let options = inputs
+        .options
+        .as_ref()
+        .ok_or_else(|| Error::Internal("run inputs lack options".into()))?;
+    let kind = check_options(Some(options), "options.")?;
+    let basis = basis(options.basis)?;
+    let calibration = calibration_of(inputs)?;
+    let domain = scenario(inputs.scenario.as_ref())?;
+    let projection = tco::project(&catalog, &domain, &calibration, basis)?;
+    let outcome = match kind {
+        Kind::Simulation => {
+            let request = simulation_request(inputs, options, &catalog, &calibration)?;
+            Some(simulate::outcome(&request, cancel)?)
+        }
+        _ => None,
+    };
+    Ok(Recomputed {
+        catalog,
+        calibration,
+        basis,
+        projection,
+        outcome,
+    })
+}
+
+fn calibration_of(inputs: &pb::RunInputs) -> Result<Calibration> {
+    let c = inputs
+        .calibration
+        .as_ref()
+        .ok_or_else(|| Error::Internal("run inputs lack a calibration".into()))?;
+    Ok(Calibration {
+        name: c.name.clone(),
+        tuning: Tuning {
+            bandwidth_scale: c.bandwidth_scale,
+            compute_scale: c.compute_scale,
+            allreduce_latency_s: c.allreduce_latency_seconds,
+        },
+        expected_error: c.expected_error,
+        points: c.points as usize,
+    })
+}
+
+/// The simulation request a run's inputs describe, with its field errors
+/// under `options.simulation.`.
+fn simulation_request(
+    inputs: &pb::RunInputs,
+    options: &pb::RunOptions,
+    catalog: &Catalog,
+    calibration: &Calibration,
+) -> Result<simulate::Request> {
+    let request = pb::RunSimulationRequest {
+        scenario: inputs.scenario.clone(),
+        basis: options.basis,
+        ..options.simulation.clone().unwrap_or_default()
+    };
+    simulate::request(catalog, calibration, &request).map_err(|e| match e {
+        Error::InvalidArgument(v) => Error::InvalidArgument(
+            v.into_iter()
+                .map(|mut v| {
+                    if !v.field.starts_with("scenario") {
+                        v.field = format!("options.simulation.{}", v.field);
+                    }
+                    v
+                })
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
 /// Computes a run's outputs from its inputs alone. Blocks: call it on the
 /// blocking pool. A simulation stops when `cancel` is set.
 pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOutput> {
@@ -142,20 +229,7 @@ pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOut
         .ok_or_else(|| Error::Internal("run inputs lack options".into()))?;
     let kind = check_options(Some(options), "options.")?;
     let basis = basis(options.basis)?;
-    let c = inputs
-        .calibration
-        .as_ref()
-        .ok_or_else(|| Error::Internal("run inputs lack a calibration".into()))?;
-    let calibration = Calibration {
-        name: c.name.clone(),
-        tuning: Tuning {
-            bandwidth_scale: c.bandwidth_scale,
-            compute_scale: c.compute_scale,
-            allreduce_latency_s: c.allreduce_latency_seconds,
-        },
-        expected_error: c.expected_error,
-        points: c.points as usize,
-    };
+    let calibration = calibration_of(inputs)?;
     let domain = scenario(inputs.scenario.as_ref())?;
     let projection = tco::project(&catalog, &domain, &calibration, basis)?;
     let mut output = pb::RunOutput {
@@ -168,25 +242,7 @@ pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOut
             output.break_even = Some(break_even_response(&projection.plan, basis));
         }
         Kind::Simulation => {
-            let request = pb::RunSimulationRequest {
-                scenario: inputs.scenario.clone(),
-                basis: options.basis,
-                ..options.simulation.clone().unwrap_or_default()
-            };
-            let request =
-                simulate::request(&catalog, &calibration, &request).map_err(|e| match e {
-                    Error::InvalidArgument(v) => Error::InvalidArgument(
-                        v.into_iter()
-                            .map(|mut v| {
-                                if !v.field.starts_with("scenario") {
-                                    v.field = format!("options.simulation.{}", v.field);
-                                }
-                                v
-                            })
-                            .collect(),
-                    ),
-                    other => other,
-                })?;
+            let request = simulation_request(inputs, options, &catalog, &calibration)?;
             output.simulation = Some(simulate::compute(request, cancel, catalog.version())?);
         }
     }

@@ -24,6 +24,7 @@ mod tenant;
 pub use catalog::CatalogApi;
 pub(crate) use catalog::custom_file;
 pub use estimator::EstimatorApi;
+pub use execute::{Recomputed, recompute};
 pub use job_runner::JobRunner;
 pub use jobs::JobApi;
 pub use runs::RunApi;

@@ -101,14 +101,19 @@ pub(super) fn compute(
     catalog_version: String,
 ) -> Result<pb::SimulationResult> {
     let dates = dates(&request);
-    let outcome = montecarlo::simulate(
+    let outcome = outcome(&request, cancel)?;
+    Ok(result(&outcome, catalog_version, &dates))
+}
+
+/// The engine's outcome for `request`, on the calling thread.
+pub(super) fn outcome(request: &Request, cancel: &AtomicBool) -> Result<Outcome> {
+    montecarlo::simulate(
         &request.plan,
         &request.stochastic,
         &request.settings,
         cancel,
         |_| {},
-    )?;
-    Ok(result(&outcome, catalog_version, &dates))
+    )
 }
 
 /// Runs `request` on the blocking pool within a slot; `progress` may send

@@ -941,3 +941,62 @@ mod tests {
         assert_eq!(escape("plain"), "plain");
     }
 }
+
+/// Every chart the report draws, each with a file stem, in `format`: the
+/// charts a command writes to files beside (or instead of) the page.
+pub fn charts(report: &Report, format: Format) -> Vec<(&'static str, crate::error::Result<Vec<u8>>)> {
+    let start = crate::tco::scenario::parse_month(&report.scenario.start_month);
+    let mut out = Vec::new();
+    match &report.outcome {
+        Some(o) => {
+            out.push((
+                "cumulative-cost",
+                chart::cumulative_cost_from(&o.months, start, format),
+            ));
+            out.push((
+                "break-even-probability",
+                chart::break_even_probability_from(&o.months, start, format),
+            ));
+            out.push(("npv-distribution", chart::npv_distribution(o, format)));
+            if !o.tornado.is_empty() {
+                out.push((
+                    "npv-tornado",
+                    chart::tornado(&Tornado::from_outcome(o), format),
+                ));
+            }
+        }
+        None => {
+            let months = projected_months(&report.months, report.summary.basis);
+            out.push((
+                "cumulative-cost",
+                chart::cumulative_cost_from(&months, start, format),
+            ));
+        }
+    }
+    if !report.sensitivities.is_empty() {
+        let total_self_host = match report.summary.basis {
+            Basis::Cash => report.summary.total_self_host_cash,
+            Basis::ProfitAndLoss => report.summary.total_self_host_pnl,
+        };
+        out.push((
+            "sensitivity",
+            chart::tornado(
+                &Tornado::from_sensitivities(
+                    &report.sensitivities,
+                    report.summary.total_api - total_self_host,
+                ),
+                format,
+            ),
+        ));
+    }
+    if let Some(sweep) = &report.sweep {
+        out.push((
+            "throughput",
+            chart::throughput(&sweep.points, Some(&sweep.best), format),
+        ));
+    }
+    if !report.scaling.is_empty() {
+        out.push(("scaling", chart::scaling(&report.scaling, format)));
+    }
+    out
+}

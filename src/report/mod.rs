@@ -18,7 +18,7 @@ mod html;
 pub use chart::{
     SIZE, break_even_probability, cumulative_cost, npv_distribution, scaling, throughput, tornado,
 };
-pub use html::{Report, Source, Sweep, escape, html, sources};
+pub use html::{Report, Source, Sweep, charts, escape, html, sources};
 
 use crate::montecarlo::{MonthStats, Outcome, Stats};
 use crate::tco::{Basis, Month, Sensitivity};
