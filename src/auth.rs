@@ -85,11 +85,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// A file's modification time and size: when either changes, it is read
+/// again.
+type Stamp = (SystemTime, u64);
+
 /// A token file, read again when its modification time or size changes.
 #[derive(Debug)]
 pub struct TokenFile {
     path: PathBuf,
-    state: Mutex<(Option<(SystemTime, u64)>, Arc<Tokens>)>,
+    state: Mutex<(Option<Stamp>, Arc<Tokens>)>,
 }
 
 impl TokenFile {
@@ -125,12 +129,12 @@ impl TokenFile {
     }
 }
 
-fn stamp(path: &Path) -> std::io::Result<(SystemTime, u64)> {
+fn stamp(path: &Path) -> std::io::Result<Stamp> {
     let meta = std::fs::metadata(path)?;
     Ok((meta.modified()?, meta.len()))
 }
 
-fn read(path: &Path) -> Result<((SystemTime, u64), Tokens), String> {
+fn read(path: &Path) -> Result<(Stamp, Tokens), String> {
     let stamp = stamp(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -5,8 +5,8 @@
 mod common;
 
 use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use breakeven::cli::output::json;
 use breakeven::grpc::pb;
@@ -14,129 +14,12 @@ use breakeven::grpc::pb::estimator_service_client::EstimatorServiceClient;
 use breakeven::grpc::pb::simulation_service_client::SimulationServiceClient;
 use breakeven::tco::Scenario;
 use common::TestServer;
+use common::cli::{
+    BIN, CANCELLED, INVALID_ARGUMENT, NOT_FOUND, Run, TempFile, UNAVAILABLE, USAGE, command,
+    example, run, same, same_csv,
+};
 use serde_json::Value;
 use tonic::Code;
-
-const BIN: &str = env!("CARGO_BIN_EXE_breakeven");
-
-/// Exit codes from the README's table.
-const USAGE: i32 = 2;
-const CANCELLED: i32 = 11;
-const INVALID_ARGUMENT: i32 = 13;
-const NOT_FOUND: i32 = 15;
-const UNAVAILABLE: i32 = 24;
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
-
-/// A file of its own under the temp dir, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: Option<&str>) -> TempFile {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "breakeven-cli-{}-{}.toml",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
-        if let Some(text) = contents {
-            std::fs::write(&path, text).unwrap();
-        }
-        TempFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// What a run of the binary printed, and how it ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "stderr: {}", self.stderr);
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
-    }
-
-    /// The CSV rows as header → value maps.
-    fn csv(&self) -> Vec<std::collections::HashMap<String, String>> {
-        let mut reader = csv::Reader::from_reader(self.stdout.as_bytes());
-        let headers = reader.headers().unwrap().clone();
-        reader
-            .records()
-            .map(|r| {
-                let r = r.unwrap();
-                headers
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(h, v)| (h.to_string(), v.to_string()))
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(o.stdout).unwrap(),
-            stderr: String::from_utf8(o.stderr).unwrap(),
-        }
-    }
-}
-
-/// The binary with `--server` pointing at `server`.
-fn command(server: &TestServer, args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_remove("BREAKEVEN_SERVER")
-        .env_remove("RUST_LOG")
-        .arg("--server")
-        .arg(format!("http://{}", server.addr))
-        .args(args);
-    command
-}
-
-/// Runs the binary to the end off the async workers, so the in-process
-/// server keeps serving it.
-async fn run(server: &TestServer, args: &[&str]) -> Run {
-    let mut command = command(server, args);
-    tokio::task::spawn_blocking(move || command.output().expect("binary runs").into())
-        .await
-        .unwrap()
-}
-
-/// The same value in the response and in the output, as text.
-fn same(json: &Value, expected: f64) {
-    assert_eq!(json.as_f64(), Some(expected), "{json}");
-}
-
-/// A CSV cell that reads back as `expected` exactly.
-fn same_csv(cell: &str, expected: f64) {
-    assert_eq!(cell.parse::<f64>().unwrap(), expected, "{cell}");
-}
 
 fn scenario_from(path: &Path) -> (Scenario, pb::Scenario) {
     let scenario = Scenario::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();

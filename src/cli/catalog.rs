@@ -1,5 +1,6 @@
 //! `breakeven catalog gpus|models|prices`: the server's catalogue, every
-//! page of a listing, or one entry by id.
+//! page of a listing, or one entry by id. `catalog custom` is in
+//! [`super::custom`].
 
 use clap::Subcommand;
 
@@ -15,6 +16,17 @@ const PAGE_SIZE: i32 = 500;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Listing(Listing),
+    /// Custom entries kept by the server: list, show, add, update, remove.
+    #[command(subcommand)]
+    Custom(super::custom::Command),
+}
+
+/// The catalogue as the server serves it, built-in and custom entries
+/// alike.
+#[derive(Debug, Subcommand)]
+pub enum Listing {
     /// GPU profiles: memory, bandwidth, compute, rental and purchase prices.
     Gpus {
         /// Show this GPU only, e.g. h100-sxm.
@@ -53,13 +65,20 @@ pub enum Command {
 }
 
 pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Listing(listing) => list(global, out, listing).await,
+        Command::Custom(command) => super::custom::run(global, out, command).await,
+    }
+}
+
+async fn list(global: &Global, out: Output, command: Listing) -> Result<(), Failure> {
     let mut client = CatalogServiceClient::new(connect(global).await?);
     match command {
-        Command::Gpus { id: Some(id), .. } => {
+        Listing::Gpus { id: Some(id), .. } => {
             let gpu = client.get_gpu(pb::GetGpuRequest { id }).await?.into_inner();
             out.show(&gpu, || gpu_report(&gpu))
         }
-        Command::Gpus { id: None, vendor } => {
+        Listing::Gpus { id: None, vendor } => {
             let mut all = pb::ListGpusResponse::default();
             loop {
                 let page = client
@@ -83,7 +102,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 report
             })
         }
-        Command::Models { id: Some(id), .. } => {
+        Listing::Models { id: Some(id), .. } => {
             let model = client
                 .get_model(pb::GetModelRequest { id })
                 .await?
@@ -94,7 +113,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 report
             })
         }
-        Command::Models {
+        Listing::Models {
             id: None,
             developer,
         } => {
@@ -121,7 +140,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 report
             })
         }
-        Command::Prices {
+        Listing::Prices {
             id: Some(id),
             as_of,
             ..
@@ -139,7 +158,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 report
             })
         }
-        Command::Prices {
+        Listing::Prices {
             id: None,
             as_of,
             provider,

@@ -9,7 +9,9 @@
 //! | 10 + n | the server answered with gRPC status code n (11 CANCELLED, 13 INVALID_ARGUMENT, 15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 19 FAILED_PRECONDITION, 20 ABORTED, 23 INTERNAL, 24 UNAVAILABLE, …) |
 //!
 //! No server at the address is UNAVAILABLE (24), as a gRPC client sees it;
-//! Ctrl-C during a call is CANCELLED (11). The README repeats this table.
+//! Ctrl-C during a call is CANCELLED (11), also when it only stops watching
+//! a job that goes on. `run replay --check` finding different outputs is 1.
+//! The README repeats this table.
 
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ pub enum Failure {
     Status(Status),
     /// The user interrupted the call.
     Cancelled,
+    /// The user stopped following something that goes on without the
+    /// command (a batch job); the message says what happens to it.
+    Detached(String),
 }
 
 /// The code of a run that succeeded.
@@ -51,7 +56,7 @@ impl Failure {
             Failure::Local(_) => LOCAL,
             Failure::NoServer { .. } => grpc(Code::Unavailable),
             Failure::Status(status) => grpc(status.code()),
-            Failure::Cancelled => grpc(Code::Cancelled),
+            Failure::Cancelled | Failure::Detached(_) => grpc(Code::Cancelled),
         }
     }
 
@@ -81,6 +86,7 @@ impl std::fmt::Display for Failure {
                 write!(f, "{}: {message}", code_name(status.code()))
             }
             Failure::Cancelled => f.write_str("cancelled"),
+            Failure::Detached(message) => f.write_str(message),
         }
     }
 }
@@ -95,9 +101,9 @@ impl From<Status> for Failure {
 pub fn finish(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(SUCCESS),
-        Err(Failure::Cancelled) => {
-            eprintln!("cancelled");
-            ExitCode::from(Failure::Cancelled.code())
+        Err(failure @ (Failure::Cancelled | Failure::Detached(_))) => {
+            eprintln!("{failure}");
+            ExitCode::from(failure.code())
         }
         Err(failure) => {
             eprintln!("error: {failure}");
@@ -159,6 +165,7 @@ mod tests {
         check(Failure::Usage("bad flag".into()), 2);
         check(Failure::Local("disk full".into()), 1);
         check(Failure::Cancelled, 11);
+        check(Failure::Detached("stopped watching".into()), 11);
         check(Failure::Status(Status::invalid_argument("x")), 13);
         check(Failure::Status(Status::not_found("x")), 15);
         check(Failure::Status(Status::resource_exhausted("x")), 18);

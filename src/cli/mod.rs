@@ -3,9 +3,10 @@
 //!
 //! `serve`, `check-data`, `accuracy` and `speed` work on this machine
 //! ([`local`]). The others are clients of a running server and live one file
-//! per command group: [`catalog`], [`estimate`], [`project`] (`project` and
-//! `breakeven`), [`simulate`] and [`scenario`]; a new group (saved runs,
-//! background jobs) adds a file and a variant of [`Command`]. Each builds a
+//! per command group: [`catalog`] (with [`custom`] for `catalog custom`),
+//! [`estimate`], [`project`] (`project` and `breakeven`), [`simulate`],
+//! [`scenario`], [`run`] (`scenario run` and the kept runs) and [`job`]; a
+//! new group adds a file and a variant of [`Command`]. Each builds a
 //! request with the generated client, prints the answer through [`output`]
 //! (tables, `--json`, `--csv`, with the figures from [`format`]) and returns
 //! a [`Failure`] that [`exit`] turns into the documented exit code.
@@ -15,14 +16,17 @@
 //! server.
 
 pub mod catalog;
+pub mod custom;
 pub mod estimate;
 pub mod exit;
 pub mod file;
 pub mod format;
+pub mod job;
 pub mod local;
 pub mod output;
 pub mod project;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod simulate;
 
@@ -83,7 +87,8 @@ pub enum Command {
     Speed(local::SpeedArgs),
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData(local::CheckDataArgs),
-    /// List the server's GPUs, models and API prices.
+    /// List the server's GPUs, models and API prices; add, update and
+    /// remove custom entries.
     #[command(subcommand)]
     Catalog(catalog::Command),
     /// Throughput, latency and cost of a model on a GPU for a workload.
@@ -95,10 +100,20 @@ pub enum Command {
     BreakEven(project::BreakEvenArgs),
     /// Run a scenario file over many random paths, with progress.
     Simulate(simulate::Args),
-    /// Write a scenario template; save, list, show, update and delete
+    /// Write a scenario template; save, list, show, update, delete and run
     /// scenarios on the server.
     #[command(subcommand)]
     Scenario(scenario::Command),
+    /// Kept runs of saved scenarios: show, list, compare, replay, export.
+    #[command(subcommand)]
+    Run(run::Command),
+    /// Batches of runs in the background: submit, watch, list, show,
+    /// cancel.
+    #[command(subcommand)]
+    Job(job::Command),
+    /// Write the HTML report of a kept run (and, with --charts, each chart
+    /// as SVG or PNG).
+    Report(report::Args),
 }
 
 impl Cli {
@@ -137,6 +152,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::BreakEven(args) => project::break_even(global, out, args).await,
         Command::Simulate(args) => simulate::run(global, out, args).await,
         Command::Scenario(command) => scenario::run(global, out, command).await,
+        Command::Run(command) => run::run(global, out, command).await,
+        Command::Job(command) => job::run(global, out, command).await,
+        Command::Report(args) => report::run(global, args).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! names of the `.proto` files, every field present, enums by name and 64-bit
 //! integers as numbers.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::sync::LazyLock;
 
@@ -74,28 +75,29 @@ impl Cell {
 }
 
 /// A table column: its CSV header, its title for people and whether its
-/// cells line up on the right (numbers) or the left.
+/// cells line up on the right (numbers) or the left. Most columns are fixed;
+/// some are named after what they hold (one per compared run).
 #[derive(Debug, Clone)]
 pub struct Column {
-    pub key: &'static str,
-    pub title: &'static str,
+    pub key: Cow<'static, str>,
+    pub title: Cow<'static, str>,
     pub numeric: bool,
 }
 
 /// A left-aligned column.
-pub fn text(key: &'static str, title: &'static str) -> Column {
+pub fn text(key: impl Into<Cow<'static, str>>, title: impl Into<Cow<'static, str>>) -> Column {
     Column {
-        key,
-        title,
+        key: key.into(),
+        title: title.into(),
         numeric: false,
     }
 }
 
 /// A right-aligned column.
-pub fn num(key: &'static str, title: &'static str) -> Column {
+pub fn num(key: impl Into<Cow<'static, str>>, title: impl Into<Cow<'static, str>>) -> Column {
     Column {
-        key,
-        title,
+        key: key.into(),
+        title: title.into(),
         numeric: true,
     }
 }
@@ -129,7 +131,7 @@ impl Table {
                 self.rows
                     .iter()
                     .map(|r| width(&r[i].shown))
-                    .chain([width(c.title)])
+                    .chain([width(&c.title)])
                     .max()
                     .unwrap_or(0)
             })
@@ -152,7 +154,7 @@ impl Table {
             out.push_str(text.trim_end());
             out.push('\n');
         };
-        line(self.columns.iter().map(|c| c.title).collect(), out);
+        line(self.columns.iter().map(|c| c.title.as_ref()).collect(), out);
         let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
         line(rule.iter().map(String::as_str).collect(), out);
         for row in &self.rows {
@@ -164,7 +166,7 @@ impl Table {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let failed = |e: csv::Error| Failure::Local(format!("cannot write CSV: {e}"));
         writer
-            .write_record(self.columns.iter().map(|c| c.key))
+            .write_record(self.columns.iter().map(|c| c.key.as_ref()))
             .map_err(failed)?;
         for row in &self.rows {
             writer
@@ -210,7 +212,7 @@ impl Record {
             columns: self
                 .fields
                 .iter()
-                .map(|(key, title, _)| text(key, title))
+                .map(|&(key, title, _)| text(key, title))
                 .collect(),
             rows: vec![self.fields.iter().map(|f| f.2.clone()).collect()],
         }
@@ -223,6 +225,8 @@ pub enum Block {
     Title(String),
     Record(Record),
     Table(Table),
+    /// Lines printed as they are, set apart like a record.
+    Text(String),
 }
 
 /// What a command prints for people, and which part is its CSV.
@@ -254,6 +258,12 @@ impl Report {
         self
     }
 
+    /// Lines for people only; `--csv` leaves them out.
+    pub fn text(&mut self, text: impl Into<String>) -> &mut Report {
+        self.blocks.push(Block::Text(text.into()));
+        self
+    }
+
     /// The text for people: blocks separated by blank lines.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -263,8 +273,8 @@ impl Report {
                 out.push('\n');
             }
             match block {
-                Block::Title(title) => {
-                    out.push_str(title);
+                Block::Title(text) | Block::Text(text) => {
+                    out.push_str(text.trim_end());
                     out.push('\n');
                 }
                 Block::Record(record) => record.render(&mut out),
@@ -335,11 +345,14 @@ impl Output {
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
 pub fn print(text: &str) -> Result<(), Failure> {
+    print_bytes(text.as_bytes())
+}
+
+/// Writes bytes to standard output as they come (streamed CSV), flushed;
+/// a closed pipe is not an error.
+pub fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Local(format!(
             "cannot write to standard output: {e}"
         ))),
@@ -377,6 +390,15 @@ proto_names!(
     ListScenariosResponse,
     DeleteScenarioResponse,
     ListScenarioRevisionsResponse,
+    Run,
+    ListRunsResponse,
+    CompareRunsResponse,
+    ReplayRunResponse,
+    Job,
+    ListJobsResponse,
+    CatalogEntry,
+    ListCatalogEntriesResponse,
+    DeleteCatalogEntryResponse,
 );
 
 /// The descriptors the server embeds for reflection.

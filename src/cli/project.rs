@@ -32,6 +32,17 @@ impl From<Basis> for pb::CostBasis {
     }
 }
 
+impl Basis {
+    /// The basis of a request's `basis` field; unset is profit and loss,
+    /// as the API reads it.
+    pub fn of(value: i32) -> Basis {
+        match pb::CostBasis::try_from(value) {
+            Ok(pb::CostBasis::Cash) => Basis::Cash,
+            _ => Basis::Pnl,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ProjectArgs {
     /// A scenario file (see `breakeven scenario init`).
@@ -57,7 +68,7 @@ fn start(scenario: &Scenario) -> Option<NaiveDate> {
 }
 
 /// Month `t` and its date, or only the number without a start date.
-fn month_cell(start: Option<NaiveDate>, t: u32) -> Cell {
+pub(super) fn month_cell(start: Option<NaiveDate>, t: u32) -> Cell {
     let shown = match start {
         Some(start) => month_and_date(start, t),
         None if t == 0 => "never".into(),
@@ -193,7 +204,17 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             Cell::text(s.api_prices_used.join(", ")),
         );
 
-    let mut months = Table::new(vec![
+    let mut report = Report::new();
+    report
+        .title(title(scenario))
+        .record(summary)
+        .table(months_table(basis, &p.months));
+    report
+}
+
+/// The projection month by month, self-host costs on `basis`.
+pub(super) fn months_table(basis: Basis, months: &[pb::MonthRow]) -> Table {
+    let mut table = Table::new(vec![
         num("month", "month"),
         text("date", "date"),
         num("requests_per_day", "requests/day"),
@@ -204,12 +225,12 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
         num("cumulative_self_host", "self-host to date"),
         num("utilization", "utilisation"),
     ]);
-    for m in &p.months {
+    for m in months {
         let (cost, cumulative) = match basis {
             Basis::Pnl => (m.self_host_pnl, m.cumulative_self_host_pnl),
             Basis::Cash => (m.self_host_cash, m.cumulative_self_host_cash),
         };
-        months.push(vec![
+        table.push(vec![
             Cell::count(m.month),
             Cell::text(month_of_date(&m.date)),
             Cell::number(count(m.requests_per_day), m.requests_per_day),
@@ -221,10 +242,7 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             Cell::number(percent(m.utilization), m.utilization),
         ]);
     }
-
-    let mut report = Report::new();
-    report.title(title(scenario)).record(summary).table(months);
-    report
+    table
 }
 
 /// The heading of a scenario's report.
@@ -241,7 +259,7 @@ fn title(scenario: &Scenario) -> String {
 }
 
 /// A break-even volume in requests a day, or why there is none.
-fn volume(v: &pb::BreakEvenVolume) -> Cell {
+pub(super) fn volume(v: &pb::BreakEvenVolume) -> Cell {
     if v.reached {
         Cell::number(
             format!("{} requests/day", count(v.requests_per_day)),

@@ -1,5 +1,6 @@
 //! `breakeven scenario …`: a template to start from, and the scenarios
-//! saved on the server with their revisions.
+//! saved on the server with their revisions; `scenario run` is in
+//! [`super::run`] with the other commands on runs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use super::exit::Failure;
 use super::file::ScenarioFile;
 use super::format::{count, usd};
 use super::output::{Cell, Output, Record, Report, Table, num, print, text};
+use super::run::RunFlags;
 use super::{Global, connect};
 use crate::grpc::pb;
 use crate::grpc::pb::scenario_service_client::ScenarioServiceClient;
@@ -92,6 +94,17 @@ pub enum Command {
     Revisions {
         /// The scenario id, scn_….
         id: String,
+    },
+    /// Run a saved scenario on the server and keep the run (see `breakeven
+    /// run`); prints the run id and its key figures.
+    Run {
+        /// The scenario id, scn_….
+        id: String,
+        /// Run this revision; the current one by default.
+        #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+        revision: u32,
+        #[command(flatten)]
+        flags: RunFlags,
     },
 }
 
@@ -249,6 +262,11 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 report
             })
         }
+        Command::Run {
+            id,
+            revision,
+            flags,
+        } => super::run::scenario_run(global, out, id, revision, &flags).await,
     }
 }
 
@@ -305,7 +323,7 @@ fn saved_report(s: &pb::SavedScenario) -> Report {
 }
 
 /// The few fields that say what a scenario compares.
-fn add_overview(record: &mut Record, s: &pb::Scenario) {
+pub(super) fn add_overview(record: &mut Record, s: &pb::Scenario) {
     let w = s.workload.unwrap_or_default();
     let api = s.api.clone().unwrap_or_default();
     let host = s.self_host.clone().unwrap_or_default();

@@ -9,6 +9,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::Status;
 
@@ -20,25 +21,32 @@ use super::project::Basis;
 use super::{Global, connect};
 use crate::grpc::pb;
 use crate::grpc::pb::simulation_service_client::SimulationServiceClient;
-use crate::tco::Scenario;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A scenario file (see `breakeven scenario init`).
     file: PathBuf,
+    /// Basis of break-even.
+    #[arg(long, value_enum, default_value_t = Basis::Pnl)]
+    basis: Basis,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// How many paths, the seed and what is random: the flags of `simulate`,
+/// shared with the commands that run saved scenarios as simulations.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
     /// Random paths to run, 1–10,000,000.
     #[arg(long, default_value_t = 10_000)]
-    paths: u64,
-    /// Seed: the same file, flags and seed give the same numbers.
+    pub paths: u64,
+    /// Seed: the same scenario, flags and seed give the same numbers.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Pair each path with its mirror image (less noise for the same
     /// paths).
     #[arg(long)]
     antithetic: bool,
-    /// Basis of break-even.
-    #[arg(long, value_enum, default_value_t = Basis::Pnl)]
-    basis: Basis,
     /// Paths per tornado case; 0 for no tornado.
     #[arg(long, default_value_t = 0)]
     tornado_paths: u64,
@@ -63,10 +71,10 @@ pub struct Args {
     failure_rate: f64,
 }
 
-impl Args {
+impl Settings {
     /// What is random. The API takes richer processes (price cuts, adoption
     /// curves, uncertain inputs, correlations) than these flags describe.
-    fn stochastic(&self) -> Option<pb::StochasticInputs> {
+    pub fn stochastic(&self) -> Option<pb::StochasticInputs> {
         let walk = |sigma: f64| pb::WalkSpec {
             annual_drift: 0.0,
             volatility: sigma,
@@ -97,30 +105,42 @@ impl Args {
         (inputs != pb::StochasticInputs::default()).then_some(inputs)
     }
 
-    fn request(&self, scenario: pb::Scenario) -> pb::RunSimulationRequest {
+    /// The request these flags describe, for `scenario` (none when the
+    /// server supplies a saved one) on `basis`.
+    pub fn request(
+        &self,
+        scenario: Option<pb::Scenario>,
+        basis: Basis,
+    ) -> pb::RunSimulationRequest {
         pb::RunSimulationRequest {
-            scenario: Some(scenario),
+            scenario,
             stochastic: self.stochastic(),
             paths: self.paths,
             seed: self.seed,
             antithetic: self.antithetic,
-            basis: pb::CostBasis::from(self.basis).into(),
+            basis: pb::CostBasis::from(basis).into(),
             tornado_paths: self.tornado_paths,
+        }
+    }
+
+    /// Says so on standard error when nothing is random, since every path
+    /// is then the projection.
+    pub fn note_if_deterministic(&self) {
+        if self.stochastic().is_none() {
+            eprintln!(
+                "note: nothing is random (no --*-volatility or --failure-rate): \
+                 every path is the scenario's projection"
+            );
         }
     }
 }
 
 pub async fn run(global: &Global, out: Output, args: Args) -> Result<(), Failure> {
     let file = ScenarioFile::read(&args.file)?;
-    let request = args.request(file.wire.clone());
-    if request.stochastic.is_none() {
-        eprintln!(
-            "note: nothing is random (no --*-volatility or --failure-rate): \
-             every path is the scenario's projection"
-        );
-    }
+    let request = args.settings.request(Some(file.wire.clone()), args.basis);
+    args.settings.note_if_deterministic();
     let mut client = SimulationServiceClient::new(connect(global).await?);
-    let mut progress = Progress::new(args.paths);
+    let mut progress = Progress::new(args.settings.paths);
     let work = async {
         let mut stream = client
             .stream_simulation(request)
@@ -148,7 +168,9 @@ pub async fn run(global: &Global, out: Output, args: Args) -> Result<(), Failure
     };
     progress.finish();
     let result = result?;
-    out.show(&result, || report(&file.scenario, &result))
+    out.show(&result, || {
+        report(file.scenario.month_start(1).ok(), &result)
+    })
 }
 
 /// Progress on standard error: a bar with an ETA on a terminal, a plain
@@ -209,7 +231,9 @@ fn percentile_cells(p: Option<&pb::Percentiles>) -> [Cell; 3] {
     ]
 }
 
-fn report(scenario: &Scenario, r: &pb::SimulationResult) -> Report {
+/// The result for people; `start` is the first day of the scenario, for
+/// month dates.
+pub(super) fn report(start: Option<NaiveDate>, r: &pb::SimulationResult) -> Report {
     let npv = r.npv_savings.unwrap_or_default();
     let likely = r
         .months
@@ -217,10 +241,7 @@ fn report(scenario: &Scenario, r: &pb::SimulationResult) -> Report {
         .find(|m| m.p_break_even_by >= 0.5)
         .map(|m| m.month)
         .unwrap_or(0);
-    let likely_date = scenario
-        .month_start(1)
-        .ok()
-        .and_then(|start| month_of(start, likely));
+    let likely_date = start.and_then(|start| month_of(start, likely));
     let mut summary = Record::new();
     summary
         .add("paths", "paths", Cell::count(r.paths))

@@ -151,7 +151,7 @@ impl JobRunner {
         let key = (item.job_id.clone(), item.index);
         let outcome = self.compute(&item, Arc::clone(&stop)).await;
         let result = match outcome {
-            Ok(run) => Some(ItemResult::Succeeded(run)),
+            Ok(run) => Some(ItemResult::Succeeded(Box::new(run))),
             // Stopped by CancelJob (the item is already marked) or by
             // shutdown (it stays pending): record nothing.
             Err(Error::Cancelled(_)) if stop.load(Ordering::Relaxed) => None,

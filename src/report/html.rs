@@ -928,23 +928,12 @@ fn table(out: &mut String, heading: &str, rows: &[(&str, String)]) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">Tom & Jerry's</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
-        );
-        assert_eq!(escape("plain"), "plain");
-    }
-}
-
 /// Every chart the report draws, each with a file stem, in `format`: the
 /// charts a command writes to files beside (or instead of) the page.
-pub fn charts(report: &Report, format: Format) -> Vec<(&'static str, crate::error::Result<Vec<u8>>)> {
+pub fn charts(
+    report: &Report,
+    format: Format,
+) -> Vec<(&'static str, crate::error::Result<Vec<u8>>)> {
     let start = crate::tco::scenario::parse_month(&report.scenario.start_month);
     let mut out = Vec::new();
     match &report.outcome {
@@ -999,4 +988,18 @@ pub fn charts(report: &Report, format: Format) -> Vec<(&'static str, crate::erro
         out.push(("scaling", chart::scaling(&report.scaling, format)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<a href="x">Tom & Jerry's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+        assert_eq!(escape("plain"), "plain");
+    }
 }

@@ -143,10 +143,11 @@ pub struct PendingItem {
     pub options: Vec<u8>,
 }
 
-/// How an item ended.
+/// How an item ended. The run is boxed: it is large beside a failure's
+/// message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemResult {
-    Succeeded(super::StoredRun),
+    Succeeded(Box<super::StoredRun>),
     Failed(String),
 }
 

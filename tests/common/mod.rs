@@ -1,6 +1,8 @@
 //! Test helpers: a real server on an ephemeral port and clients for it.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
