@@ -7,14 +7,17 @@
 
 use chrono::{Datelike, NaiveDate};
 
-/// Whole US dollars with thousands separators: `$1,234,567`, `-$5,000`.
+use crate::report::format as shared;
+
+/// Whole US dollars with thousands separators: `$1,234,567`, `-$5,000`
+/// (as in reports).
 pub fn usd(value: f64) -> String {
-    signed(value, |v| format!("${}", grouped(v, 0)))
+    shared::money(value)
 }
 
 /// US dollars to the cent, for unit prices: `$0.15`, `$2,345.60`.
 pub fn usd_cents(value: f64) -> String {
-    signed(value, |v| format!("${}", grouped(v, 2)))
+    shared::money_cents(value)
 }
 
 /// A unit price small or large: cents from $1, up to four significant
@@ -38,27 +41,18 @@ pub fn usd_price(value: f64) -> String {
 
 /// A fraction as a percentage with one decimal: 0.125 → `12.5%`.
 pub fn percent(fraction: f64) -> String {
-    if !fraction.is_finite() {
-        return fraction.to_string();
-    }
-    let shown = format!("{:.1}%", fraction * 100.0);
-    // -0.04% rounds to "-0.0%", which reads as a sign error.
-    if shown == "-0.0%" {
-        "0.0%".into()
-    } else {
-        shown
-    }
+    shared::percent(fraction, 1)
 }
 
 /// A count with thousands separators: `1,000,000`. Rounds to a whole number.
 pub fn count(value: f64) -> String {
-    signed(value, |v| grouped(v, 0))
+    shared::number(value, 0)
 }
 
 /// A number with thousands separators and `decimals` decimals:
 /// `12,345.7`.
 pub fn number(value: f64, decimals: usize) -> String {
-    signed(value, |v| grouped(v, decimals))
+    shared::number(value, decimals)
 }
 
 /// A month as `YYYY-MM`.
@@ -117,28 +111,6 @@ fn signed(value: f64, shown: impl Fn(f64) -> String) -> String {
     }
 }
 
-/// A non-negative number rounded to `decimals` places with a comma every
-/// three digits of its whole part.
-fn grouped(value: f64, decimals: usize) -> String {
-    let fixed = format!("{value:.decimals$}");
-    let (whole, fraction) = match fixed.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (fixed.as_str(), None),
-    };
-    let mut out = String::with_capacity(fixed.len() + whole.len() / 3);
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if let Some(fraction) = fraction {
-        out.push('.');
-        out.push_str(fraction);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +130,7 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(usd(value), expected, "{value}");
         }
-        assert_eq!(usd(f64::NAN), "NaN");
+        assert_eq!(usd(f64::NAN), "n/a");
     }
 
     #[test]
