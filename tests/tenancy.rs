@@ -448,3 +448,25 @@ async fn the_token_file_is_read_again_when_it_changes() {
     list(CAROL).await.unwrap();
     let _ = std::fs::remove_file(&s.tokens);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_sends_its_token() {
+    let s = setup().await;
+    let url = format!("http://{}", s.server.addr);
+    let list = move |token: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_breakeven"));
+        command
+            .args(["--server", &url, "scenario", "list"])
+            .env_remove("BREAKEVEN_TOKEN");
+        if let Some(token) = token {
+            command.env("BREAKEVEN_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let with = tokio::task::spawn_blocking(move || (list(Some(ALICE)), list(None)))
+        .await
+        .unwrap();
+    assert!(with.0.status.success(), "{with:?}");
+    // UNAUTHENTICATED is gRPC code 16: exit 26.
+    assert_eq!(with.1.status.code(), Some(26), "{:?}", with.1);
+}

@@ -12,7 +12,6 @@ use std::time::Duration;
 use clap::{ArgGroup, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tonic::Status;
-use tonic::transport::Channel;
 
 use super::exit::Failure;
 use super::output::{Cell, Format, Output, Record, Report, Table, num, text};
@@ -204,7 +203,10 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
 
 /// Follows the job's states until it finishes and gives the last one.
 /// Ctrl-C drops the stream; the job carries on on the server.
-async fn watch(client: &mut JobServiceClient<Channel>, id: &str) -> Result<pb::Job, Failure> {
+async fn watch(
+    client: &mut JobServiceClient<super::Connection>,
+    id: &str,
+) -> Result<pb::Job, Failure> {
     let mut progress = Progress::new();
     let work = async {
         let mut stream = client

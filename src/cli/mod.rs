@@ -34,6 +34,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 pub use exit::Failure;
@@ -73,6 +77,29 @@ pub struct Global {
     /// Print the result table as CSV, with raw numbers.
     #[arg(long, global = true)]
     pub csv: bool,
+    /// Bearer token for a server started with `--tokens` (better passed
+    /// through the environment, which other users cannot list).
+    #[arg(long, global = true, env = "BREAKEVEN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// A connection to the server that sends the bearer token, if any, with
+/// every call.
+pub type Connection = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to each call.
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +187,20 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 
 /// A channel to the server, connected now so that a wrong address is
 /// reported as such rather than as the first call's failure.
-pub async fn connect(global: &Global) -> Result<Channel, Failure> {
+pub async fn connect(global: &Global) -> Result<Connection, Failure> {
+    let bearer = match &global.token {
+        None => Bearer(None),
+        Some(token) => {
+            Bearer(Some(format!("Bearer {}", token.trim()).parse().map_err(
+                |_| Failure::Usage("--token must be printable ASCII".into()),
+            )?))
+        }
+    };
+    let channel = channel(global).await?;
+    Ok(InterceptedService::new(channel, bearer))
+}
+
+async fn channel(global: &Global) -> Result<Channel, Failure> {
     let url = if global.server.contains("://") {
         global.server.clone()
     } else {
