@@ -71,9 +71,16 @@ impl CatalogApi {
                 text: text.to_string(),
             });
         }
-        self.catalog
-            .build(&files)
-            .map_err(|e| load_error(e, &path, text.is_none()))
+        // Parsing and checking every data file takes milliseconds: do it
+        // off the async workers.
+        let live = Arc::clone(&self.catalog);
+        let deleting = text.is_none();
+        tokio::task::spawn_blocking(move || {
+            live.build(&files)
+                .map_err(|e| load_error(e, &path, deleting))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("catalogue check failed: {e}")))?
     }
 }
 
