@@ -11,8 +11,11 @@
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
 //! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
 //!   generated types.
-//! - [`server`]: assembles the services, logging and shutdown around a
-//!   listener.
+//! - [`server`]: assembles the services, logging, metrics and shutdown
+//!   around a listener.
+//! - [`metrics`]: request counts, latencies and simulation figures in the
+//!   Prometheus text format.
+//! - [`tls`]: the PEM files of a TLS listener, checked.
 //! - [`cli`]: the `breakeven` command's subcommands: the server, and
 //!   clients of it that print tables, JSON or CSV.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
@@ -25,10 +28,12 @@ pub mod digest;
 pub mod error;
 pub mod estimator;
 pub mod grpc;
+pub mod metrics;
 pub mod montecarlo;
 pub mod server;
 pub mod speed;
 pub mod store;
 pub mod tco;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -16,7 +16,7 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
     let output = run.output.clone().unwrap_or_default();
     let projection = output.projection.unwrap_or_default();
     let s = projection.summary.unwrap_or_default();
-    let k = run.key_figures.clone().unwrap_or_default();
+    let k = run.key_figures.unwrap_or_default();
     let sum = |f: fn(&pb::MonthRow) -> f64| projection.months.iter().map(f).sum::<f64>();
     let mut out: Vec<Figure> = vec![
         ("api_cost", "usd", sum(|m| m.api_cost)),

@@ -144,6 +144,9 @@ pub struct PendingItem {
 }
 
 /// How an item ended.
+// One is made per finished item and moved straight into the store; boxing
+// the run would add an allocation and save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemResult {
     Succeeded(super::StoredRun),
