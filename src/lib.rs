@@ -15,8 +15,11 @@
 //!   generated types.
 //! - [`auth`]: bearer tokens and the caller's team.
 //! - [`catch_panic`]: a panic while serving a call becomes INTERNAL.
-//! - [`server`]: assembles the services, logging and shutdown around a
-//!   listener.
+//! - [`server`]: assembles the services, logging, metrics and shutdown
+//!   around a listener.
+//! - [`metrics`]: request counts, latencies and simulation figures in the
+//!   Prometheus text format.
+//! - [`tls`]: the PEM files of a TLS listener, checked.
 //! - [`cli`]: the `breakeven` command's subcommands: the server, and
 //!   clients of it that print tables, JSON or CSV.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
@@ -31,11 +34,13 @@ pub mod digest;
 pub mod error;
 pub mod estimator;
 pub mod grpc;
+pub mod metrics;
 pub mod montecarlo;
 pub mod report;
 pub mod server;
 pub mod speed;
 pub mod store;
 pub mod tco;
+pub mod tls;
 
 pub use error::{Error, Result};

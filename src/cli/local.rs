@@ -35,6 +35,18 @@ pub struct ServeArgs {
     /// Batch job items run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     job_workers: u16,
+    /// Serve over TLS with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these CA certificates (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +84,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         seed_examples,
         tokens,
         job_workers,
+        tls_cert,
+        tls_key,
+        tls_client_ca,
+        metrics_addr,
     } = args;
     let run = async {
         let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
@@ -81,6 +97,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let metrics = match metrics_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         if seed_examples {
             let added = crate::grpc::seed_examples(&store, &catalog).await?;
             tracing::info!(added, "example scenarios saved");
@@ -91,9 +115,19 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             )),
             None => None,
         };
+        // clap makes --tls-cert and --tls-key come together.
+        let tls = tls_cert
+            .zip(tls_key)
+            .map(|(cert, key)| crate::server::TlsFiles {
+                cert,
+                key,
+                client_ca: tls_client_ca,
+            });
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
             tokens,
+            tls,
+            metrics,
         };
         crate::server::run_with(listener, catalog, store, options, shutdown_signal()).await
     };

@@ -38,7 +38,7 @@ use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use exit::Failure;
 use output::{Format, Output};
@@ -81,6 +81,10 @@ pub struct Global {
     /// through the environment, which other users cannot list).
     #[arg(long, global = true, env = "BREAKEVEN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA certificate (PEM) that signed the certificate of an
+    /// https:// server.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 /// A connection to the server that sends the bearer token, if any, with
@@ -206,9 +210,29 @@ async fn channel(global: &Global) -> Result<Channel, Failure> {
     } else {
         format!("http://{}", global.server)
     };
-    let endpoint = Endpoint::from_shared(url.clone())
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| Failure::Usage(format!("--server {url:?} is not a URL: {e}")))?
         .connect_timeout(Duration::from_secs(10));
+    match (&global.tls_ca, url.starts_with("https://")) {
+        (Some(ca), true) => {
+            let pem = crate::tls::read_certificates("--tls-ca", ca)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                .map_err(|e| Failure::Usage(format!("--tls-ca: {e}")))?;
+        }
+        (Some(_), false) => {
+            return Err(Failure::Usage(format!(
+                "--tls-ca is for an https:// server; --server is {url}"
+            )));
+        }
+        (None, true) => {
+            return Err(Failure::Usage(format!(
+                "--server {url} uses TLS: give --tls-ca with the CA certificate that signed its certificate"
+            )));
+        }
+        (None, false) => {}
+    }
     endpoint
         .connect()
         .await

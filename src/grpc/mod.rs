@@ -29,6 +29,7 @@ pub use job_runner::JobRunner;
 pub use jobs::JobApi;
 pub use runs::RunApi;
 pub use scenarios::{ScenarioApi, seed_examples};
+pub use simulate::{simulation_paths, simulations_running};
 pub use simulation::SimulationApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.

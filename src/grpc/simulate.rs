@@ -2,7 +2,7 @@
 //! bounded number of concurrent runs, stopped when the caller goes away.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -37,6 +37,48 @@ impl SimulationSlots {
                     self.max
                 ))
             })
+    }
+}
+
+/// Simulations computing in this process and the main paths they have
+/// finished, for the metrics endpoint. Process-wide rather than per server
+/// because every simulation (RunSimulation, StreamSimulation, kept runs,
+/// job items) is computed by this module while only some callers hold
+/// [`SimulationSlots`].
+static RUNNING: AtomicU64 = AtomicU64::new(0);
+static PATHS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Simulations computing now.
+pub fn simulations_running() -> u64 {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Main paths simulated since the process started (tornado paths aside).
+pub fn simulation_paths() -> u64 {
+    PATHS_DONE.load(Ordering::Relaxed)
+}
+
+/// Counts one simulation as running while alive, and the paths its
+/// progress reports say are done.
+struct Tally {
+    seen: u64,
+}
+
+impl Tally {
+    fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Self { seen: 0 }
+    }
+
+    fn progress(&mut self, p: &montecarlo::Progress) {
+        PATHS_DONE.fetch_add(p.paths_done.saturating_sub(self.seen), Ordering::Relaxed);
+        self.seen = self.seen.max(p.paths_done);
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -107,12 +149,13 @@ pub(super) fn compute(
 
 /// The engine's outcome for `request`, on the calling thread.
 pub(super) fn outcome(request: &Request, cancel: &AtomicBool) -> Result<Outcome> {
+    let mut tally = Tally::start();
     montecarlo::simulate(
         &request.plan,
         &request.stochastic,
         &request.settings,
         cancel,
-        |_| {},
+        |p| tally.progress(&p),
     )
 }
 
@@ -130,12 +173,14 @@ pub async fn run(
     let mut progress = progress;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let mut tally = Tally::start();
         montecarlo::simulate(
             &request.plan,
             &request.stochastic,
             &request.settings,
             &flag,
             |p| {
+                tally.progress(&p);
                 if !progress(p) {
                     flag.store(true, Ordering::Relaxed);
                 }
@@ -179,12 +224,14 @@ pub fn stream(
         let _permit = permit;
         let progress_tx = tx.clone();
         let flag = Arc::clone(&cancel);
+        let mut tally = Tally::start();
         let outcome = montecarlo::simulate(
             &request.plan,
             &request.stochastic,
             &request.settings,
             &cancel,
             |p| {
+                tally.progress(&p);
                 let event = pb::SimulationEvent {
                     event: Some(pb::simulation_event::Event::Progress(
                         pb::SimulationProgress {
