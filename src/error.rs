@@ -42,6 +42,9 @@ pub enum Error {
     /// A limit was reached; the caller may retry later or ask for less.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// What the caller asked to create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The request met another one: e.g. an edit based on a revision that
     /// has since changed. The caller should read again and retry.
     #[error("{0}")]

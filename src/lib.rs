@@ -8,23 +8,39 @@
 //!   calibrated against measurements.
 //! - [`tco`]: the month-by-month cost model, break-even month and volume.
 //! - [`montecarlo`]: the cost model over many random paths, in parallel.
+//! - [`report`]: charts (SVG, PNG) and a self-contained HTML report of
+//!   the results; money, percentage and month formatting.
 //! - [`store`]: saved scenarios in SQLite; the only module with SQL.
-//! - [`grpc`]: the gRPC edge; the only place that names generated types.
-//! - [`server`]: assembles the services, logging and shutdown around a
-//!   listener.
+//! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
+//!   generated types.
+//! - [`auth`]: bearer tokens and the caller's team.
+//! - [`catch_panic`]: a panic while serving a call becomes INTERNAL.
+//! - [`server`]: assembles the services, logging, metrics and shutdown
+//!   around a listener.
+//! - [`metrics`]: request counts, latencies and simulation figures in the
+//!   Prometheus text format.
+//! - [`tls`]: the PEM files of a TLS listener, checked.
+//! - [`cli`]: the `breakeven` command's subcommands: the server, and
+//!   clients of it that print tables, JSON or CSV.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
 //! - [`error`]: the domain error every module returns.
 //! - [`digest`]: the stable hash behind page tokens, etags and versions.
 
+pub mod auth;
 pub mod catalog;
+pub mod catch_panic;
+pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod estimator;
 pub mod grpc;
+pub mod metrics;
 pub mod montecarlo;
+pub mod report;
 pub mod server;
 pub mod speed;
 pub mod store;
 pub mod tco;
+pub mod tls;
 
 pub use error::{Error, Result};

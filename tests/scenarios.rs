@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakeven::catalog::Catalog;
+use breakeven::catalog::{Catalog, LiveCatalog};
 use breakeven::grpc::ScenarioApi;
 use breakeven::grpc::pb;
 use breakeven::grpc::pb::scenario_service_client::ScenarioServiceClient;
@@ -75,7 +75,9 @@ impl Server {
         let store = Store::open_sqlite(path, options)
             .await
             .expect("store opens");
-        let catalog = Arc::new(Catalog::embedded().expect("built-in catalogue loads"));
+        let catalog = Arc::new(LiveCatalog::new(
+            Catalog::embedded().expect("built-in catalogue loads"),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();

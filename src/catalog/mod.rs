@@ -7,6 +7,7 @@
 
 mod check;
 mod gpu;
+mod live;
 mod model;
 mod precision;
 mod price;
@@ -18,6 +19,7 @@ use chrono::NaiveDate;
 
 pub use check::{Issue, LoadError, is_valid_id};
 pub use gpu::{Efficiency, Gpu};
+pub use live::{CustomFile, LiveCatalog, is_duplicate};
 pub use model::{Attention, Mla, Model, Moe, SlidingWindow};
 pub use precision::Precision;
 pub use price::{ApiPrice, LongContextTier, PriceBook, PriceQuery, Tier};
@@ -57,6 +59,48 @@ pub struct Catalog {
     gpus: BTreeMap<String, Gpu>,
     models: BTreeMap<String, Model>,
     prices: PriceBook,
+    /// Every data file's text by its relative path, and which file each
+    /// entry came from: what [`Catalog::snapshot`] copies into a run.
+    files: BTreeMap<String, String>,
+    sources: BTreeMap<(EntryKind, String), std::collections::BTreeSet<String>>,
+}
+
+/// The kinds of catalogue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryKind {
+    /// A GPU profile, `hardware/<id>.toml`.
+    Gpu,
+    /// A model architecture, `models/<id>.toml`.
+    Model,
+    /// A provider's API prices, `prices/<provider>.toml`.
+    Price,
+}
+
+impl EntryKind {
+    /// The data directory of this kind of file.
+    pub fn dir(self) -> &'static str {
+        match self {
+            EntryKind::Gpu => "hardware",
+            EntryKind::Model => "models",
+            EntryKind::Price => "prices",
+        }
+    }
+
+    /// The kind whose files live in `dir`.
+    pub fn from_dir(dir: &str) -> Option<EntryKind> {
+        [EntryKind::Gpu, EntryKind::Model, EntryKind::Price]
+            .into_iter()
+            .find(|k| k.dir() == dir)
+    }
+}
+
+/// Where custom entries live among the catalogue's files:
+/// `custom/<dir>/<name>.toml`.
+pub const CUSTOM_ROOT: &str = "custom";
+
+/// The file path of a custom entry.
+pub fn custom_path(kind: EntryKind, name: &str) -> String {
+    format!("{CUSTOM_ROOT}/{}/{name}.toml", kind.dir())
 }
 
 impl Catalog {
@@ -115,26 +159,58 @@ impl Catalog {
         let mut gpus = BTreeMap::new();
         let mut models = BTreeMap::new();
         let mut prices = Vec::new();
+        let mut sources: BTreeMap<_, std::collections::BTreeSet<String>> = BTreeMap::new();
         for (name, text) in &files {
             let (dir, stem) = split_name(name);
             let mut check = Checker::new(name, &mut issues);
             match dir {
                 "hardware" => {
                     if let Some(g) = gpu::parse(text, stem, &mut check) {
+                        sources
+                            .entry((EntryKind::Gpu, g.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         gpus.insert(g.id.clone(), g);
                     }
                 }
                 "models" => {
                     if let Some(m) = model::parse(text, stem, &mut check) {
+                        sources
+                            .entry((EntryKind::Model, m.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         models.insert(m.id.clone(), m);
                     }
                 }
                 "prices" => {
                     for p in price::parse(text, stem, &mut check).unwrap_or_default() {
+                        sources
+                            .entry((EntryKind::Price, p.id.clone()))
+                            .or_insert_with(Default::default)
+                            .insert(name.clone());
                         prices.push((name.clone(), p));
                     }
                 }
                 _ => check.fail("", "not under hardware/, models/ or prices/"),
+            }
+        }
+        // One definition per id: a second file with the same GPU or model id
+        // would silently replace the first, and a custom file must never
+        // add to or change a price history defined elsewhere.
+        for ((kind, id), defined) in &sources {
+            let custom = defined.iter().any(|f| f.starts_with(CUSTOM_ROOT));
+            if defined.len() > 1 && (*kind != EntryKind::Price || custom) {
+                // Built-in files first: the issue lands on the custom one.
+                let mut ordered: Vec<&String> = defined.iter().collect();
+                ordered.sort_by_key(|f| f.starts_with(CUSTOM_ROOT));
+                let mut files = ordered.into_iter();
+                let first = files.next().cloned().unwrap_or_default();
+                for other in files {
+                    Checker::new(other, &mut issues).fail(
+                        "id",
+                        format!("{} {id:?} is already defined in {first}", kind.dir()),
+                    );
+                }
             }
         }
         for (file, p) in &prices {
@@ -169,6 +245,8 @@ impl Catalog {
                 gpus,
                 models,
                 prices,
+                files: files.into_iter().collect(),
+                sources,
             })
         } else {
             Err(LoadError(issues))
@@ -204,6 +282,94 @@ impl Catalog {
 
     pub fn prices(&self) -> &PriceBook {
         &self.prices
+    }
+
+    /// Every data file, by relative path.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().map(|(p, t)| (p.as_str(), t.as_str()))
+    }
+
+    /// The files that define entry `id` of `kind` (several for a price id
+    /// whose history spans files).
+    pub fn defined_in(&self, kind: EntryKind, id: &str) -> Vec<&str> {
+        self.sources
+            .get(&(kind, id.to_string()))
+            .map(|files| files.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// The entries the file at `path` defines.
+    pub fn entries_in(&self, path: &str) -> Vec<(EntryKind, &str)> {
+        self.sources
+            .iter()
+            .filter(|(_, files)| files.contains(path))
+            .map(|((kind, id), _)| (*kind, id.as_str()))
+            .collect()
+    }
+
+    /// The name of the custom entry that defines `id`, if one does.
+    pub fn custom_entry_of(&self, kind: EntryKind, id: &str) -> Option<&str> {
+        self.defined_in(kind, id).into_iter().find_map(|path| {
+            path.strip_prefix(CUSTOM_ROOT)
+                .and_then(|rest| rest.rsplit('/').next())
+                .and_then(|file| file.strip_suffix(".toml"))
+        })
+    }
+
+    /// The data files that define `gpu`, `model` and every dated entry of
+    /// the price ids, plus the models those price files name: enough to
+    /// build a catalogue (with [`Catalog::from_files`]) that answers any
+    /// question about these entries exactly as this one does. Kept with a
+    /// run, it makes the run reproducible after the data files change.
+    pub fn snapshot(
+        &self,
+        gpu: &str,
+        model: &str,
+        price_ids: &[&str],
+    ) -> Result<Vec<(String, String)>> {
+        let source = |wanted: &mut std::collections::BTreeSet<String>,
+                      kind: EntryKind,
+                      id: &str|
+         -> Result<()> {
+            let files = self.sources.get(&(kind, id.to_string())).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{} {id:?} not found",
+                    format!("{kind:?}").to_lowercase()
+                ))
+            })?;
+            wanted.extend(files.iter().cloned());
+            Ok(())
+        };
+        let mut wanted = std::collections::BTreeSet::new();
+        source(&mut wanted, EntryKind::Gpu, gpu)?;
+        source(&mut wanted, EntryKind::Model, model)?;
+        for id in price_ids {
+            source(&mut wanted, EntryKind::Price, id)?;
+        }
+        // A price file may name open-weight models; they must come along
+        // for the file to load.
+        let price_files: Vec<String> = wanted
+            .iter()
+            .filter(|f| split_name(f).0 == "prices")
+            .cloned()
+            .collect();
+        for p in self.prices.entries() {
+            if let Some(m) = &p.open_weights_model
+                && self
+                    .sources
+                    .get(&(EntryKind::Price, p.id.clone()))
+                    .is_some_and(|files| files.iter().any(|f| price_files.contains(f)))
+            {
+                source(&mut wanted, EntryKind::Model, m)?;
+            }
+        }
+        Ok(wanted
+            .into_iter()
+            .map(|f| {
+                let text = self.files.get(&f).cloned().unwrap_or_default();
+                (f, text)
+            })
+            .collect())
     }
 }
 

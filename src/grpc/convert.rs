@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use super::pb;
 use crate::catalog::{self, Precision};
 use crate::error::{Error, Result};
+use crate::tco::scenario as sc;
 
 /// Reads an optional `YYYY-MM-DD` field; empty means today (UTC).
 pub fn date_or_today(field: &str, value: &str) -> Result<NaiveDate> {
@@ -87,6 +88,8 @@ impl From<&catalog::UsdFigure> for pb::UsdFigure {
 impl From<&catalog::Gpu> for pb::Gpu {
     fn from(g: &catalog::Gpu) -> Self {
         Self {
+            // Set by the handler, which knows the catalogue it came from.
+            custom_entry: String::new(),
             id: g.id.clone(),
             name: g.name.clone(),
             vendor: g.vendor.clone(),
@@ -124,6 +127,7 @@ impl From<&catalog::Gpu> for pb::Gpu {
 impl From<&catalog::Model> for pb::Model {
     fn from(m: &catalog::Model) -> Self {
         Self {
+            custom_entry: String::new(),
             id: m.id.clone(),
             name: m.name.clone(),
             developer: m.developer.clone(),
@@ -164,6 +168,7 @@ impl From<&catalog::Model> for pb::Model {
 impl From<&catalog::ApiPrice> for pb::ApiPrice {
     fn from(p: &catalog::ApiPrice) -> Self {
         Self {
+            custom_entry: String::new(),
             id: p.id.clone(),
             name: p.name.clone(),
             provider: p.provider.clone(),
@@ -197,6 +202,118 @@ impl From<&catalog::ApiPrice> for pb::ApiPrice {
     }
 }
 
+/// A scenario read from a file, in the form the API takes. The reverse of
+/// `simulation::scenario`: every default the file left out is sent
+/// explicitly, so the server sees exactly what the file's reader saw.
+/// Fails only on a precision name the API has no value for.
+impl TryFrom<&sc::Scenario> for pb::Scenario {
+    type Error = Error;
+
+    fn try_from(s: &sc::Scenario) -> Result<Self> {
+        let w = &s.workload;
+        let a = &s.api;
+        let h = &s.self_host;
+        let precision = |field: &str, name: &str| -> Result<i32> {
+            if name.is_empty() {
+                return Ok(pb::Precision::Unspecified.into());
+            }
+            Precision::parse(name)
+                .map(|p| pb::Precision::from(p).into())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        field,
+                        format!("{name:?} is not one of bf16, fp8, int8, fp4, int4"),
+                    )
+                })
+        };
+        let deployment = match &h.deployment {
+            sc::Deployment::Rented(r) => {
+                pb::self_host_option::Deployment::Rented(pb::RentedDeployment {
+                    rate: r.rate.clone(),
+                    usd_per_gpu_hour: r.usd_per_gpu_hour,
+                    annual_price_decline: r.annual_price_decline,
+                })
+            }
+            sc::Deployment::Owned(o) => {
+                pb::self_host_option::Deployment::Owned(pb::OwnedDeployment {
+                    purchase_usd_per_gpu: o.purchase_usd_per_gpu,
+                    server_usd_per_gpu: o.server_usd_per_gpu,
+                    depreciation_months: o.depreciation_months,
+                    cost_of_capital: Some(o.cost_of_capital),
+                    resale_fraction: o.resale_fraction,
+                    power_usd_per_kwh: Some(o.power_usd_per_kwh),
+                    pue: Some(o.pue),
+                    load_fraction: Some(o.load_fraction),
+                    host_watts_per_gpu: Some(o.host_watts_per_gpu),
+                    colocation_usd_per_kw_month: Some(o.colocation_usd_per_kw_month),
+                    staff_usd_per_month: o.staff_usd_per_month,
+                    staff_usd_per_gpu_month: o.staff_usd_per_gpu_month,
+                    lead_time_months: o.lead_time_months,
+                    lot_gpus: o.lot_gpus,
+                })
+            }
+        };
+        let routing = match s.routing {
+            sc::Routing::AllSelfHosted => None,
+            sc::Routing::Fraction { self_hosted } => Some(pb::Routing {
+                mode: Some(pb::routing::Mode::SelfHostedFraction(self_hosted)),
+            }),
+            sc::Routing::Overflow { gpus } => Some(pb::Routing {
+                mode: Some(pb::routing::Mode::OverflowGpus(gpus)),
+            }),
+        };
+        Ok(pb::Scenario {
+            name: s.name.clone(),
+            horizon_months: s.horizon_months,
+            start_month: s.start_month.clone(),
+            discount_rate: Some(s.discount_rate),
+            workload: Some(pb::WorkloadSpec {
+                requests_per_day: w.requests_per_day,
+                input_tokens: w.input_tokens,
+                output_tokens: w.output_tokens,
+                cached_input_fraction: w.cached_input_fraction,
+                batch_fraction: w.batch_fraction,
+                peak_to_average: w.peak_to_average,
+                days_per_month: w.days_per_month,
+                annual_growth: w.annual_growth,
+            }),
+            api: Some(pb::ApiOption {
+                price_id: a.price_id.clone(),
+                annual_price_decline: a.annual_price_decline,
+                volume_discounts: a
+                    .volume_discounts
+                    .iter()
+                    .map(|v| pb::VolumeDiscount {
+                        monthly_spend_usd: v.monthly_spend_usd,
+                        discount: v.discount,
+                    })
+                    .collect(),
+                fine_tune: a.fine_tune.map(|f| pb::FineTune {
+                    training_cost_usd: f.training_cost_usd,
+                    price_multiplier: f.price_multiplier,
+                    prompt_tokens_saved: f.prompt_tokens_saved,
+                }),
+            }),
+            self_host: Some(pb::SelfHostOption {
+                model_id: h.model.clone(),
+                gpu_id: h.gpu.clone(),
+                precision: precision("self_host.precision", &h.precision)?,
+                kv_cache_precision: precision("self_host.kv_precision", &h.kv_precision)?,
+                tensor_parallel: h.tensor_parallel,
+                ttft_seconds: h.ttft_seconds,
+                tpot_seconds: h.tpot_seconds,
+                target_utilization: Some(h.target_utilization),
+                min_replicas: Some(h.min_replicas),
+                tokenizer_ratio: h.tokenizer_ratio,
+                quality_factor: h.quality_factor,
+                deployment: Some(deployment),
+                calibration: h.calibration.clone(),
+            }),
+            routing,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +333,35 @@ mod tests {
     fn blank_ids_are_rejected() {
         assert!(required("id", "  ").is_err());
         assert_eq!(required("id", "h200").unwrap(), "h200");
+    }
+
+    /// Every example file survives file → protobuf → the server's reading
+    /// unchanged, so a file sent by the command line means what it says.
+    #[test]
+    fn example_scenarios_round_trip_through_protobuf() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let scenario = sc::Scenario::from_toml(&text).unwrap();
+            let wire = pb::Scenario::try_from(&scenario).unwrap();
+            let back = crate::grpc::simulation::scenario(Some(&wire)).unwrap();
+            assert_eq!(back, scenario, "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 5);
+    }
+
+    #[test]
+    fn an_unknown_precision_names_its_field() {
+        let text = include_str!("../../examples/hybrid-overflow.toml")
+            .replace("precision = \"fp8\"", "precision = \"fp16\"");
+        let scenario = sc::Scenario::from_toml(&text).unwrap();
+        let err = pb::Scenario::try_from(&scenario).unwrap_err();
+        assert!(err.to_string().contains("self_host.precision"), "{err}");
     }
 }

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{precision_or, required};
 use super::pb;
-use crate::catalog::{Catalog, Precision};
+use crate::catalog::{LiveCatalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 use crate::estimator::{
     self, Bound, Estimate, MeasuredPoint, Metric, Query, Targets, Workload,
@@ -19,14 +19,14 @@ pub const MAX_CALIBRATION_POINTS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct EstimatorApi {
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     store: crate::store::Store,
 }
 
 impl EstimatorApi {
     pub fn new(
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         calibrations: Arc<Calibrations>,
         store: crate::store::Store,
     ) -> Self {
@@ -47,7 +47,7 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
         let req = request.into_inner();
         let query = query("", &req)?;
         let calibration = self.calibrations.get(&req.calibration)?;
-        let estimate = estimator::estimate(&self.catalog, &query, &calibration)?;
+        let estimate = estimator::estimate(&self.catalog.get(), &query, &calibration)?;
         Ok(Response::new(estimate.into()))
     }
 
@@ -60,7 +60,7 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
         // The sweep chooses the concurrencies itself.
         query.workload.concurrency = 0;
         let calibration = self.calibrations.get(&req.calibration)?;
-        let (points, best) = estimator::sweep(&self.catalog, &query, &calibration)
+        let (points, best) = estimator::sweep(&self.catalog.get(), &query, &calibration)
             .map_err(|e| prefix_fields(e, "configuration."))?;
         Ok(Response::new(pb::SweepConcurrencyResponse {
             points: points.into_iter().map(Into::into).collect(),
@@ -79,7 +79,7 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
         let targets = targets("", req.targets.as_ref());
         let calibration = self.calibrations.get(&req.calibration)?;
         let points = estimator::scaling_curve(
-            &self.catalog,
+            &self.catalog.get(),
             gpu,
             weights,
             kv,
@@ -115,7 +115,7 @@ impl pb::estimator_service_server::EstimatorService for EstimatorApi {
         let req = request.into_inner();
         let points = measured_points(&req)?;
         self.calibrations.check_name(&req.name)?;
-        let catalog = Arc::clone(&self.catalog);
+        let catalog = self.catalog.get();
         let name = req.name.clone();
         let fitted = {
             let points = points.clone();

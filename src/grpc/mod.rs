@@ -1,21 +1,35 @@
 //! The gRPC edge: generated types, handlers and conversions.
 //!
-//! The only module that names generated (`pb`) types or `tonic::Status`.
+//! With the command line's client (`crate::cli`), the only module that names
+//! generated (`pb`) types or `tonic::Status`.
 //! Handlers convert the request into domain values, call the domain and
 //! convert the answer back; they hold no business logic.
 
 mod catalog;
+mod compare_runs;
 mod convert;
 mod estimator;
+mod execute;
+mod export;
+mod job_runner;
+mod jobs;
 mod page;
+mod runs;
 mod scenarios;
 mod simulate;
 mod simulation;
 mod status;
+mod tenant;
 
 pub use catalog::CatalogApi;
+pub(crate) use catalog::custom_file;
 pub use estimator::EstimatorApi;
-pub use scenarios::ScenarioApi;
+pub use execute::{Recomputed, recompute};
+pub use job_runner::JobRunner;
+pub use jobs::JobApi;
+pub use runs::RunApi;
+pub use scenarios::{ScenarioApi, seed_examples};
+pub use simulate::{simulation_paths, simulations_running};
 pub use simulation::SimulationApi;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.

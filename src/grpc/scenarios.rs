@@ -14,7 +14,8 @@ use tonic::{Request, Response, Status};
 use super::convert::required;
 use super::pb;
 use super::simulation::scenario;
-use crate::catalog::Catalog;
+use super::tenant::{caller, filter, owner, visible};
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::error::{Error, Result};
 use crate::store::{
     Expected, ListQuery, Order, OrderKey, Revision, ScenarioFields, Store, StoredScenario,
@@ -24,11 +25,11 @@ use crate::store::{
 #[derive(Debug, Clone)]
 pub struct ScenarioApi {
     store: Store,
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
 }
 
 impl ScenarioApi {
-    pub fn new(store: Store, catalog: Arc<Catalog>) -> Self {
+    pub fn new(store: Store, catalog: Arc<LiveCatalog>) -> Self {
         Self { store, catalog }
     }
 
@@ -52,7 +53,7 @@ impl ScenarioApi {
         let mut violations = Vec::new();
         for check in [
             fields.validate(),
-            scenario(body).and_then(|s| s.validate(&self.catalog, "scenario.")),
+            scenario(body).and_then(|s| s.validate(&self.catalog.get(), "scenario.")),
         ] {
             match check {
                 Ok(()) => {}
@@ -74,8 +75,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::CreateScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
-        let fields = self.fields(r.name, r.team, r.tags, r.description, r.scenario.as_ref())?;
+        let team = owner("team", r.team, caller.as_deref())?;
+        let fields = self.fields(r.name, team, r.tags, r.description, r.scenario.as_ref())?;
         let saved = self.store.create(fields).await?;
         Ok(Response::new(saved_pb(saved)?))
     }
@@ -85,14 +88,17 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         request: Request<pb::GetScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
         let id = required("id", &request.get_ref().id)?;
-        Ok(Response::new(saved_pb(self.store.get(id).await?)?))
+        let saved = visible_scenario(&self.store, id, caller(&request).as_deref()).await?;
+        Ok(Response::new(saved_pb(saved)?))
     }
 
     async fn list_scenarios(
         &self,
         request: Request<pb::ListScenariosRequest>,
     ) -> Result<Response<pb::ListScenariosResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
+        let team = filter("team", &r.team, caller.as_deref())?;
         let filters = [
             "ListScenarios",
             &r.name_contains,
@@ -109,7 +115,7 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
             created_before: instant("created_before", &r.created_before)?,
             name_contains: r.name_contains.clone(),
             tag: r.tag.clone(),
-            team: r.team.clone(),
+            team,
             offset,
             limit,
         };
@@ -130,9 +136,12 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::UpdateScenarioRequest>,
     ) -> Result<Response<pb::SavedScenario>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?.to_string();
-        let fields = self.fields(r.name, r.team, r.tags, r.description, r.scenario.as_ref())?;
+        visible_scenario(&self.store, &id, caller.as_deref()).await?;
+        let team = owner("team", r.team, caller.as_deref())?;
+        let fields = self.fields(r.name, team, r.tags, r.description, r.scenario.as_ref())?;
         let expected = Expected {
             etag: Some(r.etag).filter(|e| !e.is_empty()),
             revision: Some(r.expected_revision).filter(|&n| n > 0),
@@ -145,8 +154,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::DeleteScenarioRequest>,
     ) -> Result<Response<pb::DeleteScenarioResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?;
+        visible_scenario(&self.store, id, caller.as_deref()).await?;
         let expected = Expected {
             etag: Some(r.etag.clone()).filter(|e| !e.is_empty()),
             revision: None,
@@ -159,8 +170,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         &self,
         request: Request<pb::ListScenarioRevisionsRequest>,
     ) -> Result<Response<pb::ListScenarioRevisionsResponse>, Status> {
+        let caller = caller(&request);
         let r = request.into_inner();
         let id = required("id", &r.id)?;
+        visible_scenario(&self.store, id, caller.as_deref()).await?;
         let filters = ["ListScenarioRevisions", id];
         let (offset, limit) = window(r.page_size, &r.page_token, &filters)?;
         let page = self.store.revisions(id, offset, limit).await?;
@@ -206,13 +219,60 @@ fn revision_pb(r: Revision) -> Result<pb::ScenarioRevision> {
     })
 }
 
-fn decode(id: &str, body: &[u8]) -> Result<pb::Scenario> {
+/// The saved scenario `id` if the caller may see it; NOT_FOUND otherwise,
+/// exactly as for an unknown id.
+pub(super) async fn visible_scenario(
+    store: &Store,
+    id: &str,
+    caller: Option<&str>,
+) -> Result<StoredScenario> {
+    let saved = store.get(id).await?;
+    if visible(&saved.team, caller) {
+        Ok(saved)
+    } else {
+        Err(crate::store::not_found(id))
+    }
+}
+
+/// Saves each built-in example scenario (tagged "example") that the store
+/// does not hold yet under its name; returns how many were added.
+pub async fn seed_examples(store: &Store, catalog: &Catalog) -> Result<usize> {
+    let present = store
+        .list(ListQuery {
+            tag: "example".into(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let mut added = 0;
+    for (file, text) in crate::tco::examples::EXAMPLES {
+        let domain = crate::tco::Scenario::from_toml(text)?;
+        if present.items.iter().any(|s| s.name == domain.name) {
+            continue;
+        }
+        domain.validate(catalog, "scenario.")?;
+        let body = pb::Scenario::try_from(&domain)?;
+        store
+            .create(ScenarioFields {
+                name: domain.name.clone(),
+                team: String::new(),
+                tags: vec!["example".into()],
+                description: format!("Example shipped with breakeven (examples/{file}.toml)"),
+                body: body.encode_to_vec(),
+            })
+            .await?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+pub(super) fn decode(id: &str, body: &[u8]) -> Result<pb::Scenario> {
     pb::Scenario::decode(body)
         .map_err(|e| Error::Internal(format!("stored scenario {id} does not decode: {e}")))
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, e.g. `2025-06-01T12:00:00.000Z`.
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_default()
@@ -264,14 +324,14 @@ fn order_by(text: &str) -> Result<Order> {
 }
 
 /// The offset and size of the page asked for (see `page.rs`).
-fn window(page_size: i32, token: &str, filters: &[&str]) -> Result<(u64, u32)> {
+pub(super) fn window(page_size: i32, token: &str, filters: &[&str]) -> Result<(u64, u32)> {
     let (offset, size) = super::page::window(page_size, token, filters)?;
     Ok((offset, size as u32))
 }
 
 /// The token of the page after `count` entries from `offset`; empty at the
 /// end.
-fn next_token(offset: u64, count: usize, total: u64, filters: &[&str]) -> String {
+pub(super) fn next_token(offset: u64, count: usize, total: u64, filters: &[&str]) -> String {
     if count == 0 {
         return String::new();
     }

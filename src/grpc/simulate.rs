@@ -2,7 +2,7 @@
 //! bounded number of concurrent runs, stopped when the caller goes away.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -28,7 +28,7 @@ impl SimulationSlots {
         }
     }
 
-    fn acquire(&self) -> Result<OwnedSemaphorePermit> {
+    pub(super) fn acquire(&self) -> Result<OwnedSemaphorePermit> {
         Arc::clone(&self.semaphore)
             .try_acquire_owned()
             .map_err(|_| {
@@ -40,9 +40,51 @@ impl SimulationSlots {
     }
 }
 
+/// Simulations computing in this process and the main paths they have
+/// finished, for the metrics endpoint. Process-wide rather than per server
+/// because every simulation (RunSimulation, StreamSimulation, kept runs,
+/// job items) is computed by this module while only some callers hold
+/// [`SimulationSlots`].
+static RUNNING: AtomicU64 = AtomicU64::new(0);
+static PATHS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Simulations computing now.
+pub fn simulations_running() -> u64 {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Main paths simulated since the process started (tornado paths aside).
+pub fn simulation_paths() -> u64 {
+    PATHS_DONE.load(Ordering::Relaxed)
+}
+
+/// Counts one simulation as running while alive, and the paths its
+/// progress reports say are done.
+struct Tally {
+    seen: u64,
+}
+
+impl Tally {
+    fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Self { seen: 0 }
+    }
+
+    fn progress(&mut self, p: &montecarlo::Progress) {
+        PATHS_DONE.fetch_add(p.paths_done.saturating_sub(self.seen), Ordering::Relaxed);
+        self.seen = self.seen.max(p.paths_done);
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Sets the flag when dropped: a handler future dropped because the client
 /// cancelled or its deadline passed stops the rayon workers.
-struct CancelOnDrop(Arc<AtomicBool>);
+pub(super) struct CancelOnDrop(pub(super) Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -93,6 +135,30 @@ pub fn request(
     })
 }
 
+/// Runs `request` here, on the calling thread (which must not be an async
+/// worker), until done or until `cancel` is set.
+pub(super) fn compute(
+    request: Request,
+    cancel: &AtomicBool,
+    catalog_version: String,
+) -> Result<pb::SimulationResult> {
+    let dates = dates(&request);
+    let outcome = outcome(&request, cancel)?;
+    Ok(result(&outcome, catalog_version, &dates))
+}
+
+/// The engine's outcome for `request`, on the calling thread.
+pub(super) fn outcome(request: &Request, cancel: &AtomicBool) -> Result<Outcome> {
+    let mut tally = Tally::start();
+    montecarlo::simulate(
+        &request.plan,
+        &request.stochastic,
+        &request.settings,
+        cancel,
+        |p| tally.progress(&p),
+    )
+}
+
 /// Runs `request` on the blocking pool within a slot; `progress` may send
 /// updates and return false to stop.
 pub async fn run(
@@ -107,12 +173,14 @@ pub async fn run(
     let mut progress = progress;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let mut tally = Tally::start();
         montecarlo::simulate(
             &request.plan,
             &request.stochastic,
             &request.settings,
             &flag,
             |p| {
+                tally.progress(&p);
                 if !progress(p) {
                     flag.store(true, Ordering::Relaxed);
                 }
@@ -144,6 +212,9 @@ pub fn stream(
     let flag = Arc::clone(&cancel);
     let (finished, run_over) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
+        // Also stop the run if this task is dropped unfinished, e.g. when
+        // the runtime shuts down.
+        let _stop = CancelOnDrop(Arc::clone(&flag));
         tokio::select! {
             () = watcher.closed() => flag.store(true, Ordering::Relaxed),
             _ = run_over => {}
@@ -153,12 +224,14 @@ pub fn stream(
         let _permit = permit;
         let progress_tx = tx.clone();
         let flag = Arc::clone(&cancel);
+        let mut tally = Tally::start();
         let outcome = montecarlo::simulate(
             &request.plan,
             &request.stochastic,
             &request.settings,
             &cancel,
             |p| {
+                tally.progress(&p);
                 let event = pb::SimulationEvent {
                     event: Some(pb::simulation_event::Event::Progress(
                         pb::SimulationProgress {

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::simulate::{self, SimulationSlots};
-use crate::catalog::{Catalog, Precision};
+use crate::catalog::{LiveCatalog, Precision};
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
 use crate::tco::{
@@ -18,7 +18,7 @@ use crate::tco::{
 
 #[derive(Debug, Clone)]
 pub struct SimulationApi {
-    catalog: Arc<Catalog>,
+    catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     slots: Arc<SimulationSlots>,
 }
@@ -26,7 +26,7 @@ pub struct SimulationApi {
 impl SimulationApi {
     /// `max_simulations` bounds how many Monte Carlo runs execute at once.
     pub fn new(
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         calibrations: Arc<Calibrations>,
         max_simulations: usize,
     ) -> Self {
@@ -37,6 +37,11 @@ impl SimulationApi {
         }
     }
 
+    /// The slots shared with other services that run simulations.
+    pub(crate) fn slots(&self) -> Arc<SimulationSlots> {
+        Arc::clone(&self.slots)
+    }
+
     fn simulation_request(&self, req: &pb::RunSimulationRequest) -> Result<simulate::Request> {
         let calibration = self.calibrations.get(
             req.scenario
@@ -44,13 +49,13 @@ impl SimulationApi {
                 .and_then(|s| s.self_host.as_ref())
                 .map_or("", |h| h.calibration.as_str()),
         )?;
-        simulate::request(&self.catalog, &calibration, req)
+        simulate::request(&self.catalog.get(), &calibration, req)
     }
 
     /// Resolves a scenario into a plan: validation, catalogue, estimator.
     fn plan(&self, scenario: &Scenario) -> Result<tco::Plan> {
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        tco::plan(&self.catalog, scenario, &calibration, "scenario.")
+        tco::plan(&self.catalog.get(), scenario, &calibration, "scenario.")
     }
 }
 
@@ -77,7 +82,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let outcome = simulate::run(&self.slots, request, |_| true).await?;
         Ok(Response::new(simulate::result(
             &outcome,
-            self.catalog.version(),
+            self.catalog.get().version(),
             &dates,
         )))
     }
@@ -91,7 +96,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         Ok(Response::new(simulate::stream(
             &self.slots,
             request,
-            self.catalog.version(),
+            self.catalog.get().version(),
             dates,
         )?))
     }
@@ -104,7 +109,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        let catalog = Arc::clone(&self.catalog);
+        let catalog = self.catalog.get();
         let projection =
             blocking(move || tco::project(&catalog, &scenario, &calibration, basis)).await?;
         Ok(Response::new(projection_response(&projection)))
@@ -118,34 +123,8 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let plan = self.plan(&scenario)?;
-        let (summary, volume, sensitivities) = blocking(move || {
-            let mut months = Vec::new();
-            plan.run(&tco::PathInputs::default(), &mut months);
-            let summary = tco::summarize(&plan, &months, basis);
-            Ok((
-                summary,
-                plan.break_even_volume(tco::Adjust::default()),
-                tco::sensitivities(&plan, basis),
-            ))
-        })
-        .await?;
-        Ok(Response::new(pb::FindBreakEvenResponse {
-            break_even_volume: Some(volume_pb(&volume)),
-            breaks_even: summary.break_even_month.is_some(),
-            break_even_month: summary.break_even_month.unwrap_or(0),
-            first_crossover_month: summary.first_crossover_month.unwrap_or(0),
-            sensitivities: sensitivities
-                .into_iter()
-                .map(|s| pb::SensitivityCase {
-                    input: s.input.to_string(),
-                    change: s.change,
-                    breaks_even: s.break_even_month.is_some(),
-                    break_even_month: s.break_even_month.unwrap_or(0),
-                    break_even_volume: Some(volume_pb(&s.break_even_volume)),
-                    horizon_difference: s.horizon_difference,
-                })
-                .collect(),
-        }))
+        let response = blocking(move || Ok(break_even_response(&plan, basis))).await?;
+        Ok(Response::new(response))
     }
 
     async fn break_even_map(
@@ -189,6 +168,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         request: Request<pb::CompareOptionsRequest>,
     ) -> Result<Response<pb::CompareOptionsResponse>, Status> {
         let req = request.into_inner();
+        let catalog = self.catalog.get();
         let template = pb::Scenario {
             name: "comparison".into(),
             horizon_months: req.horizon_months,
@@ -196,8 +176,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
             discount_rate: None,
             workload: req.workload,
             api: Some(pb::ApiOption {
-                price_id: self
-                    .catalog
+                price_id: catalog
                     .prices()
                     .ids()
                     .next()
@@ -214,7 +193,6 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         };
         let template = scenario(Some(&template))?;
         let calibration = self.calibrations.get(&template.self_host.calibration)?;
-        let catalog = Arc::clone(&self.catalog);
         let (mut options, skipped) =
             blocking(move || tco::compare::compare(&catalog, &template, &calibration)).await?;
         if req.limit > 0 {
@@ -242,7 +220,32 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
     }
 }
 
-fn basis(value: i32) -> Result<Basis> {
+/// Break-even month, volume and sensitivities of a plan.
+pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBreakEvenResponse {
+    let mut months = Vec::new();
+    plan.run(&tco::PathInputs::default(), &mut months);
+    let summary = tco::summarize(plan, &months, basis);
+    let volume = plan.break_even_volume(tco::Adjust::default());
+    pb::FindBreakEvenResponse {
+        break_even_volume: Some(volume_pb(&volume)),
+        breaks_even: summary.break_even_month.is_some(),
+        break_even_month: summary.break_even_month.unwrap_or(0),
+        first_crossover_month: summary.first_crossover_month.unwrap_or(0),
+        sensitivities: tco::sensitivities(plan, basis)
+            .into_iter()
+            .map(|s| pb::SensitivityCase {
+                input: s.input.to_string(),
+                change: s.change,
+                breaks_even: s.break_even_month.is_some(),
+                break_even_month: s.break_even_month.unwrap_or(0),
+                break_even_volume: Some(volume_pb(&s.break_even_volume)),
+                horizon_difference: s.horizon_difference,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn basis(value: i32) -> Result<Basis> {
     match pb::CostBasis::try_from(value) {
         Ok(pb::CostBasis::Unspecified | pb::CostBasis::ProfitAndLoss) => Ok(Basis::ProfitAndLoss),
         Ok(pb::CostBasis::Cash) => Ok(Basis::Cash),
@@ -418,7 +421,7 @@ fn volume_pb(v: &BreakEvenVolume) -> pb::BreakEvenVolume {
     }
 }
 
-fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
+pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
     let date = |t: u32| {
         tco::project::month_date(&p.plan, t)
             .format("%Y-%m-%d")

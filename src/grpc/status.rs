@@ -5,6 +5,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::error::Error;
 
+/// The wait RESOURCE_EXHAUSTED answers suggest before a retry.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
@@ -18,9 +21,15 @@ impl From<Error> for Status {
             }
             Error::NotFound(message) => Status::not_found(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
-            Error::ResourceExhausted(message) => Status::resource_exhausted(message),
+            Error::ResourceExhausted(message) => {
+                // Limits here are on work in flight, which frees up within
+                // seconds; tell well-behaved clients when to come back.
+                let details = ErrorDetails::with_retry_info(Some(RETRY_AFTER));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             Error::Cancelled(message) => Status::cancelled(message),
             Error::Aborted(message) => Status::aborted(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Unavailable(message) => Status::unavailable(message),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

@@ -12,6 +12,9 @@
 //! times, and checks their limits itself so that every backend keeps the
 //! same rules.
 
+pub mod custom;
+pub mod jobs;
+pub mod runs;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -23,6 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, FieldViolation, Result};
 
+pub use custom::CustomEntry;
+pub use jobs::{ItemResult, ItemState, NewItem, NewJob, PendingItem, StoredItem, StoredJob};
+pub use runs::{RunQuery, StoredRun};
 pub use sqlite::{Sqlite, SqliteOptions};
 
 /// Longest scenario name, in characters.
@@ -248,6 +254,44 @@ pub trait Backend: Send + Sync + 'static {
     -> Result<()>;
     /// Every kept calibration, by name.
     fn calibrations(&self) -> Result<Vec<crate::estimator::Calibration>>;
+    /// Keeps a run and notes it on its scenario (if that still exists).
+    fn insert_run(&self, run: &StoredRun) -> Result<()>;
+    /// A run with its inputs and outputs.
+    fn get_run(&self, id: &str) -> Result<StoredRun>;
+    /// Runs newest first, without inputs and outputs.
+    fn list_runs(&self, query: &RunQuery) -> Result<Page<StoredRun>>;
+    /// NOT_FOUND unless a scenario has this id.
+    fn scenario_exists(&self, id: &str) -> Result<()>;
+    /// Saves a job and all of its items, pending, in one transaction.
+    fn create_job(&self, id: &str, job: &NewJob, now: i64) -> Result<StoredJob>;
+    fn get_job(&self, id: &str, with_items: bool) -> Result<StoredJob>;
+    /// Jobs newest first, without items; of one team unless `team` is
+    /// empty.
+    fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>>;
+    /// How many jobs still have pending items.
+    fn open_jobs(&self) -> Result<u32>;
+    /// Marks the job cancelled and its pending items skipped; a finished
+    /// job is left as it is. Returns the job with its items.
+    fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob>;
+    /// Up to `limit` pending items, oldest job first, leaving out `skip`.
+    fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>>;
+    /// Records how an item ended (with its run, in the same transaction)
+    /// if it is still pending; false when it no longer was.
+    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool>;
+    /// Every custom catalogue entry, by kind and name.
+    fn custom_entries(&self) -> Result<Vec<CustomEntry>>;
+    fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry>;
+    /// Saves a new entry (`create`), or the next revision of an existing
+    /// one if `expected_revision` still holds. ALREADY_EXISTS, NOT_FOUND or
+    /// ABORTED otherwise.
+    fn put_custom_entry(
+        &self,
+        entry: &CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+        now: i64,
+    ) -> Result<CustomEntry>;
+    fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()>;
 }
 
 /// The scenario store the handlers use; cheap to clone.
@@ -282,7 +326,7 @@ impl Store {
 
     pub async fn create(&self, fields: ScenarioFields) -> Result<StoredScenario> {
         fields.validate()?;
-        let id = new_id();
+        let id = new_id("scn");
         self.blocking(move |b| b.create(&id, &fields, now_ms()))
             .await
     }
@@ -336,6 +380,104 @@ impl Store {
         self.blocking(|b| b.calibrations()).await
     }
 
+    /// Keeps a run made now; fills in its id and time.
+    pub async fn insert_run(&self, mut run: StoredRun) -> Result<StoredRun> {
+        run.id = new_id("run");
+        run.created_at = now_ms();
+        self.blocking(move |b| b.insert_run(&run).map(|()| run))
+            .await
+    }
+
+    pub async fn get_run(&self, id: &str) -> Result<StoredRun> {
+        let id = id.to_string();
+        self.blocking(move |b| b.get_run(&id)).await
+    }
+
+    pub async fn list_runs(&self, query: RunQuery) -> Result<Page<StoredRun>> {
+        self.blocking(move |b| b.list_runs(&query)).await
+    }
+
+    pub async fn scenario_exists(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.blocking(move |b| b.scenario_exists(&id)).await
+    }
+
+    pub async fn create_job(&self, job: NewJob) -> Result<StoredJob> {
+        job.validate()?;
+        let id = new_id("job");
+        self.blocking(move |b| b.create_job(&id, &job, now_ms()))
+            .await
+    }
+
+    pub async fn get_job(&self, id: &str, with_items: bool) -> Result<StoredJob> {
+        let id = id.to_string();
+        self.blocking(move |b| b.get_job(&id, with_items)).await
+    }
+
+    pub async fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
+        let team = team.to_string();
+        self.blocking(move |b| b.list_jobs(&team, offset, limit))
+            .await
+    }
+
+    pub async fn open_jobs(&self) -> Result<u32> {
+        self.blocking(|b| b.open_jobs()).await
+    }
+
+    pub async fn cancel_job(&self, id: &str) -> Result<StoredJob> {
+        let id = id.to_string();
+        self.blocking(move |b| b.cancel_job(&id, now_ms())).await
+    }
+
+    pub async fn pending_items(
+        &self,
+        limit: u32,
+        skip: Vec<(String, u32)>,
+    ) -> Result<Vec<PendingItem>> {
+        self.blocking(move |b| b.pending_items(limit, &skip)).await
+    }
+
+    /// Records how an item ended; a succeeded item's run gets its time now.
+    pub async fn finish_item(
+        &self,
+        job_id: &str,
+        index: u32,
+        mut result: ItemResult,
+    ) -> Result<bool> {
+        let job_id = job_id.to_string();
+        let now = now_ms();
+        if let ItemResult::Succeeded(run) = &mut result {
+            run.created_at = now;
+        }
+        self.blocking(move |b| b.finish_item(&job_id, index, &result, now))
+            .await
+    }
+
+    pub async fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
+        self.blocking(|b| b.custom_entries()).await
+    }
+
+    pub async fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry> {
+        let (kind, name) = (kind.to_string(), name.to_string());
+        self.blocking(move |b| b.custom_entry(&kind, &name)).await
+    }
+
+    pub async fn put_custom_entry(
+        &self,
+        entry: CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+    ) -> Result<CustomEntry> {
+        self.blocking(move |b| b.put_custom_entry(&entry, create, expected_revision, now_ms()))
+            .await
+    }
+
+    pub async fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
+        let (kind, name) = (kind.to_string(), name.to_string());
+        self.blocking(move |b| b.delete_custom_entry(&kind, &name))
+            .await
+    }
+
     /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -356,7 +498,7 @@ pub fn not_found(id: &str) -> Error {
 /// A new id: a process-wide counter and the clock, hashed with std's
 /// randomly keyed SipHash, so ids neither repeat nor reveal how many
 /// scenarios exist. The primary key still refuses a duplicate outright.
-fn new_id() -> String {
+fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -365,7 +507,7 @@ fn new_id() -> String {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     );
-    format!("scn_{:016x}", hasher.finish())
+    format!("{prefix}_{:016x}", hasher.finish())
 }
 
 fn now_ms() -> i64 {
@@ -400,7 +542,7 @@ mod tests {
 
     #[test]
     fn ids_are_distinct_and_well_formed() {
-        let ids: HashSet<String> = (0..10_000).map(|_| new_id()).collect();
+        let ids: HashSet<String> = (0..10_000).map(|_| new_id("scn")).collect();
         assert_eq!(ids.len(), 10_000);
         for id in ids.iter().take(10) {
             assert_eq!(id.len(), 20, "{id}");

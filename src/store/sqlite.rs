@@ -7,6 +7,10 @@
 //! processes may open the same file; the busy timeout lets them take turns
 //! and a lock still held when it runs out is UNAVAILABLE.
 
+mod custom;
+mod jobs;
+mod runs;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -16,6 +20,9 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
+use super::custom::CustomEntry;
+use super::jobs::{ItemResult, NewJob, PendingItem, StoredJob};
+use super::runs::{RunQuery, StoredRun};
 use super::{
     Backend, Expected, ListQuery, OrderKey, Page, Revision, ScenarioFields, StoredScenario,
     not_found,
@@ -78,6 +85,72 @@ const MIGRATIONS: &[&str] = &[
         expected_error      REAL NOT NULL,
         points              INTEGER NOT NULL,
         saved_at            INTEGER NOT NULL
+    ) STRICT;
+    "#,
+    // 3: kept runs, batch jobs and their items.
+    r#"
+    -- No foreign key to scenarios: a run outlives its scenario, since it
+    -- carries the inputs it was computed from.
+    CREATE TABLE runs (
+        id                TEXT PRIMARY KEY NOT NULL,
+        scenario_id       TEXT NOT NULL,
+        scenario_revision INTEGER NOT NULL,
+        team              TEXT NOT NULL,
+        kind              TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        job_id            TEXT,
+        engine_version    TEXT NOT NULL,
+        catalog_version   TEXT NOT NULL,
+        -- Encoded breakeven.v1.KeyFigures, RunInputs and RunOutput.
+        key_figures       BLOB NOT NULL,
+        inputs            BLOB NOT NULL,
+        output            BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX runs_by_created ON runs (created_at, id);
+    CREATE INDEX runs_by_scenario ON runs (scenario_id, created_at, id);
+    CREATE INDEX runs_by_job ON runs (job_id, created_at, id);
+
+    CREATE TABLE jobs (
+        id         TEXT PRIMARY KEY NOT NULL,
+        name       TEXT NOT NULL,
+        team       TEXT NOT NULL,
+        -- Encoded breakeven.v1.RunOptions.
+        options    BLOB NOT NULL,
+        cancelled  INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX jobs_by_created ON jobs (created_at, id);
+
+    CREATE TABLE job_items (
+        job_id            TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        idx               INTEGER NOT NULL,
+        label             TEXT NOT NULL,
+        scenario_id       TEXT NOT NULL,
+        scenario_revision INTEGER NOT NULL,
+        -- Encoded breakeven.v1.Scenario, as submitted.
+        scenario          BLOB NOT NULL,
+        -- pending, succeeded, failed or cancelled.
+        state             TEXT NOT NULL,
+        run_id            TEXT,
+        error             TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (job_id, idx)
+    ) STRICT;
+    CREATE INDEX job_items_by_state ON job_items (state, job_id, idx);
+    "#,
+    // 4: custom catalogue entries.
+    r#"
+    CREATE TABLE custom_entries (
+        -- The data directory: hardware, models or prices.
+        kind       TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        team       TEXT NOT NULL,
+        -- The entry in the data-file format.
+        text       TEXT NOT NULL,
+        revision   INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
     ) STRICT;
     "#,
 ];
@@ -585,6 +658,72 @@ impl Backend for Sqlite {
             return Err(not_found(id));
         }
         Ok(())
+    }
+
+    fn insert_run(&self, run: &StoredRun) -> Result<()> {
+        self.insert_run_tx(run)
+    }
+
+    fn get_run(&self, id: &str) -> Result<StoredRun> {
+        self.get_run_row(id)
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> Result<Page<StoredRun>> {
+        self.list_run_rows(query)
+    }
+
+    fn scenario_exists(&self, id: &str) -> Result<()> {
+        runs::scenario_exists(&self.conn(), id)
+    }
+
+    fn create_job(&self, id: &str, job: &NewJob, now: i64) -> Result<StoredJob> {
+        self.create_job_tx(id, job, now)
+    }
+
+    fn get_job(&self, id: &str, with_items: bool) -> Result<StoredJob> {
+        self.get_job_row(id, with_items)
+    }
+
+    fn list_jobs(&self, team: &str, offset: u64, limit: u32) -> Result<Page<StoredJob>> {
+        self.list_job_rows(team, offset, limit)
+    }
+
+    fn open_jobs(&self) -> Result<u32> {
+        self.open_job_count()
+    }
+
+    fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob> {
+        self.cancel_job_tx(id, now)
+    }
+
+    fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>> {
+        self.pending_item_rows(limit, skip)
+    }
+
+    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool> {
+        self.finish_item_tx(job_id, index, result, now)
+    }
+
+    fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
+        self.custom_rows()
+    }
+
+    fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry> {
+        self.custom_row(kind, name)
+    }
+
+    fn put_custom_entry(
+        &self,
+        entry: &CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+        now: i64,
+    ) -> Result<CustomEntry> {
+        self.put_custom_row(entry, create, expected_revision, now)
+    }
+
+    fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
+        self.delete_custom_row(kind, name)
     }
 }
 

@@ -96,6 +96,9 @@ pub struct Plan {
     pub fine_tune: Option<FineTune>,
     /// The throughput estimate for one replica on the open model's tokens.
     pub estimate: Estimate,
+    /// The estimator query behind `estimate`, for sweeps and curves of the
+    /// same configuration.
+    pub query: Query,
     pub gpu: Gpu,
     pub tensor_parallel: u32,
     /// Requests per second one replica sustains within the targets.
@@ -224,6 +227,7 @@ pub fn plan(
     };
 
     Ok(Plan {
+        query,
         horizon,
         hours_per_month: w.days_per_month * 24.0,
         api_rates,

@@ -3,13 +3,13 @@
 //! one validation serves both.
 
 use chrono::{Datelike, NaiveDate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 
 /// Everything a projection needs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// A label for reports.
@@ -30,7 +30,7 @@ pub struct Scenario {
 }
 
 /// The traffic to serve.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// Requests per day in the first month.
@@ -57,7 +57,7 @@ pub struct WorkloadSpec {
 }
 
 /// Paying an API per token.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiOption {
     /// Catalogue price id, e.g. "gpt-4o-mini"; the price in force on the
@@ -74,7 +74,7 @@ pub struct ApiOption {
 }
 
 /// A volume-discount tier.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeDiscount {
     /// Monthly spend (after caching and batch discounts, before this
@@ -85,7 +85,7 @@ pub struct VolumeDiscount {
 }
 
 /// Fine-tuning the API model instead of prompting it.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FineTune {
     /// One-off training cost, USD, charged in month 1.
@@ -98,7 +98,7 @@ pub struct FineTune {
 }
 
 /// Serving an open-weight model on GPUs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SelfHostOption {
     /// Catalogue model id.
@@ -139,7 +139,7 @@ pub struct SelfHostOption {
 }
 
 /// How the GPUs are paid for.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Deployment {
     Rented(Rented),
@@ -147,7 +147,7 @@ pub enum Deployment {
 }
 
 /// GPUs rented by the hour.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rented {
     /// "on_demand" or "reserved" (one-year) catalogue rate, or "custom".
@@ -162,7 +162,7 @@ pub struct Rented {
 }
 
 /// GPUs bought and run in a colocation facility.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Owned {
     /// Price per GPU, USD; 0 takes the catalogue's.
@@ -205,7 +205,7 @@ pub struct Owned {
 }
 
 /// Which traffic goes where.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Routing {
     /// Everything self-hosted.

@@ -1,6 +1,8 @@
 //! Test helpers: a real server on an ephemeral port and clients for it.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -66,19 +68,34 @@ impl TestServer {
 
     /// Starts a server on the database file `db`, which outlives it.
     pub async fn start_on(db: std::path::PathBuf) -> Self {
+        Self::start_with(db, Catalog::embedded().expect("built-in catalogue loads")).await
+    }
+
+    /// Starts a server on `db` with its own catalogue.
+    pub async fn start_with(db: std::path::PathBuf, catalog: Catalog) -> Self {
+        Self::start_with_options(db, catalog, Default::default()).await
+    }
+
+    /// Starts a server on `db` with its own catalogue and options.
+    pub async fn start_with_options(
+        db: std::path::PathBuf,
+        catalog: Catalog,
+        options: breakeven::server::Options,
+    ) -> Self {
         // Server logs show with `cargo test -- --nocapture`.
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-        let catalog = Arc::new(Catalog::embedded().expect("built-in catalogue loads"));
+        let catalog = Arc::new(catalog);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let store = breakeven::store::Store::open_sqlite(&db, Default::default())
             .await
             .expect("open test database");
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(breakeven::server::run(
+        let done = tokio::spawn(breakeven::server::run_with(
             listener,
             catalog,
             store,
+            options,
             async move {
                 let _ = stopped.await;
             },

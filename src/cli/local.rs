@@ -1,0 +1,216 @@
+//! The commands that need no server: `serve` itself, `check-data`,
+//! `accuracy` and `speed`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::exit::Failure;
+use crate::catalog::Catalog;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: SocketAddr,
+    /// Directory holding hardware/, models/ and prices/; the catalogue
+    /// built into the binary when omitted.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// SQLite file holding saved scenarios; created if missing.
+    #[arg(long, default_value = "breakeven.db")]
+    db: PathBuf,
+    /// Save the example scenarios of examples/ (tagged "example") unless
+    /// the database holds them already.
+    #[arg(long)]
+    seed_examples: bool,
+    /// A file of `TOKEN TEAM` lines: every call but health checks,
+    /// reflection and catalogue reads then needs `authorization: Bearer
+    /// TOKEN`, and each team sees only its own scenarios, runs and jobs.
+    /// Read again whenever it changes.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Batch job items run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    job_workers: u16,
+    /// Serve over TLS with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these CA certificates (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AccuracyArgs {
+    /// A CSV table in the format of benchmarks/measured_throughput.csv.
+    #[arg(long)]
+    measurements: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SpeedArgs {
+    /// Paths of the Monte Carlo run (60 months each).
+    #[arg(long, default_value_t = 1_000_000)]
+    paths: u64,
+    /// Also write the speed scenario, resolved, to this JSON file: the
+    /// input of the NumPy baseline in benches/numpy.
+    #[arg(long)]
+    plan_json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckDataArgs {
+    /// Directory holding hardware/, models/ and prices/; the built-in
+    /// catalogue when omitted.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// The error chain of a local failure on one line.
+fn local(err: anyhow::Error) -> Failure {
+    Failure::Local(format!("{err:#}"))
+}
+
+pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let ServeArgs {
+        addr,
+        data_dir,
+        db,
+        seed_examples,
+        tokens,
+        job_workers,
+        tls_cert,
+        tls_key,
+        tls_client_ca,
+        metrics_addr,
+    } = args;
+    let run = async {
+        let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
+        let store = crate::store::Store::open_sqlite(&db, Default::default())
+            .await
+            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let metrics = match metrics_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+        if seed_examples {
+            let added = crate::grpc::seed_examples(&store, &catalog).await?;
+            tracing::info!(added, "example scenarios saved");
+        }
+        let tokens = match tokens {
+            Some(path) => Some(Arc::new(
+                crate::auth::TokenFile::open(&path).map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
+        // clap makes --tls-cert and --tls-key come together.
+        let tls = tls_cert
+            .zip(tls_key)
+            .map(|(cert, key)| crate::server::TlsFiles {
+                cert,
+                key,
+                client_ca: tls_client_ca,
+            });
+        let options = crate::server::Options {
+            job_workers: usize::from(job_workers),
+            tokens,
+            tls,
+            metrics,
+        };
+        crate::server::run_with(listener, catalog, store, options, shutdown_signal()).await
+    };
+    run.await.map_err(local)
+}
+
+pub fn accuracy(args: AccuracyArgs) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<String> {
+        let catalog = Catalog::embedded()?;
+        let text = match args.measurements {
+            Some(path) => std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            None => crate::estimator::calibrate::PUBLIC_MEASUREMENTS.to_string(),
+        };
+        let points = crate::estimator::calibrate::parse_csv(&text)?;
+        Ok(crate::estimator::calibrate::accuracy_table(
+            &catalog, &points,
+        ))
+    };
+    super::output::print(&run().map_err(local)?)
+}
+
+pub fn speed(args: SpeedArgs) -> Result<(), Failure> {
+    let run = || -> anyhow::Result<String> {
+        let catalog = Catalog::embedded()?;
+        if let Some(path) = &args.plan_json {
+            std::fs::write(path, crate::speed::bench_plan_json(&catalog)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(crate::speed::report(&catalog, args.paths)?)
+    };
+    super::output::print(&run().map_err(local)?)
+}
+
+pub fn check_data(args: CheckDataArgs) -> Result<(), Failure> {
+    let catalog = load_catalog(args.data_dir.as_deref()).map_err(local)?;
+    super::output::print(&format!(
+        "catalogue ok: {} GPUs, {} models, {} API price entries\n",
+        catalog.gpus().count(),
+        catalog.models().count(),
+        catalog.prices().entries().len()
+    ))
+}
+
+fn load_catalog(data_dir: Option<&Path>) -> anyhow::Result<Catalog> {
+    let catalog = match data_dir {
+        Some(dir) => Catalog::from_dir(dir),
+        None => Catalog::embedded(),
+    }?;
+    tracing::info!(
+        gpus = catalog.gpus().count(),
+        models = catalog.models().count(),
+        prices = catalog.prices().entries().len(),
+        "catalogue loaded"
+    );
+    Ok(catalog)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,372 @@
+//! `breakeven project FILE` and `breakeven breakeven FILE`: a scenario
+//! file month by month, and its break-even volume and month.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use super::exit::Failure;
+use super::file::ScenarioFile;
+use super::format::{count, month_and_date, month_of_date, number, percent, usd, usd_price};
+use super::output::{Cell, Output, Record, Report, Table, num, text};
+use super::{Global, connect};
+use crate::grpc::pb;
+use crate::grpc::pb::simulation_service_client::SimulationServiceClient;
+use crate::tco::Scenario;
+
+/// Which view of self-hosting costs to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Basis {
+    /// Profit and loss: depreciation and cost of capital spread a purchase.
+    Pnl,
+    /// Cash: a purchase counts when paid, resale at the end.
+    Cash,
+}
+
+impl From<Basis> for pb::CostBasis {
+    fn from(basis: Basis) -> Self {
+        match basis {
+            Basis::Pnl => pb::CostBasis::ProfitAndLoss,
+            Basis::Cash => pb::CostBasis::Cash,
+        }
+    }
+}
+
+impl Basis {
+    /// The basis of a request's `basis` field; unset is profit and loss,
+    /// as the API reads it.
+    pub fn of(value: i32) -> Basis {
+        match pb::CostBasis::try_from(value) {
+            Ok(pb::CostBasis::Cash) => Basis::Cash,
+            _ => Basis::Pnl,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectArgs {
+    /// A scenario file (see `breakeven scenario init`).
+    file: PathBuf,
+    /// Basis of the break-even month and the self-host columns.
+    #[arg(long, value_enum, default_value_t = Basis::Pnl)]
+    basis: Basis,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BreakEvenArgs {
+    /// A scenario file (see `breakeven scenario init`).
+    file: PathBuf,
+    /// Basis of the break-even month.
+    #[arg(long, value_enum, default_value_t = Basis::Pnl)]
+    basis: Basis,
+}
+
+/// The first day of the scenario, for month dates; `None` only for a start
+/// month the server would have refused.
+fn start(scenario: &Scenario) -> Option<NaiveDate> {
+    scenario.month_start(1).ok()
+}
+
+/// Month `t` and its date, or only the number without a start date.
+pub(super) fn month_cell(start: Option<NaiveDate>, t: u32) -> Cell {
+    let shown = match start {
+        Some(start) => month_and_date(start, t),
+        None if t == 0 => "never".into(),
+        None => format!("month {t}"),
+    };
+    Cell::number(shown, f64::from(t))
+}
+
+pub async fn project(global: &Global, out: Output, args: ProjectArgs) -> Result<(), Failure> {
+    let file = ScenarioFile::read(&args.file)?;
+    let mut client = SimulationServiceClient::new(connect(global).await?);
+    let response = client
+        .project(pb::ProjectRequest {
+            scenario: Some(file.wire.clone()),
+            basis: pb::CostBasis::from(args.basis).into(),
+        })
+        .await
+        .map_err(|status| file.locate(status.into()))?
+        .into_inner();
+    out.show(&response, || {
+        projection_report(&file.scenario, args.basis, &response)
+    })
+}
+
+fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse) -> Report {
+    let s = p.summary.clone().unwrap_or_default();
+    let start = start(scenario);
+    let (total_self_host, self_host_title) = match basis {
+        Basis::Pnl => (s.total_self_host_pnl, "self-host total (P&L)"),
+        Basis::Cash => (s.total_self_host_cash, "self-host total (cash)"),
+    };
+    let mut summary = Record::new();
+    summary
+        .add(
+            "break_even_month",
+            "breaks even",
+            if s.breaks_even {
+                month_cell(start, s.break_even_month)
+            } else {
+                Cell::number("not within the horizon", 0.0)
+            },
+        )
+        .add(
+            "first_crossover_month",
+            "first crossover",
+            month_cell(start, s.first_crossover_month),
+        )
+        .add(
+            "total_api",
+            "API total",
+            Cell::number(usd(s.total_api), s.total_api),
+        )
+        .add(
+            "total_self_host",
+            self_host_title,
+            Cell::number(usd(total_self_host), total_self_host),
+        )
+        .add(
+            "savings",
+            "savings (API − self-host)",
+            Cell::number(
+                usd(s.total_api - total_self_host),
+                s.total_api - total_self_host,
+            ),
+        );
+    if s.total_fine_tuned_api > 0.0 {
+        summary.add(
+            "total_fine_tuned_api",
+            "fine-tuned API total",
+            Cell::number(usd(s.total_fine_tuned_api), s.total_fine_tuned_api),
+        );
+    }
+    summary
+        .add(
+            "npv_api",
+            "API NPV",
+            Cell::number(usd(s.npv_api), s.npv_api),
+        )
+        .add(
+            "npv_self_host",
+            "self-host NPV (cash)",
+            Cell::number(usd(s.npv_self_host), s.npv_self_host),
+        )
+        .add(
+            "api_cost_per_million_tokens",
+            "API per M tokens",
+            Cell::number(
+                usd_price(s.api_cost_per_million_tokens),
+                s.api_cost_per_million_tokens,
+            ),
+        )
+        .add(
+            "self_host_cost_per_million_tokens",
+            "self-host per M tokens",
+            Cell::number(
+                usd_price(s.self_host_cost_per_million_tokens),
+                s.self_host_cost_per_million_tokens,
+            ),
+        )
+        .add(
+            "mean_utilization",
+            "mean utilisation",
+            Cell::number(percent(s.mean_utilization), s.mean_utilization),
+        );
+    if let Some(v) = &s.break_even_volume {
+        summary.add(
+            "break_even_requests_per_day",
+            "break-even volume",
+            volume(v),
+        );
+    }
+    summary
+        .add(
+            "tensor_parallel",
+            "GPUs per replica",
+            Cell::count(s.tensor_parallel),
+        )
+        .add(
+            "output_tokens_per_second_per_gpu",
+            "output tokens/s per GPU",
+            Cell::number(
+                format!(
+                    "{} (±{})",
+                    number(s.output_tokens_per_second_per_gpu, 0),
+                    percent(s.throughput_expected_error)
+                ),
+                s.output_tokens_per_second_per_gpu,
+            ),
+        )
+        .add(
+            "api_prices_used",
+            "API prices used",
+            Cell::text(s.api_prices_used.join(", ")),
+        );
+
+    let mut report = Report::new();
+    report
+        .title(title(scenario))
+        .record(summary)
+        .table(months_table(basis, &p.months));
+    report
+}
+
+/// The projection month by month, self-host costs on `basis`.
+pub(super) fn months_table(basis: Basis, months: &[pb::MonthRow]) -> Table {
+    let mut table = Table::new(vec![
+        num("month", "month"),
+        text("date", "date"),
+        num("requests_per_day", "requests/day"),
+        num("gpus_held", "GPUs"),
+        num("api_cost", "API"),
+        num("self_host", "self-host"),
+        num("cumulative_api", "API to date"),
+        num("cumulative_self_host", "self-host to date"),
+        num("utilization", "utilisation"),
+    ]);
+    for m in months {
+        let (cost, cumulative) = match basis {
+            Basis::Pnl => (m.self_host_pnl, m.cumulative_self_host_pnl),
+            Basis::Cash => (m.self_host_cash, m.cumulative_self_host_cash),
+        };
+        table.push(vec![
+            Cell::count(m.month),
+            Cell::text(month_of_date(&m.date)),
+            Cell::number(count(m.requests_per_day), m.requests_per_day),
+            Cell::count(m.gpus_held),
+            Cell::number(usd(m.api_cost), m.api_cost),
+            Cell::number(usd(cost), cost),
+            Cell::number(usd(m.cumulative_api), m.cumulative_api),
+            Cell::number(usd(cumulative), cumulative),
+            Cell::number(percent(m.utilization), m.utilization),
+        ]);
+    }
+    table
+}
+
+/// The heading of a scenario's report.
+fn title(scenario: &Scenario) -> String {
+    let name = if scenario.name.is_empty() {
+        "scenario"
+    } else {
+        &scenario.name
+    };
+    format!(
+        "{name}: {} months from {}",
+        scenario.horizon_months, scenario.start_month
+    )
+}
+
+/// A break-even volume in requests a day, or why there is none.
+pub(super) fn volume(v: &pb::BreakEvenVolume) -> Cell {
+    if v.reached {
+        Cell::number(
+            format!("{} requests/day", count(v.requests_per_day)),
+            v.requests_per_day,
+        )
+    } else {
+        Cell::text("not reached")
+    }
+}
+
+pub async fn break_even(global: &Global, out: Output, args: BreakEvenArgs) -> Result<(), Failure> {
+    let file = ScenarioFile::read(&args.file)?;
+    let mut client = SimulationServiceClient::new(connect(global).await?);
+    let response = client
+        .find_break_even(pb::FindBreakEvenRequest {
+            scenario: Some(file.wire.clone()),
+            basis: pb::CostBasis::from(args.basis).into(),
+        })
+        .await
+        .map_err(|status| file.locate(status.into()))?
+        .into_inner();
+    out.show(&response, || break_even_report(&file.scenario, &response))
+}
+
+fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Report {
+    let start = start(scenario);
+    let v = b.break_even_volume.unwrap_or_default();
+    let mut summary = Record::new();
+    summary
+        .add(
+            "break_even_requests_per_day",
+            "break-even volume",
+            volume(&v),
+        )
+        .add(
+            "continuous_requests_per_day",
+            "with fractional GPUs",
+            if v.continuous_reached {
+                Cell::number(
+                    format!("{} requests/day", count(v.continuous_requests_per_day)),
+                    v.continuous_requests_per_day,
+                )
+            } else {
+                Cell::text("not reached")
+            },
+        )
+        .add(
+            "break_even_month",
+            "breaks even",
+            if b.breaks_even {
+                month_cell(start, b.break_even_month)
+            } else {
+                Cell::number("not within the horizon", 0.0)
+            },
+        )
+        .add(
+            "first_crossover_month",
+            "first crossover",
+            month_cell(start, b.first_crossover_month),
+        )
+        .add(
+            "monthly_cost_per_gpu",
+            "monthly cost per GPU",
+            Cell::number(usd(v.monthly_cost_per_gpu), v.monthly_cost_per_gpu),
+        )
+        .add(
+            "requests_per_day_per_replica",
+            "requests/day per replica",
+            Cell::number(
+                count(v.requests_per_day_per_replica),
+                v.requests_per_day_per_replica,
+            ),
+        );
+
+    let mut sensitivities = Table::new(vec![
+        text("input", "input"),
+        num("change", "change"),
+        text("breaks_even", "breaks even"),
+        num("break_even_month", "month"),
+        num("break_even_requests_per_day", "break-even requests/day"),
+        num("horizon_difference", "self-host − API"),
+    ]);
+    for case in &b.sensitivities {
+        let volume = case.break_even_volume.unwrap_or_default();
+        let change = if case.change > 0.0 {
+            format!("+{}", percent(case.change))
+        } else {
+            percent(case.change)
+        };
+        sensitivities.push(vec![
+            Cell::text(&case.input),
+            Cell::number(change, case.change),
+            Cell::flag(case.breaks_even),
+            month_cell(start, case.break_even_month),
+            if volume.reached {
+                Cell::number(count(volume.requests_per_day), volume.requests_per_day)
+            } else {
+                Cell::text("")
+            },
+            Cell::number(usd(case.horizon_difference), case.horizon_difference),
+        ]);
+    }
+
+    let mut report = Report::new();
+    report
+        .title(title(scenario))
+        .record(summary)
+        .table(sensitivities);
+    report
+}

@@ -1,0 +1,134 @@
+//! SQL of custom catalogue entries.
+
+use rusqlite::{OptionalExtension, Row, TransactionBehavior};
+
+use super::{Sqlite, db};
+use crate::error::{Error, Result};
+use crate::store::custom::{CustomEntry, custom_not_found};
+
+const COLUMNS: &str = "kind, name, team, text, revision, created_at, updated_at";
+
+fn entry_row(row: &Row<'_>) -> rusqlite::Result<CustomEntry> {
+    Ok(CustomEntry {
+        kind: row.get(0)?,
+        name: row.get(1)?,
+        team: row.get(2)?,
+        text: row.get(3)?,
+        revision: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+impl Sqlite {
+    pub(super) fn custom_rows(&self) -> Result<Vec<CustomEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM custom_entries ORDER BY kind, name"
+            ))
+            .map_err(db)?;
+        stmt.query_map([], entry_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db)
+    }
+
+    pub(super) fn custom_row(&self, kind: &str, name: &str) -> Result<CustomEntry> {
+        self.conn()
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM custom_entries WHERE kind = ?1 AND name = ?2"
+            ))
+            .and_then(|mut stmt| stmt.query_row([kind, name], entry_row).optional())
+            .map_err(db)?
+            .ok_or_else(|| custom_not_found(kind, name))
+    }
+
+    /// Inserts a new entry, or replaces an existing one's text when
+    /// `create` is false (checking `expected_revision` if given).
+    pub(super) fn put_custom_row(
+        &self,
+        entry: &CustomEntry,
+        create: bool,
+        expected_revision: Option<u32>,
+        now: i64,
+    ) -> Result<CustomEntry> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let current = tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM custom_entries WHERE kind = ?1 AND name = ?2"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row([&entry.kind, &entry.name], entry_row)
+                    .optional()
+            })
+            .map_err(db)?;
+        let saved = match (create, current) {
+            (true, Some(_)) => {
+                return Err(Error::AlreadyExists(format!(
+                    "a custom {} entry named {:?} exists already; update it instead",
+                    entry.kind, entry.name
+                )));
+            }
+            (false, None) => return Err(custom_not_found(&entry.kind, &entry.name)),
+            (true, None) => CustomEntry {
+                revision: 1,
+                created_at: now,
+                updated_at: now,
+                ..entry.clone()
+            },
+            (false, Some(current)) => {
+                if let Some(expected) = expected_revision
+                    && expected != current.revision
+                {
+                    return Err(Error::Aborted(format!(
+                        "custom entry {} changed since it was read (expected revision \
+                         {expected}, now {}); read it again and retry",
+                        entry.name, current.revision
+                    )));
+                }
+                CustomEntry {
+                    revision: current.revision + 1,
+                    created_at: current.created_at,
+                    updated_at: now.max(current.updated_at + 1),
+                    team: current.team.clone(),
+                    ..entry.clone()
+                }
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO custom_entries (kind, name, team, text, revision, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (kind, name) DO UPDATE SET text = excluded.text, \
+                 revision = excluded.revision, updated_at = excluded.updated_at",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(rusqlite::params![
+                saved.kind,
+                saved.name,
+                saved.team,
+                saved.text,
+                saved.revision,
+                saved.created_at,
+                saved.updated_at
+            ])
+        })
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(saved)
+    }
+
+    pub(super) fn delete_custom_row(&self, kind: &str, name: &str) -> Result<()> {
+        let changed = self
+            .conn()
+            .prepare_cached("DELETE FROM custom_entries WHERE kind = ?1 AND name = ?2")
+            .and_then(|mut stmt| stmt.execute([kind, name]))
+            .map_err(db)?;
+        if changed == 0 {
+            return Err(custom_not_found(kind, name));
+        }
+        Ok(())
+    }
+}
