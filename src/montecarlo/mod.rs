@@ -29,9 +29,9 @@ pub use inputs::{ApiPriceProcess, DemandProcess, Distribution, GpuPriceProcess, 
 
 use crate::error::{Error, Result};
 use crate::tco::plan::{Costs, Plan};
-use crate::tco::{Basis, Batch, LANES, PathInputs};
+use crate::tco::{Basis, Batch, LANES};
 use aggregate::Aggregate;
-use paths::{Drawer, PathDraw};
+use paths::{BatchDraw, Drawer};
 
 /// Version of the engine's arithmetic, stored with every result: a change
 /// that alters numbers bumps it.
@@ -301,18 +301,19 @@ impl<'a> Job<'a> {
     }
 
     /// Runs paths [start, end) in order into one aggregate, a batch of
-    /// [`LANES`] paths at a time: each path is drawn from its own stream
-    /// and gets its own uncertain inputs, then the cost model runs on the
+    /// [`LANES`] paths at a time: the batch's paths are drawn, each from
+    /// its own stream, into the batch's input rows; lanes get their own
+    /// uncertain static inputs, if any; then the cost model runs on the
     /// whole batch side by side and the batch enters the aggregate.
     #[inline(always)]
     fn chunk_portable(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
         let plan = self.plan;
         let h = plan.horizon;
+        let uncertain = !self.stochastic.uncertain.is_empty();
         let mut scratch = plan.clone();
-        let mut draw = PathDraw::default();
+        let mut draw = BatchDraw::default();
         let mut batch = Batch::new(plan);
         let mut agg = Aggregate::new(h);
-        let mut api_path = vec![1.0; h];
         let mut drivers: Vec<Vec<f64>> = Vec::new();
         let base_decline = plan.scenario.api.annual_price_decline;
         for first in (start..end).step_by(LANES) {
@@ -320,51 +321,55 @@ impl<'a> Job<'a> {
                 break;
             }
             let n = ((end - first) as usize).min(LANES);
+            self.drawer.draw_batch(
+                &self.constants,
+                self.settings.seed,
+                first,
+                n,
+                self.settings.antithetic,
+                &mut draw,
+                batch.input_rows(),
+            );
+            let rows = batch.input_rows();
+            if uncertain && self.stochastic.api_price.is_none() {
+                // Ones, which an uncertain API decline below may have
+                // changed in the last batch.
+                rows.api_price.fill([1.0; LANES]);
+            }
+            // The drivers of rank correlation: static values, and where
+            // each process ended (before any uncertain API decline).
             drivers.clear();
             for lane in 0..n {
-                let index = first + lane as u64;
-                self.drawer.draw(
-                    &self.constants,
-                    self.settings.seed,
-                    index,
-                    self.settings.antithetic,
-                    &mut draw,
-                );
-                scratch.scenario.workload = plan.scenario.workload.clone();
-                scratch.scenario.self_host.target_utilization =
-                    plan.scenario.self_host.target_utilization;
-                scratch.scenario.self_host.quality_factor = plan.scenario.self_host.quality_factor;
-                scratch.costs = plan.costs.clone();
-                let decline = apply_statics(plan, &mut scratch, self.stochastic, &draw.statics);
-                if draw.api_price.is_empty() {
-                    api_path.fill(1.0);
-                } else {
-                    api_path.copy_from_slice(&draw.api_price);
+                if first + lane as u64 >= aggregate::RANK_SAMPLE as u64 {
+                    break;
                 }
-                if let Some(d) = decline {
-                    for (t, a) in api_path.iter_mut().enumerate() {
-                        *a *= ((1.0 - d) / (1.0 - base_decline)).powf(t as f64 / 12.0);
+                let last = |rows: &[crate::tco::Row]| rows.last().map_or(1.0, |r| r[lane]);
+                let mut d = draw.statics[lane].clone();
+                d.extend([
+                    last(rows.demand),
+                    last(rows.api_price),
+                    last(rows.gpu_price),
+                    last(rows.throughput),
+                ]);
+                drivers.push(d);
+            }
+            if uncertain {
+                for lane in 0..n {
+                    scratch.scenario.workload = plan.scenario.workload.clone();
+                    scratch.scenario.self_host.target_utilization =
+                        plan.scenario.self_host.target_utilization;
+                    scratch.scenario.self_host.quality_factor =
+                        plan.scenario.self_host.quality_factor;
+                    scratch.costs = plan.costs.clone();
+                    let decline =
+                        apply_statics(plan, &mut scratch, self.stochastic, &draw.statics[lane]);
+                    if let Some(d) = decline {
+                        let rows = batch.input_rows();
+                        for (t, row) in rows.api_price.iter_mut().enumerate() {
+                            row[lane] *= ((1.0 - d) / (1.0 - base_decline)).powf(t as f64 / 12.0);
+                        }
                     }
-                }
-                let inputs = PathInputs {
-                    demand: &draw.demand,
-                    api_price: &api_path,
-                    gpu_price: &draw.gpu_price,
-                    power_price: &draw.power_price,
-                    throughput: &draw.throughput,
-                    failures: &draw.failures,
-                };
-                batch.set(lane, &scratch, &inputs);
-                if (index as usize) < aggregate::RANK_SAMPLE {
-                    let mut d = draw.statics.clone();
-                    let last = |row: &[f64]| row.last().copied().unwrap_or(1.0);
-                    d.extend([
-                        last(&draw.demand),
-                        last(&draw.api_price),
-                        last(&draw.gpu_price),
-                        last(&draw.throughput),
-                    ]);
-                    drivers.push(d);
+                    batch.set_statics(lane, &scratch);
                 }
             }
             plan.run_batch(&mut batch);

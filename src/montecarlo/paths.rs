@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::inputs::{ApiPriceProcess, DemandProcess, Stochastic};
+use crate::tco::{InputRows, LANES, Row};
 
 /// Months per year, and the time step in years.
 const DT: f64 = 1.0 / 12.0;
@@ -356,6 +357,198 @@ impl Drawer<'_> {
                 *x = level + ou;
             }
             exp_in_place(&mut out.gpu_price);
+        }
+    }
+}
+
+/// Buffers for a batch of paths drawn by [`Drawer::draw_batch`], reused
+/// across batches.
+#[derive(Debug, Clone, Default)]
+pub struct BatchDraw {
+    /// Values of the uncertain static inputs of each lane, in the order
+    /// given.
+    pub statics: Vec<Vec<f64>>,
+    /// The normals of each of the five factors, by month and lane.
+    shocks: [Vec<Row>; 5],
+    /// Each lane's uncertain logistic ceiling.
+    ceiling: Vec<f64>,
+    /// One lane's words and counts, as in [`PathDraw`].
+    words: Vec<u64>,
+    counts: Vec<u32>,
+}
+
+impl Drawer<'_> {
+    /// Draws paths `first..first + n` into lanes `0..n` of `rows`: the same
+    /// numbers, to the bit, as [`Drawer::draw`] gives each of them.
+    ///
+    /// Each lane reads its own stream in [`Drawer::draw`]'s order, and
+    /// what needs the stream — normals, Poisson counts, cut sizes, static
+    /// values — is done a lane at a time. The rest — correlation, walks,
+    /// exponentials, trends — is the same arithmetic on every lane, and
+    /// runs a month at a time across the lanes, where it vectorises and no
+    /// lane waits on its own previous month. Rows of processes left out
+    /// are not touched; lanes from `n` on keep what they held.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn draw_batch(
+        &self,
+        c: &Constants,
+        seed: u64,
+        first: u64,
+        n: usize,
+        antithetic: bool,
+        out: &mut BatchDraw,
+        rows: InputRows<'_>,
+    ) {
+        let h = self.horizon;
+        let s = self.stochastic;
+        let same_product = match &s.api_price {
+            Some(ApiPriceProcess::SameProduct { cut_size, .. }) => Some(cut_size),
+            _ => None,
+        };
+        let failures = s.annual_failure_rate > 0.0;
+        out.statics.resize_with(LANES, Vec::new);
+        out.ceiling.resize(LANES, 0.0);
+        for (shocks, &drawn) in out.shocks.iter_mut().zip(&c.drawn) {
+            if drawn && shocks.len() != h {
+                *shocks = vec![[0.0; LANES]; h];
+            }
+        }
+        if same_product.is_some() || failures {
+            out.words.resize(h, 0);
+            out.counts.resize(h, 0);
+        }
+
+        // What needs the stream, a lane at a time.
+        for lane in 0..n.min(LANES) {
+            let index = first + lane as u64;
+            let (stream_id, mirror) = if antithetic {
+                (index / 2, index % 2 == 1)
+            } else {
+                (index, false)
+            };
+            let mut rng = stream(seed, stream_id);
+            let sign = if mirror { -1.0 } else { 1.0 };
+            let reflect = |u: f64| if mirror { 1.0 - u } else { u };
+
+            let statics = &mut out.statics[lane];
+            statics.clear();
+            for (i, (_, dist)) in s.uncertain.iter().enumerate() {
+                let u = reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12);
+                let value = match self.fixed.iter().find(|(p, _)| *p == i) {
+                    Some(&(_, v)) => v,
+                    None => dist.quantile(u),
+                };
+                statics.push(value);
+            }
+            out.ceiling[lane] = match &s.demand {
+                Some(DemandProcess::Logistic { ceiling, .. }) => {
+                    ceiling.quantile(reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12))
+                }
+                _ => 0.0,
+            };
+            for (shocks, &drawn) in out.shocks.iter_mut().zip(&c.drawn) {
+                if drawn {
+                    for row in &mut shocks[1..] {
+                        let normal: f64 = rng.sample(StandardNormal);
+                        row[lane] = sign * normal;
+                    }
+                }
+            }
+            if same_product.is_some() || failures {
+                rng.fill(&mut out.words[1..]);
+                let mirror_bits = if mirror { u32::MAX } else { 0 };
+                if let Some(cut_size) = same_product {
+                    c.cuts
+                        .counts(&out.words[1..], 32, mirror_bits, &mut out.counts[1..]);
+                    rows.api_price[0][lane] = 1.0;
+                    let mut cut_factor = 1.0f64;
+                    for (&cuts, api) in out.counts[1..].iter().zip(&mut rows.api_price[1..]) {
+                        for _ in 0..cuts {
+                            let u = reflect(rng.random()).clamp(1e-12, 1.0 - 1e-12);
+                            cut_factor *= (1.0 - cut_size.quantile(u)).max(1e-9);
+                        }
+                        api[lane] = cut_factor;
+                    }
+                }
+                if failures {
+                    c.failures
+                        .counts(&out.words[1..], 0, mirror_bits, &mut out.counts[1..]);
+                    rows.failures[0][lane] = 0.0;
+                    for (row, &k) in rows.failures[1..].iter_mut().zip(&out.counts[1..]) {
+                        row[lane] = f64::from(k) / 64.0;
+                    }
+                }
+            }
+        }
+
+        // The rest, a month at a time across the lanes.
+        if let Some(l) = &self.cholesky {
+            for t in 1..h {
+                let mut e = [[0.0f64; LANES]; 5];
+                for (e, shocks) in e.iter_mut().zip(&out.shocks) {
+                    if let Some(row) = shocks.get(t) {
+                        *e = *row;
+                    }
+                }
+                for (i, shocks) in out.shocks.iter_mut().enumerate() {
+                    if let Some(row) = shocks.get_mut(t) {
+                        for (lane, z) in row.iter_mut().enumerate() {
+                            *z = (0..=i).map(|j| l[(i, j)] * e[j][lane]).sum();
+                        }
+                    }
+                }
+            }
+        }
+        let walked = [
+            Some(&mut *rows.demand),
+            Some(&mut *rows.api_price),
+            None,
+            Some(&mut *rows.power_price),
+            Some(&mut *rows.throughput),
+        ];
+        for ((walked, walk), shocks) in walked.into_iter().zip(&c.walks).zip(&out.shocks) {
+            if let (Some(walked), Some((scale, trend))) = (walked, walk) {
+                let mut w = [0.0; LANES];
+                for ((row, z), m) in walked.iter_mut().zip(shocks).zip(trend) {
+                    for lane in 0..LANES {
+                        w[lane] += scale * z[lane];
+                        row[lane] = m + w[lane];
+                    }
+                }
+                exp_in_place(walked.as_flattened_mut());
+            }
+        }
+        if let Some(DemandProcess::Logistic { .. }) = &s.demand {
+            let r0 = self.base_requests_per_day.max(1e-9);
+            for (row, (grow, shrink)) in rows.demand.iter_mut().zip(&c.logistic) {
+                for (m, &ceiling) in row.iter_mut().zip(&out.ceiling) {
+                    let logistic = ceiling / (1.0 + (ceiling / r0 - 1.0) * shrink);
+                    *m *= logistic / (r0 * grow);
+                }
+            }
+        }
+        if same_product.is_some() {
+            for (row, drift) in rows.api_price.iter_mut().zip(&c.api_drift) {
+                for m in row {
+                    *m *= drift;
+                }
+            }
+        }
+        if s.gpu_price.is_some() {
+            let mut ou = [0.0; LANES];
+            for ((row, z), level) in rows
+                .gpu_price
+                .iter_mut()
+                .zip(&out.shocks[2])
+                .zip(&c.gpu_log_level)
+            {
+                for lane in 0..LANES {
+                    ou[lane] = ou[lane] * c.gpu_decay + c.gpu_scale * z[lane];
+                    row[lane] = level + ou[lane];
+                }
+            }
+            exp_in_place(rows.gpu_price.as_flattened_mut());
         }
     }
 }

@@ -489,3 +489,98 @@ fn limits_and_bad_inputs_name_their_field() {
         "stochastic.demand.volatility",
     );
 }
+
+#[test]
+fn a_batch_is_drawn_as_its_paths_are_one_by_one() {
+    let mut correlation = vec![0.0; 25];
+    for i in 0..5 {
+        correlation[i * 5 + i] = 1.0;
+    }
+    correlation[3] = 0.5;
+    correlation[15] = 0.5;
+    correlation[2] = -0.3;
+    correlation[10] = -0.3;
+    let mut every_process = risky();
+    every_process.power_price = Some(Walk {
+        annual_drift: 0.02,
+        volatility: 0.2,
+    });
+    every_process.throughput = Some(Walk {
+        annual_drift: 0.3,
+        volatility: 0.1,
+    });
+    every_process.correlation = correlation;
+    let logistic = Stochastic {
+        demand: Some(DemandProcess::Logistic {
+            volatility: 0.2,
+            ceiling: Distribution::Uniform {
+                min: 5_000.0,
+                max: 9_000.0,
+            },
+        }),
+        api_price: Some(ApiPriceProcess::ConstantCapability {
+            annual_factor: 4.0,
+            volatility: 0.3,
+        }),
+        ..Default::default()
+    };
+    let quiet = Stochastic {
+        annual_failure_rate: 0.1,
+        ..Default::default()
+    };
+    for (stochastic, fixed) in [
+        (risky(), vec![]),
+        (risky(), vec![(1, 31_000.0)]),
+        (every_process, vec![]),
+        (logistic, vec![]),
+        (quiet, vec![]),
+    ] {
+        let mut d = drawer(&stochastic, 25);
+        d.fixed = fixed;
+        let c = d.constants();
+        for antithetic in [false, true] {
+            let plan = plan(25);
+            let mut batch = Batch::new(&plan);
+            let mut batch_draw = paths::BatchDraw::default();
+            let mut one = PathDraw::default();
+            // A full batch, then one cut short, into the same buffers.
+            for (first, n) in [(64, LANES), (128 + 7, 37)] {
+                d.draw_batch(
+                    &c,
+                    5,
+                    first,
+                    n,
+                    antithetic,
+                    &mut batch_draw,
+                    batch.input_rows(),
+                );
+                let rows = batch.input_rows();
+                for lane in 0..n {
+                    d.draw(&c, 5, first + lane as u64, antithetic, &mut one);
+                    assert_eq!(batch_draw.statics[lane], one.statics);
+                    for (row, path) in [
+                        (&*rows.demand, &one.demand),
+                        (&*rows.api_price, &one.api_price),
+                        (&*rows.gpu_price, &one.gpu_price),
+                        (&*rows.power_price, &one.power_price),
+                        (&*rows.throughput, &one.throughput),
+                        (&*rows.failures, &one.failures),
+                    ] {
+                        let lane_values: Vec<u64> = row.iter().map(|r| r[lane].to_bits()).collect();
+                        let want: Vec<u64> = if path.is_empty() {
+                            let neutral = if std::ptr::eq(row, &*rows.failures) {
+                                0.0
+                            } else {
+                                1.0
+                            };
+                            vec![f64::to_bits(neutral); 25]
+                        } else {
+                            path.iter().map(|v| v.to_bits()).collect()
+                        };
+                        assert_eq!(lane_values, want, "path {}", first + lane as u64);
+                    }
+                }
+            }
+        }
+    }
+}

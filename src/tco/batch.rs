@@ -31,6 +31,17 @@ pub const LANES: usize = 64;
 /// One value per lane.
 pub type Row = [f64; LANES];
 
+/// The input rows of a [`Batch`], one [`Row`] per month (index t−1), as
+/// [`Batch::input_rows`] lends them.
+pub struct InputRows<'a> {
+    pub demand: &'a mut [Row],
+    pub api_price: &'a mut [Row],
+    pub gpu_price: &'a mut [Row],
+    pub power_price: &'a mut [Row],
+    pub throughput: &'a mut [Row],
+    pub failures: &'a mut [Row],
+}
+
 /// The inputs an uncertain static value may change, one value per lane;
 /// everything else comes from the plan.
 #[derive(Debug, Clone)]
@@ -138,6 +149,30 @@ impl Batch {
     /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
     pub fn set(&mut self, lane: usize, plan: &Plan, path: &PathInputs) {
+        self.set_statics(lane, plan);
+        self.set_path(lane, path);
+    }
+
+    /// The rows of the path inputs, for a drawer that writes every lane's
+    /// path in place rather than through [`Batch::set`]. A row a drawer
+    /// leaves alone keeps what it held: its neutral value (ones, or no
+    /// failures) in a new batch.
+    pub fn input_rows(&mut self) -> InputRows<'_> {
+        self.neutral = [false; 6];
+        InputRows {
+            demand: &mut self.demand,
+            api_price: &mut self.api_price,
+            gpu_price: &mut self.gpu_price,
+            power_price: &mut self.power_price,
+            throughput: &mut self.throughput,
+            failures: &mut self.failures,
+        }
+    }
+
+    /// Puts in `lane` the static inputs of `plan`: the batch's plan with
+    /// that lane's uncertain static inputs applied.
+    #[inline(always)]
+    pub fn set_statics(&mut self, lane: usize, plan: &Plan) {
         let w = &plan.scenario.workload;
         let sh = &plan.scenario.self_host;
         let s = &mut *self.statics;
@@ -165,6 +200,11 @@ impl Batch {
                 s.staff_usd_per_month[lane] = o.staff_usd_per_month;
             }
         }
+    }
+
+    /// Puts `path` in `lane`'s input rows.
+    #[inline(always)]
+    fn set_path(&mut self, lane: usize, path: &PathInputs) {
         let h = self.horizon;
         // A full row is copied as is; an empty one stands for ones, or no
         // failures, which a row holds until a path first sets it, so that

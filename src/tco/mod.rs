@@ -17,7 +17,7 @@ pub mod plan;
 pub mod project;
 pub mod scenario;
 
-pub use batch::{Batch, LANES};
+pub use batch::{Batch, InputRows, LANES, Row};
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
 pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
