@@ -53,8 +53,11 @@ impl Store {
     #[cold]
     fn reserve(&mut self, lo: i32, hi: i32) {
         if self.counts.is_empty() {
-            self.offset = lo;
-            self.counts.resize((hi - lo) as usize + 1, 0);
+            // An octave either side to start with: the values of a month
+            // mostly lie within a few octaves.
+            let octave = 1 << SUB_BITS;
+            self.offset = lo - octave;
+            self.counts.resize((hi - lo + 2 * octave) as usize + 1, 0);
             return;
         }
         let headroom = self.counts.len() as i32 / 2 + 8;
@@ -172,6 +175,7 @@ impl Sketch {
     /// not counted at all). Each value's bucket is written to its sign's
     /// list, whose length grows only if the value counts, and then the
     /// lists are counted store by store.
+    #[inline(always)]
     fn add_mixed(&mut self, run: &[f64]) {
         let mut split = [[0i32; RUN]; 2];
         let mut len = [0usize; 2];
