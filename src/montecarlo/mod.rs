@@ -19,6 +19,7 @@
 pub mod aggregate;
 pub mod inputs;
 pub mod paths;
+pub mod random;
 pub mod sketch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
