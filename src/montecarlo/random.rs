@@ -212,12 +212,11 @@ pub fn normal_from(mut bits: u64, extra: &mut Stream) -> f64 {
 pub fn ln(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    if !(x > 0.0) || !x.is_finite() {
-        return if x == 0.0 {
-            f64::NEG_INFINITY
-        } else {
-            f64::NAN
-        };
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 || x.is_infinite() {
+        return if x == 0.0 { f64::NEG_INFINITY } else { x };
     }
     let (mut x, mut e) = (x, 0i64);
     if x < f64::MIN_POSITIVE {
