@@ -34,11 +34,11 @@ holding every path's 300 monthly values to sort them would take gigabytes.
 Simplifications, none of which changes the expected values:
 
 - paths are independent draws from NumPy's PCG64, not antithetic pairs
-  from one ChaCha8 stream per path, so the figures agree with the engine's
-  within Monte Carlo error, not to the bit;
+  from Xoshiro256++ streams keyed by path, so the figures agree with the
+  engine's within Monte Carlo error, not to the bit;
 - Poisson counts come from the inverse CDF of a 53-bit uniform rather
   than of 32 bits of a word shared by two counts, and the normals from
-  NumPy's ziggurat rather than rand_distr's;
+  NumPy's ziggurat rather than the engine's;
 - the scenario has no volume discounts and sends all traffic to owned
   GPUs, so neither tiers nor the other routings and rented GPUs are
   implemented (`--plan-json` refuses other deployments, and the script

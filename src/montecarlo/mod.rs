@@ -2,15 +2,15 @@
 //! demand, API prices, GPU prices, power prices, throughput and failures,
 //! with uncertain static inputs, in parallel and reproducibly.
 //!
-//! Path i draws from its own ChaCha8 stream derived from (seed, i)
-//! ([`paths::stream`]). Paths are processed in fixed chunks; chunks run in
+//! Path i draws from its own Xoshiro256++ streams keyed by (seed, i)
+//! ([`random`]). Paths are processed in fixed chunks; chunks run in
 //! parallel (rayon) in waves and their aggregates merge in chunk order, so
 //! a request gives bit-identical results on any number of threads. No I/O,
 //! no gRPC.
 //!
-//! Within a chunk, paths go in batches of [`LANES`]: each path is drawn
-//! from its stream ([`paths`]), the cost model runs on the batch side by
-//! side ([`crate::tco::batch`]), and the batch's monthly figures enter the
+//! Within a chunk, paths go in batches of [`LANES`]: the batch's paths are
+//! drawn side by side, their generators advancing together ([`paths`]),
+//! the cost model runs on the batch side by side ([`crate::tco::batch`]), and the batch's monthly figures enter the
 //! monthly aggregates a month at a time ([`aggregate`]), so that the hot
 //! loops run over rows of numbers the compiler vectorises. Where the
 //! processor has AVX2, the chunk's code is compiled a second time for it,
