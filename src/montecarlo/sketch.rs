@@ -52,26 +52,31 @@ impl Store {
     /// counts only a logarithmic number of times.
     #[cold]
     fn reserve(&mut self, lo: i32, hi: i32) {
-        if self.counts.is_empty() {
-            // An octave either side to start with: the values of a month
-            // mostly lie within a few octaves.
-            let octave = 1 << SUB_BITS;
-            self.offset = lo - octave;
-            self.counts.resize((hi - lo + 2 * octave) as usize + 1, 0);
-            return;
-        }
-        let headroom = self.counts.len() as i32 / 2 + 8;
-        if lo < self.offset {
-            let grow = (self.offset - lo).max(headroom);
-            self.counts
-                .splice(0..0, std::iter::repeat_n(0, grow as usize));
-            self.offset -= grow;
-        }
-        let end = self.offset + self.counts.len() as i32;
-        if hi >= end {
-            let grow = (hi + 1 - end).max(headroom);
-            self.counts.resize(self.counts.len() + grow as usize, 0);
-        }
+        // An octave either side to start with (the values of a month mostly
+        // lie within a few octaves), and room for as many again each time
+        // the values go beyond: a fresh zeroed allocation and one copy.
+        let len = self.counts.len() as i32;
+        let headroom = len.max(1 << SUB_BITS);
+        let (old_lo, old_end) = if self.counts.is_empty() {
+            (lo, hi + 1)
+        } else {
+            (self.offset, self.offset + len)
+        };
+        let new_lo = if lo < old_lo || self.counts.is_empty() {
+            lo.min(old_lo) - headroom
+        } else {
+            old_lo
+        };
+        let new_end = if hi >= old_end || self.counts.is_empty() {
+            (hi + 1).max(old_end) + headroom
+        } else {
+            old_end
+        };
+        let mut counts = vec![0; (new_end - new_lo) as usize];
+        let at = (old_lo - new_lo) as usize;
+        counts[at..at + self.counts.len()].copy_from_slice(&self.counts);
+        self.counts = counts;
+        self.offset = new_lo;
     }
 
     #[inline]
