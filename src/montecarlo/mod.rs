@@ -388,6 +388,8 @@ impl<'a> Job<'a> {
     }
 
     /// Runs `paths` paths in waves of parallel chunks, merged in order.
+    /// A wave's chunks are merged while the next wave runs, so that no
+    /// thread waits on the merging.
     fn run(
         &self,
         paths: u64,
@@ -397,36 +399,46 @@ impl<'a> Job<'a> {
         let chunks = paths.div_ceil(CHUNK);
         let wave = (rayon::current_num_threads() as u64 * 2).max(1);
         // About twenty progress reports, and none smaller than a wave.
-        let report_every = (chunks / 20).max(wave);
+        let report_every = (chunks / 20).max(wave) * CHUNK;
         let mut total = Aggregate::new(self.plan.horizon);
         let mut next_report = report_every;
         let mut done = 0;
+        // The last wave's chunks, not merged yet.
+        let mut pending: Vec<Aggregate> = Vec::new();
         // A first report as the work starts, so a caller knows it runs.
         progress(&total);
-        while done < chunks {
+        while done < chunks || !pending.is_empty() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled("simulation cancelled".into()));
             }
             let upto = (done + wave).min(chunks);
-            let parts: Vec<Aggregate> = (done..upto)
-                .into_par_iter()
-                .map(|c| {
-                    if cancel.load(Ordering::Relaxed) {
-                        return Aggregate::new(self.plan.horizon);
-                    }
-                    self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel)
-                })
-                .collect();
+            let merge = |total: &mut Aggregate, parts: Vec<Aggregate>| {
+                for part in parts {
+                    total.merge(part);
+                }
+            };
+            let (parts, ()) = rayon::join(
+                || {
+                    (done..upto)
+                        .into_par_iter()
+                        .map(|c| {
+                            if cancel.load(Ordering::Relaxed) {
+                                return Aggregate::new(self.plan.horizon);
+                            }
+                            self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel)
+                        })
+                        .collect::<Vec<_>>()
+                },
+                || merge(&mut total, std::mem::take(&mut pending)),
+            );
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled("simulation cancelled".into()));
             }
-            for part in parts {
-                total.merge(part);
-            }
+            pending = parts;
             done = upto;
-            if done >= next_report || done == chunks {
+            if total.paths >= next_report || (total.paths == paths && paths > 0) {
                 progress(&total);
-                next_report = done + report_every;
+                next_report = total.paths + report_every;
             }
         }
         Ok(total)
