@@ -40,9 +40,9 @@ pub const ENGINE_VERSION: &str = "breakeven-mc/2";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
 /// A chunk sets up its own buffers and sketches (a few hundred, one per
-/// month and series) and merges them at the end, between waves, while the
-/// other threads wait; at 2,048 paths that was a tenth of the work, and
-/// 16,384 measured about 7% faster than 8,192 on two threads. A chunk is
+/// month and series), and its aggregate is merged into the total; at 2,048
+/// paths that was a tenth of the work, and 16,384 measured about 7% faster
+/// than 8,192 on two threads. A chunk is
 /// still only some tens of milliseconds, and checks for cancellation
 /// every batch of [`LANES`] paths.
 pub const CHUNK: u64 = 16_384;
