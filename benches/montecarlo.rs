@@ -1,5 +1,7 @@
 //! Speed of the Monte Carlo engine: `cargo bench --bench montecarlo`.
-//! `breakeven speed --paths 1000000` prints the 1,000,000 × 60 figure.
+//! `breakeven speed --paths 1000000` prints the 1,000,000 × 60 figure, and
+//! `benches/numpy/compare.sh` sets it against a NumPy implementation of the
+//! same run (see `benches/README.md`).
 
 use std::sync::atomic::AtomicBool;
 

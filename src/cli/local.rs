@@ -61,6 +61,10 @@ pub struct SpeedArgs {
     /// Paths of the Monte Carlo run (60 months each).
     #[arg(long, default_value_t = 1_000_000)]
     paths: u64,
+    /// Also write the speed scenario, resolved, to this JSON file: the
+    /// input of the NumPy baseline in benches/numpy.
+    #[arg(long)]
+    plan_json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,7 +156,12 @@ pub fn accuracy(args: AccuracyArgs) -> Result<(), Failure> {
 
 pub fn speed(args: SpeedArgs) -> Result<(), Failure> {
     let run = || -> anyhow::Result<String> {
-        Ok(crate::speed::report(&Catalog::embedded()?, args.paths)?)
+        let catalog = Catalog::embedded()?;
+        if let Some(path) = &args.plan_json {
+            std::fs::write(path, crate::speed::bench_plan_json(&catalog)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(crate::speed::report(&catalog, args.paths)?)
     };
     super::output::print(&run().map_err(local)?)
 }

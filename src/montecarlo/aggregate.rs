@@ -3,7 +3,7 @@
 //! the bounded sample kept for rank correlations).
 
 use super::sketch::Sketch;
-use crate::tco::{Basis, Month, summarize_break_even};
+use crate::tco::{Basis, Batch, LANES};
 
 /// Paths whose inputs and NPV are kept for rank correlations.
 pub const RANK_SAMPLE: usize = 100_000;
@@ -30,18 +30,19 @@ impl Series {
         self.sketch.add(v);
     }
 
-    /// Adds a batch of values in order: the batch's own mean (taken about
-    /// its first value, so identical values stay exact) and squared
-    /// deviations, merged in — one division per batch rather than per value.
+    /// Adds a batch of values: the batch's own mean (taken about its first
+    /// value, so identical values stay exact) and squared deviations,
+    /// merged in — one division per batch rather than per value.
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
+    #[inline(always)]
     pub fn add_all(&mut self, values: &[f64]) {
         let Some(&first) = values.first() else { return };
         let n = values.len() as f64;
-        let shift: f64 = values.iter().map(|v| v - first).sum();
-        let mean = first + shift / n;
-        let m2: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
-        for &v in values {
-            self.sketch.add(v);
-        }
+        let mean = first + sum4(values, |v| v - first) / n;
+        let m2 = sum4(values, |v| (v - mean) * (v - mean));
+        self.sketch.add_all(values);
         let batch = Series {
             count: values.len() as u64,
             mean,
@@ -87,6 +88,24 @@ impl Series {
     }
 }
 
+/// Σ f(v) over `values`, kept in four interleaved partial sums added up at
+/// the end: a fixed order, so the result depends on the values only, and
+/// one the compiler can carry out with vector additions (a plain running
+/// sum must be added strictly in turn).
+fn sum4(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut partial = [0.0; 4];
+    let mut quads = values.chunks_exact(4);
+    for quad in &mut quads {
+        for (p, &v) in partial.iter_mut().zip(quad) {
+            *p += f(v);
+        }
+    }
+    for (p, &v) in partial.iter_mut().zip(quads.remainder()) {
+        *p += f(v);
+    }
+    (partial[0] + partial[1]) + (partial[2] + partial[3])
+}
+
 /// Per-month accumulators.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MonthAgg {
@@ -112,99 +131,87 @@ pub struct Aggregate {
     pub npv_savings: Series,
     /// (static input values and process summaries, NPV) of the first paths.
     pub sample: Vec<(Vec<f64>, f64)>,
-    /// Values waiting to enter the monthly series, one row per (month,
-    /// series): inserting a whole chunk into one sketch at a time keeps it
-    /// in cache, where path-by-path insertion touched every sketch per path.
-    pending: Vec<Vec<f64>>,
 }
-
-/// Monthly series: API, self-host, and their cumulative sums and savings.
-const SERIES: usize = 5;
 
 impl Aggregate {
     pub fn new(horizon: usize) -> Self {
         Self {
             months: vec![MonthAgg::default(); horizon],
             break_even_at: vec![0; horizon + 1],
-            pending: vec![Vec::new(); horizon * SERIES],
             ..Default::default()
         }
     }
 
-    /// Moves the pending values into the monthly series, in path order.
-    pub fn flush(&mut self) {
-        for (i, agg) in self.months.iter_mut().enumerate() {
-            let series = [
-                &mut agg.api,
-                &mut agg.self_host,
-                &mut agg.cumulative_api,
-                &mut agg.cumulative_self_host,
-                &mut agg.cumulative_savings,
-            ];
-            for (k, target) in series.into_iter().enumerate() {
-                let values = &mut self.pending[i * SERIES + k];
-                target.add_all(values);
-                values.clear();
-            }
-        }
-    }
-
-    /// Adds one path's months. `discount` holds the monthly discount
-    /// factors; `drivers` the values kept for rank correlation when
-    /// `index` is within the sample.
-    pub fn add(
+    /// Adds the first `n` lanes of a batch run by [`Plan::run_batch`],
+    /// paths `first..first + n`, month by month: each month's series take
+    /// the batch's values in a run while their sketches are in cache.
+    /// `discount` holds the monthly discount factors; `drivers(lane)` the
+    /// values kept for rank correlation, asked for paths within the sample.
+    ///
+    /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
+    /// build of a chunk covers it (see `montecarlo::Job::chunk`).
+    ///
+    /// [`Plan::run_batch`]: crate::tco::Plan::run_batch
+    #[inline(always)]
+    pub fn add_batch(
         &mut self,
-        index: u64,
-        months: &[Month],
+        first: u64,
+        n: usize,
+        batch: &Batch,
         basis: Basis,
         discount: &[f64],
-        drivers: impl FnOnce() -> Vec<f64>,
+        mut drivers: impl FnMut(usize) -> Vec<f64>,
     ) {
-        self.paths += 1;
-        let mut npv = 0.0;
-        for (i, ((m, agg), d)) in months
-            .iter()
-            .zip(self.months.iter_mut())
-            .zip(discount)
-            .enumerate()
-        {
-            let (sh, cumulative_sh) = match basis {
-                Basis::ProfitAndLoss => (m.self_host_pnl, m.cumulative_self_host_pnl),
-                Basis::Cash => (m.self_host_cash, m.cumulative_self_host_cash),
-            };
-            let row = &mut self.pending[i * SERIES..(i + 1) * SERIES];
-            row[0].push(m.api_cost);
-            row[1].push(sh);
-            row[2].push(m.cumulative_api);
-            row[3].push(cumulative_sh);
-            row[4].push(m.cumulative_api - cumulative_sh);
-            agg.utilization_sum += m.utilization;
-            npv += (m.api_cost - m.self_host_cash) * d;
-        }
-        let slot = match summarize_break_even(months, basis) {
-            Some(t) => t as usize - 1,
-            None => self.break_even_at.len() - 1,
+        let self_host = match basis {
+            Basis::ProfitAndLoss => &batch.self_host_pnl,
+            Basis::Cash => &batch.self_host_cash,
         };
-        self.break_even_at[slot] += 1;
-        if let Some(last) = months.last() {
-            let sh = match basis {
-                Basis::ProfitAndLoss => last.cumulative_self_host_pnl,
-                Basis::Cash => last.cumulative_self_host_cash,
-            };
-            if sh <= last.cumulative_api {
+        let mut cumulative_api = [0.0; LANES];
+        let mut cumulative_sh = [0.0; LANES];
+        let mut savings = [0.0; LANES];
+        let mut npv = [0.0; LANES];
+        // The month after the last in which self-hosting is behind,
+        // cumulatively: the break-even month if within the horizon.
+        let mut after_last_loss = [0u32; LANES];
+        for (i, (agg, &d)) in self.months.iter_mut().zip(discount).enumerate() {
+            let (api, sh, cash) = (&batch.api[i], &self_host[i], &batch.self_host_cash[i]);
+            for l in 0..LANES {
+                cumulative_api[l] += api[l];
+                cumulative_sh[l] += sh[l];
+                savings[l] = cumulative_api[l] - cumulative_sh[l];
+                npv[l] += (api[l] - cash[l]) * d;
+                if cumulative_sh[l] > cumulative_api[l] {
+                    after_last_loss[l] = i as u32 + 1;
+                }
+            }
+            agg.api.add_all(&api[..n]);
+            agg.self_host.add_all(&sh[..n]);
+            agg.cumulative_api.add_all(&cumulative_api[..n]);
+            agg.cumulative_self_host.add_all(&cumulative_sh[..n]);
+            agg.cumulative_savings.add_all(&savings[..n]);
+            agg.utilization_sum += sum4(&batch.utilization[i][..n], |u| u);
+        }
+        let h = self.months.len();
+        for lane in 0..n {
+            self.paths += 1;
+            // As `summarize_break_even`: never behind is month 1, behind
+            // in the last month is no break-even.
+            let month = after_last_loss[lane] as usize;
+            let slot = if month < h { month } else { h };
+            self.break_even_at[slot] += 1;
+            if h > 0 && cumulative_sh[lane] <= cumulative_api[lane] {
                 self.cheaper_over_horizon += 1;
             }
-        }
-        self.npv_savings.add(npv);
-        if (index as usize) < RANK_SAMPLE {
-            self.sample.push((drivers(), npv));
+            self.npv_savings.add(npv[lane]);
+            let index = first + lane as u64;
+            if (index as usize) < RANK_SAMPLE {
+                self.sample.push((drivers(lane), npv[lane]));
+            }
         }
     }
 
     /// Adds `other`, which covers the paths right after this one's.
-    pub fn merge(&mut self, mut other: Aggregate) {
-        self.flush();
-        other.flush();
+    pub fn merge(&mut self, other: Aggregate) {
         self.paths += other.paths;
         for (a, b) in self.months.iter_mut().zip(&other.months) {
             a.api.merge(&b.api);

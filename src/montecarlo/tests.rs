@@ -65,15 +65,43 @@ fn without_randomness_every_path_is_the_deterministic_projection() {
     let plan = plan(24);
     let mut months = Vec::new();
     plan.run(&tco::PathInputs::default(), &mut months);
-    let outcome = run(&plan, &Stochastic::default(), &settings(600));
+    // No processes at all, and every process at zero volatility and drift.
+    let flat = Walk {
+        annual_drift: 0.0,
+        volatility: 0.0,
+    };
+    let still = Stochastic {
+        demand: Some(DemandProcess::Gbm { volatility: 0.0 }),
+        api_price: Some(ApiPriceProcess::SameProduct {
+            annual_drift: 0.0,
+            cuts_per_year: 0.0,
+            cut_size: Distribution::Fixed(0.5),
+        }),
+        gpu_price: Some(GpuPriceProcess {
+            annual_decline: 0.0,
+            volatility: 0.0,
+            reversion_per_year: 1.0,
+        }),
+        power_price: Some(flat),
+        throughput: Some(flat),
+        ..Default::default()
+    };
+    for stochastic in [Stochastic::default(), still] {
+        check_deterministic(&months, &run(&plan, &stochastic, &settings(600)));
+    }
+}
+
+fn check_deterministic(months: &[tco::Month], outcome: &Outcome) {
     for (m, s) in months.iter().zip(&outcome.months) {
         assert_eq!(s.api.mean, m.api_cost, "month {}", m.t);
         assert_eq!(s.self_host.mean, m.self_host_pnl, "month {}", m.t);
+        assert_eq!(s.cumulative_api.mean, m.cumulative_api);
         assert_eq!(s.cumulative_self_host.mean, m.cumulative_self_host_pnl);
         assert_eq!(s.api.std_error, 0.0);
+        assert_eq!(s.self_host.std_error, 0.0);
         assert!((s.api.p50 - m.api_cost).abs() <= sketch::ALPHA * m.api_cost);
     }
-    let deterministic = tco::summarize_break_even(&months, Basis::ProfitAndLoss);
+    let deterministic = tco::summarize_break_even(months, Basis::ProfitAndLoss);
     for s in &outcome.months {
         let expected = if deterministic.is_some_and(|b| s.t >= b) {
             1.0
@@ -263,10 +291,11 @@ fn risky() -> Stochastic {
 }
 
 #[test]
-fn the_same_seed_gives_identical_results_on_one_and_two_threads() {
+fn the_same_seed_gives_identical_results_on_any_thread_count() {
     let plan = plan(36);
     let stochastic = risky();
-    let mut s = settings(3_000);
+    // Several chunks, a last one cut short, and a last batch cut short.
+    let mut s = settings(3 * CHUNK + 1_001);
     s.antithetic = true;
     s.tornado_paths = 300;
     let on = |threads: usize| {
@@ -277,12 +306,88 @@ fn the_same_seed_gives_identical_results_on_one_and_two_threads() {
         pool.install(|| run(&plan, &stochastic, &s))
     };
     let one = on(1);
-    let two = on(2);
-    assert_eq!(one, two);
-    assert_eq!(format!("{one:?}"), format!("{two:?}"));
+    for threads in [2, 16, 2] {
+        let other = on(threads);
+        assert_eq!(one, other, "{threads} threads");
+        assert_eq!(format!("{one:?}"), format!("{other:?}"));
+    }
     let mut other = s.clone();
     other.seed = 43;
     assert_ne!(run(&plan, &stochastic, &other).npv_savings, one.npv_savings);
+}
+
+#[test]
+fn the_vector_build_gives_the_portable_build_to_the_bit() {
+    // On a processor without AVX2 both are the portable build, and this
+    // checks only that a chunk is a pure function of its paths.
+    let plan = plan(36);
+    let stochastic = risky();
+    for antithetic in [false, true] {
+        let mut s = settings(5_000);
+        s.antithetic = antithetic;
+        let job = Job::new(&plan, &stochastic, &s, Vec::new()).unwrap();
+        let cancel = AtomicBool::new(false);
+        let dispatched = job.chunk(100, 3_000, &cancel);
+        let portable = job.chunk_portable(100, 3_000, &cancel);
+        assert_eq!(dispatched.paths, 2_900);
+        assert!(dispatched == portable, "antithetic: {antithetic}");
+    }
+}
+
+#[test]
+fn antithetic_paths_mirror_their_partners() {
+    let sigma = 0.5;
+    let stochastic = Stochastic {
+        demand: Some(DemandProcess::Gbm { volatility: sigma }),
+        annual_failure_rate: 0.2,
+        ..Default::default()
+    };
+    let d = drawer(&stochastic, 25);
+    let c = d.constants();
+    let (mut even, mut odd) = (PathDraw::default(), PathDraw::default());
+    for pair in 0..50 {
+        d.draw(&c, 9, 2 * pair, true, &mut even);
+        d.draw(&c, 9, 2 * pair + 1, true, &mut odd);
+        for t in 0..25 {
+            // ln M = σW − σ²τ/2, with W and −W.
+            let tau = t as f64 / 12.0;
+            let sum = even.demand[t].ln() + odd.demand[t].ln();
+            assert!(
+                (sum + sigma * sigma * tau).abs() < 1e-12,
+                "{pair} {t}: {sum}"
+            );
+        }
+    }
+}
+
+#[test]
+fn failures_arrive_at_their_rate() {
+    let stochastic = Stochastic {
+        annual_failure_rate: 0.3,
+        ..Default::default()
+    };
+    let d = drawer(&stochastic, 61);
+    let c = d.constants();
+    let mut draw = PathDraw::default();
+    let n = 5_000u64;
+    let mut counts = Vec::new();
+    for i in 0..n {
+        d.draw(&c, 13, i, false, &mut draw);
+        counts.extend(draw.failures[1..].iter().map(|f| f * 64.0));
+    }
+    // Poisson counts on the nominal fleet of 64 at the monthly hazard.
+    let lambda = (1.0 - 0.7f64.powf(1.0 / 12.0)) * 64.0;
+    let m = counts.len() as f64;
+    let mean = counts.iter().sum::<f64>() / m;
+    assert!(
+        (mean - lambda).abs() < 3.0 * (lambda / m).sqrt(),
+        "{mean} vs {lambda}"
+    );
+    let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (m - 1.0);
+    assert!(
+        (var / lambda - 1.0).abs() < 0.03,
+        "variance {var} vs {lambda}"
+    );
 }
 
 #[test]
@@ -383,4 +488,99 @@ fn limits_and_bad_inputs_name_their_field() {
         10,
         "stochastic.demand.volatility",
     );
+}
+
+#[test]
+fn a_batch_is_drawn_as_its_paths_are_one_by_one() {
+    let mut correlation = vec![0.0; 25];
+    for i in 0..5 {
+        correlation[i * 5 + i] = 1.0;
+    }
+    correlation[3] = 0.5;
+    correlation[15] = 0.5;
+    correlation[2] = -0.3;
+    correlation[10] = -0.3;
+    let mut every_process = risky();
+    every_process.power_price = Some(Walk {
+        annual_drift: 0.02,
+        volatility: 0.2,
+    });
+    every_process.throughput = Some(Walk {
+        annual_drift: 0.3,
+        volatility: 0.1,
+    });
+    every_process.correlation = correlation;
+    let logistic = Stochastic {
+        demand: Some(DemandProcess::Logistic {
+            volatility: 0.2,
+            ceiling: Distribution::Uniform {
+                min: 5_000.0,
+                max: 9_000.0,
+            },
+        }),
+        api_price: Some(ApiPriceProcess::ConstantCapability {
+            annual_factor: 4.0,
+            volatility: 0.3,
+        }),
+        ..Default::default()
+    };
+    let quiet = Stochastic {
+        annual_failure_rate: 0.1,
+        ..Default::default()
+    };
+    for (stochastic, fixed) in [
+        (risky(), vec![]),
+        (risky(), vec![(1, 31_000.0)]),
+        (every_process, vec![]),
+        (logistic, vec![]),
+        (quiet, vec![]),
+    ] {
+        let mut d = drawer(&stochastic, 25);
+        d.fixed = fixed;
+        let c = d.constants();
+        for antithetic in [false, true] {
+            let plan = plan(25);
+            let mut batch = Batch::new(&plan);
+            let mut batch_draw = paths::BatchDraw::default();
+            let mut one = PathDraw::default();
+            // A full batch, then one cut short, into the same buffers.
+            for (first, n) in [(64, LANES), (128 + 7, 37)] {
+                d.draw_batch(
+                    &c,
+                    5,
+                    first,
+                    n,
+                    antithetic,
+                    &mut batch_draw,
+                    batch.input_rows(),
+                );
+                let rows = batch.input_rows();
+                for lane in 0..n {
+                    d.draw(&c, 5, first + lane as u64, antithetic, &mut one);
+                    assert_eq!(batch_draw.statics[lane], one.statics);
+                    for (row, path) in [
+                        (&*rows.demand, &one.demand),
+                        (&*rows.api_price, &one.api_price),
+                        (&*rows.gpu_price, &one.gpu_price),
+                        (&*rows.power_price, &one.power_price),
+                        (&*rows.throughput, &one.throughput),
+                        (&*rows.failures, &one.failures),
+                    ] {
+                        let lane_values: Vec<u64> = row.iter().map(|r| r[lane].to_bits()).collect();
+                        let want: Vec<u64> = if path.is_empty() {
+                            let neutral = if std::ptr::eq(row, &*rows.failures) {
+                                0.0
+                            } else {
+                                1.0
+                            };
+                            vec![f64::to_bits(neutral); 25]
+                        } else {
+                            path.iter().map(|v| v.to_bits()).collect()
+                        };
+                        assert_eq!(lane_values, want, "path {}", first + lane as u64);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -3,10 +3,12 @@
 //!
 //! [`scenario`] holds the inputs and their validation; [`plan`] resolves a
 //! scenario once (catalogue prices by date, the throughput estimate);
-//! [`project`] runs the monthly arithmetic over a path of multipliers, which
-//! is what the Monte Carlo engine repeats; [`breakeven`] answers volume and
+//! [`project`] runs the monthly arithmetic over a path of multipliers, and
+//! [`batch`] the same arithmetic over many paths side by side, which is
+//! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
 //! sensitivity questions on top. No I/O, no gRPC.
 
+pub mod batch;
 pub mod breakeven;
 pub mod compare;
 pub mod examples;
@@ -15,6 +17,7 @@ pub mod plan;
 pub mod project;
 pub mod scenario;
 
+pub use batch::{Batch, InputRows, LANES, Row};
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
 pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};

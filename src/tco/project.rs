@@ -128,8 +128,17 @@ impl Plan {
         let s = &self.scenario;
         let peak_rps = requests_per_day / 86_400.0 * s.workload.peak_to_average;
         let per_replica = self.replica_requests_per_s * throughput * s.self_host.target_utilization;
-        let needed = (peak_rps / per_replica).ceil();
-        (needed.min(f64::from(u32::MAX / 1024)) as u32).max(s.self_host.min_replicas)
+        // The quotient rounded up, capped: `min` first, then truncation and
+        // one comparison rather than `f64::ceil`, which baseline x86-64
+        // makes a libm call (this runs every month of every projection).
+        let needed = (peak_rps / per_replica).min(f64::from(u32::MAX / 1024));
+        let whole = needed as u32;
+        let needed = if f64::from(whole) < needed {
+            whole + 1
+        } else {
+            whole
+        };
+        needed.max(s.self_host.min_replicas)
     }
 
     /// Runs the model over `path`, writing one [`Month`] per month into
@@ -324,14 +333,17 @@ impl Plan {
         }
 
         // Second pass: cash needs payments booked before their month ran.
+        // The capex comes last, so that everything before it is known when
+        // its month runs (which is what lets the Monte Carlo engine's batch
+        // version of this model work in one pass).
         let (mut api_total, mut pnl_total, mut cash_total) = (0.0, 0.0, 0.0);
         for m in months.iter_mut() {
             m.self_host_pnl += m.residual_api_cost;
             if matches!(self.costs, Costs::Owned(_)) {
-                m.self_host_cash =
-                    m.capex_paid + m.replacements + m.power + m.colocation + m.staff - m.resale;
+                m.self_host_cash = m.replacements + m.power + m.colocation + m.staff - m.resale;
             }
             m.self_host_cash += m.residual_api_cost;
+            m.self_host_cash += m.capex_paid;
             api_total += m.api_cost;
             pnl_total += m.self_host_pnl;
             cash_total += m.self_host_cash;
