@@ -11,10 +11,10 @@
 //!
 //! Each path has two streams. The *main* stream gives one word per
 //! factor and month, at the same step in every lane, so that a batch's
-//! 64 generators advance together in vector registers. The *extra* stream
-//! gives what a path needs an irregular amount of: its uncertain static
-//! values, the few normals the ziggurat's fast path rejects, and the
-//! sizes of API price cuts.
+//! generators (one a lane) advance together in vector registers. The
+//! *extra* stream gives what a path needs an irregular amount of: its
+//! uncertain static values, the few normals the ziggurat's fast path
+//! rejects, and the sizes of API price cuts.
 
 use std::sync::OnceLock;
 
