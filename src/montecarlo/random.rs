@@ -70,8 +70,10 @@ impl Stream {
         (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
     }
 
-    /// A standard normal, entirely from this stream.
-    pub fn normal(&mut self) -> f64 {
+    /// A standard normal, entirely from this stream (the engine draws
+    /// its normals a batch at a time; this serves the tests).
+    #[cfg(test)]
+    fn normal(&mut self) -> f64 {
         let bits = self.next_u64();
         normal_from(bits, self)
     }

@@ -193,12 +193,16 @@ fn api_price_cuts_arrive_at_their_rate() {
     assert!((var / 4.5 - 1.0).abs() < 0.05, "variance {var}");
 }
 
+/// The 5 × 5 identity, row by row: uncorrelated factors.
+fn identity_correlation() -> Vec<f64> {
+    (0..25)
+        .map(|k| if k % 6 == 0 { 1.0 } else { 0.0 })
+        .collect()
+}
+
 #[test]
 fn the_correlation_matrix_shows_in_the_sampled_shocks() {
-    let mut correlation = vec![0.0; 25];
-    for i in 0..5 {
-        correlation[i * 5 + i] = 1.0;
-    }
+    let mut correlation = identity_correlation();
     // demand with power price.
     correlation[3] = 0.6;
     correlation[15] = 0.6;
@@ -492,10 +496,7 @@ fn limits_and_bad_inputs_name_their_field() {
 
 #[test]
 fn a_batch_is_drawn_as_its_paths_are_one_by_one() {
-    let mut correlation = vec![0.0; 25];
-    for i in 0..5 {
-        correlation[i * 5 + i] = 1.0;
-    }
+    let mut correlation = identity_correlation();
     correlation[3] = 0.5;
     correlation[15] = 0.5;
     correlation[2] = -0.3;
