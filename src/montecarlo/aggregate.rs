@@ -2,26 +2,34 @@
 //! horizon and the sketches' spread, not with the number of paths (except
 //! the bounded sample kept for rank correlations).
 
-use super::sketch::Sketch;
+use super::sketch::{Count, Sketch};
 use crate::tco::{Basis, Batch, LANES};
 
 /// Paths whose inputs and NPV are kept for rank correlations.
 pub const RANK_SAMPLE: usize = 100_000;
 
 /// Running mean and variance (Welford; merged with Chan et al.'s formula)
-/// and a sketch of one quantity. Identical values give their exact mean and
-/// a variance of exactly zero, so a simulation without randomness
-/// reproduces the deterministic projection to the bit.
+/// and a sketch of one quantity, counting in `C`. Identical values give
+/// their exact mean and a variance of exactly zero, so a simulation without
+/// randomness reproduces the deterministic projection to the bit.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
+pub struct Series<C = u32> {
     pub count: u64,
     pub mean: f64,
     /// Sum of squared deviations from the mean.
     pub m2: f64,
-    pub sketch: Sketch,
+    pub sketch: Sketch<C>,
 }
 
-impl Series {
+/// A batch's count, mean and sum of squared deviations.
+#[derive(Debug, Clone, Copy)]
+struct Moments {
+    count: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl<C: Count> Series<C> {
     pub fn add(&mut self, v: f64) {
         self.count += 1;
         let delta = v - self.mean;
@@ -30,29 +38,38 @@ impl Series {
         self.sketch.add(v);
     }
 
-    /// Adds a batch of values: the batch's own mean (taken about its first
-    /// value, so identical values stay exact) and squared deviations,
-    /// merged in — one division per batch rather than per value.
+    /// Adds a batch of values to each series: the batch's own mean (taken
+    /// about its first value, so identical values stay exact) and squared
+    /// deviations, merged in — one division per batch rather than per
+    /// value. The series' sums run side by side, so that their chains of
+    /// additions overlap; each series' sums are the same operations as
+    /// alone, so the result is too.
     ///
     /// Inlined, like the rest of a chunk's loop, so that the engine's AVX2
     /// build of a chunk covers it (see `montecarlo::Job::chunk`).
     #[inline(always)]
-    pub fn add_all(&mut self, values: &[f64]) {
-        let Some(&first) = values.first() else { return };
-        let n = values.len() as f64;
-        let mean = first + sum4(values, |v| v - first) / n;
-        let m2 = sum4(values, |v| (v - mean) * (v - mean));
-        self.sketch.add_all(values);
-        let batch = Series {
-            count: values.len() as u64,
-            mean,
-            m2,
-            sketch: Sketch::default(),
-        };
-        self.merge_moments(&batch);
+    pub fn add_each<const N: usize>(series: [&mut Self; N], values: [&[f64]; N]) {
+        let len = values[0].len();
+        if len == 0 {
+            return;
+        }
+        let first = values.map(|v| v[0]);
+        let n = len as f64;
+        let sums = sum4_each(values, |k, v| v - first[k]);
+        let mean: [f64; N] = std::array::from_fn(|k| first[k] + sums[k] / n);
+        let m2 = sum4_each(values, |k, v| (v - mean[k]) * (v - mean[k]));
+        for (k, series) in series.into_iter().enumerate() {
+            series.sketch.add_all(values[k]);
+            series.merge_moments(Moments {
+                count: len as u64,
+                mean: mean[k],
+                m2: m2[k],
+            });
+        }
     }
 
-    fn merge_moments(&mut self, other: &Series) {
+    /// Chan et al.'s merge of another range's moments.
+    fn merge_moments(&mut self, other: Moments) {
         if other.count == 0 {
             return;
         }
@@ -70,70 +87,81 @@ impl Series {
         self.count += other.count;
     }
 
-    pub fn merge(&mut self, other: &Series) {
-        if other.count == 0 {
-            return;
-        }
-        if self.count == 0 {
-            *self = other.clone();
-            return;
-        }
-        let (na, nb) = (self.count as f64, other.count as f64);
-        let n = na + nb;
-        let delta = other.mean - self.mean;
-        self.mean += delta * nb / n;
-        self.m2 += other.m2 + delta * delta * na * nb / n;
-        self.count += other.count;
+    /// Adds `other`, which may count in a narrower type.
+    pub fn merge<D: Count>(&mut self, other: &Series<D>)
+    where
+        C: From<D>,
+    {
+        self.merge_moments(Moments {
+            count: other.count,
+            mean: other.mean,
+            m2: other.m2,
+        });
         self.sketch.merge(&other.sketch);
     }
 }
 
-/// Σ f(v) over `values`, kept in four interleaved partial sums added up at
-/// the end: a fixed order, so the result depends on the values only, and
-/// one the compiler can carry out with vector additions (a plain running
-/// sum must be added strictly in turn).
-fn sum4(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
-    let mut partial = [0.0; 4];
-    let mut quads = values.chunks_exact(4);
-    for quad in &mut quads {
-        for (p, &v) in partial.iter_mut().zip(quad) {
-            *p += f(v);
+/// Σ f(k, v) over the `values[k]` of each k, kept in four interleaved
+/// partial sums added up at the end: a fixed order, so the result depends
+/// on the values only, and one the compiler can carry out with vector
+/// additions (a plain running sum must be added strictly in turn). Every
+/// `values[k]` is as long as the first.
+#[inline(always)]
+fn sum4_each<const N: usize>(values: [&[f64]; N], f: impl Fn(usize, f64) -> f64) -> [f64; N] {
+    let len = values[0].len();
+    let mut partial = [[0.0; 4]; N];
+    for quad in 0..len / 4 {
+        for (k, p) in partial.iter_mut().enumerate() {
+            let at = &values[k][quad * 4..quad * 4 + 4];
+            for (p, &v) in p.iter_mut().zip(at) {
+                *p += f(k, v);
+            }
         }
     }
-    for (p, &v) in partial.iter_mut().zip(quads.remainder()) {
-        *p += f(v);
+    let rest = len / 4 * 4;
+    for (k, p) in partial.iter_mut().enumerate() {
+        for (p, &v) in p.iter_mut().zip(&values[k][rest..len]) {
+            *p += f(k, v);
+        }
     }
-    (partial[0] + partial[1]) + (partial[2] + partial[3])
+    partial.map(|p| (p[0] + p[1]) + (p[2] + p[3]))
+}
+
+/// Σ f(v) over `values`, as [`sum4_each`].
+fn sum4(values: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    sum4_each([values], |_, v| f(v))[0]
 }
 
 /// Per-month accumulators.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MonthAgg {
-    pub api: Series,
-    pub self_host: Series,
-    pub cumulative_api: Series,
-    pub cumulative_self_host: Series,
-    pub cumulative_savings: Series,
+pub struct MonthAgg<C = u32> {
+    pub api: Series<C>,
+    pub self_host: Series<C>,
+    pub cumulative_api: Series<C>,
+    pub cumulative_self_host: Series<C>,
+    pub cumulative_savings: Series<C>,
     pub utilization_sum: f64,
 }
 
-/// Everything accumulated over a range of paths.
+/// Everything accumulated over a range of paths, with sketches counting
+/// in `C`: a chunk's aggregate counts in 16 bits (see
+/// [`Count`]), the simulation's in 32.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Aggregate {
+pub struct Aggregate<C = u32> {
     pub paths: u64,
-    pub months: Vec<MonthAgg>,
+    pub months: Vec<MonthAgg<C>>,
     /// Paths whose break-even month is t (index t−1); the last slot counts
     /// paths that never break even.
     pub break_even_at: Vec<u64>,
     /// Paths where self-hosting costs no more over the horizon.
     pub cheaper_over_horizon: u64,
     /// NPV of savings (API minus self-host, cash flows).
-    pub npv_savings: Series,
+    pub npv_savings: Series<C>,
     /// (static input values and process summaries, NPV) of the first paths.
     pub sample: Vec<(Vec<f64>, f64)>,
 }
 
-impl Aggregate {
+impl<C: Count> Aggregate<C> {
     pub fn new(horizon: usize) -> Self {
         Self {
             months: vec![MonthAgg::default(); horizon],
@@ -184,11 +212,22 @@ impl Aggregate {
                     after_last_loss[l] = i as u32 + 1;
                 }
             }
-            agg.api.add_all(&api[..n]);
-            agg.self_host.add_all(&sh[..n]);
-            agg.cumulative_api.add_all(&cumulative_api[..n]);
-            agg.cumulative_self_host.add_all(&cumulative_sh[..n]);
-            agg.cumulative_savings.add_all(&savings[..n]);
+            Series::add_each(
+                [
+                    &mut agg.api,
+                    &mut agg.self_host,
+                    &mut agg.cumulative_api,
+                    &mut agg.cumulative_self_host,
+                    &mut agg.cumulative_savings,
+                ],
+                [
+                    &api[..n],
+                    &sh[..n],
+                    &cumulative_api[..n],
+                    &cumulative_sh[..n],
+                    &savings[..n],
+                ],
+            );
             agg.utilization_sum += sum4(&batch.utilization[i][..n], |u| u);
         }
         let h = self.months.len();
@@ -210,8 +249,12 @@ impl Aggregate {
         }
     }
 
-    /// Adds `other`, which covers the paths right after this one's.
-    pub fn merge(&mut self, other: Aggregate) {
+    /// Adds `other`, which covers the paths right after this one's and
+    /// may count in a narrower type.
+    pub fn merge<D: Count>(&mut self, other: Aggregate<D>)
+    where
+        C: From<D>,
+    {
         self.paths += other.paths;
         for (a, b) in self.months.iter_mut().zip(&other.months) {
             a.api.merge(&b.api);

@@ -47,6 +47,11 @@ pub const ENGINE_VERSION: &str = "breakeven-mc/2";
 /// every batch of [`LANES`] paths.
 pub const CHUNK: u64 = 16_384;
 
+/// A chunk's sketches count in 16 bits ([`sketch::Count`]): no bucket of
+/// theirs can pass 65,535.
+type ChunkAggregate = Aggregate<u16>;
+const _: () = assert!(CHUNK <= u16::MAX as u64);
+
 /// Largest path count and horizon a request may ask for.
 pub const MAX_PATHS: u64 = 10_000_000;
 pub const MAX_MONTHS: usize = 240;
@@ -281,7 +286,7 @@ impl<'a> Job<'a> {
 
     /// Runs paths [start, end) in order into one aggregate, with the AVX2
     /// build where the processor has it.
-    fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
+    fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, as just checked.
@@ -298,7 +303,7 @@ impl<'a> Job<'a> {
     /// the two).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn chunk_avx2(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
+    fn chunk_avx2(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
         self.chunk_portable(start, end, cancel)
     }
 
@@ -308,14 +313,14 @@ impl<'a> Job<'a> {
     /// uncertain static inputs, if any; then the cost model runs on the
     /// whole batch side by side and the batch enters the aggregate.
     #[inline(always)]
-    fn chunk_portable(&self, start: u64, end: u64, cancel: &AtomicBool) -> Aggregate {
+    fn chunk_portable(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
         let plan = self.plan;
         let h = plan.horizon;
         let uncertain = !self.stochastic.uncertain.is_empty();
         let mut scratch = plan.clone();
         let mut draw = BatchDraw::default();
         let mut batch = Batch::new(plan);
-        let mut agg = Aggregate::new(h);
+        let mut agg = ChunkAggregate::new(h);
         let mut drivers: Vec<Vec<f64>> = Vec::new();
         let base_decline = plan.scenario.api.annual_price_decline;
         for first in (start..end).step_by(LANES) {
@@ -404,7 +409,7 @@ impl<'a> Job<'a> {
         let mut next_report = report_every;
         let mut done = 0;
         // The last wave's chunks, not merged yet.
-        let mut pending: Vec<Aggregate> = Vec::new();
+        let mut pending: Vec<ChunkAggregate> = Vec::new();
         // A first report as the work starts, so a caller knows it runs.
         progress(&total);
         while done < chunks || !pending.is_empty() {
@@ -412,7 +417,7 @@ impl<'a> Job<'a> {
                 return Err(Error::Cancelled("simulation cancelled".into()));
             }
             let upto = (done + wave).min(chunks);
-            let merge = |total: &mut Aggregate, parts: Vec<Aggregate>| {
+            let merge = |total: &mut Aggregate, parts: Vec<ChunkAggregate>| {
                 for part in parts {
                     total.merge(part);
                 }
@@ -423,7 +428,7 @@ impl<'a> Job<'a> {
                         .into_par_iter()
                         .map(|c| {
                             if cancel.load(Ordering::Relaxed) {
-                                return Aggregate::new(self.plan.horizon);
+                                return ChunkAggregate::new(self.plan.horizon);
                             }
                             self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel)
                         })

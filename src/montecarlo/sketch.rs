@@ -37,16 +37,33 @@ const SHIFT: u32 = 52 - SUB_BITS;
 const ZERO_INDEX: i32 = (ZERO.to_bits() >> SHIFT) as i32;
 const INFINITE_INDEX: i32 = (f64::INFINITY.to_bits() >> SHIFT) as i32;
 
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Store {
-    /// Index of `counts[0]`.
-    offset: i32,
-    /// 32-bit counts halve the memory a sweep over the buckets touches; a
-    /// simulation puts at most `MAX_PATHS` (10 million) values in a sketch.
-    counts: Vec<u32>,
+/// A bucket's count. A simulation puts at most `MAX_PATHS` (10 million)
+/// values in a sketch, so its sketches count in 32 bits; a chunk's sketches,
+/// which see at most a chunk of paths, count in 16, which halves the memory
+/// the chunk's loop touches with every batch of paths (a few hundred
+/// sketches, one per month and series).
+pub trait Count:
+    Copy + Default + PartialEq + std::fmt::Debug + std::ops::AddAssign + Into<u64>
+{
+    const ONE: Self;
 }
 
-impl Store {
+impl Count for u16 {
+    const ONE: Self = 1;
+}
+
+impl Count for u32 {
+    const ONE: Self = 1;
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Store<C> {
+    /// Index of `counts[0]`.
+    offset: i32,
+    counts: Vec<C>,
+}
+
+impl<C: Count> Store<C> {
     /// Makes room for indices `lo..=hi`. Grows with headroom on either
     /// side, so that a run of ever smaller or larger values moves the
     /// counts only a logarithmic number of times.
@@ -72,7 +89,7 @@ impl Store {
         } else {
             old_end
         };
-        let mut counts = vec![0; (new_end - new_lo) as usize];
+        let mut counts = vec![C::default(); (new_end - new_lo) as usize];
         let at = (old_lo - new_lo) as usize;
         counts[at..at + self.counts.len()].copy_from_slice(&self.counts);
         self.counts = counts;
@@ -80,7 +97,7 @@ impl Store {
     }
 
     #[inline]
-    fn add(&mut self, index: i32, n: u32) {
+    fn add(&mut self, index: i32, n: C) {
         let at = index.wrapping_sub(self.offset) as u32 as usize;
         match self.counts.get_mut(at) {
             Some(c) => *c += n,
@@ -91,11 +108,17 @@ impl Store {
         }
     }
 
-    fn merge(&mut self, other: &Store) {
-        let Some(first) = other.counts.iter().position(|&n| n > 0) else {
+    fn merge<D: Count>(&mut self, other: &Store<D>)
+    where
+        C: From<D>,
+    {
+        let zero = D::default();
+        let Some(first) = other.counts.iter().position(|&n| n != zero) else {
             return;
         };
-        let last = other.counts.iter().rposition(|&n| n > 0).unwrap_or(first);
+        let last = (other.counts.iter())
+            .rposition(|&n| n != zero)
+            .unwrap_or(first);
         let (lo, hi) = (other.offset + first as i32, other.offset + last as i32);
         let end = self.offset + self.counts.len() as i32;
         if self.counts.is_empty() || lo < self.offset || hi >= end {
@@ -106,20 +129,20 @@ impl Store {
             .iter_mut()
             .zip(&other.counts[first..=last])
         {
-            *a += b;
+            *a += C::from(*b);
         }
     }
 
     fn total(&self) -> u64 {
-        self.counts.iter().map(|&n| u64::from(n)).sum()
+        self.counts.iter().map(|&n| n.into()).sum()
     }
 }
 
-/// The sketch.
+/// The sketch, counting in `C`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Sketch {
-    positive: Store,
-    negative: Store,
+pub struct Sketch<C = u32> {
+    positive: Store<C>,
+    negative: Store<C>,
     zeros: u64,
 }
 
@@ -131,7 +154,15 @@ fn index_of(magnitude: f64) -> i32 {
     (magnitude.to_bits() >> SHIFT) as i32
 }
 
-impl Sketch {
+/// The bucket's representative value: the harmonic mean of its ends,
+/// within ALPHA of every member.
+fn value(index: i32) -> f64 {
+    let lo = f64::from_bits((index as u64) << SHIFT);
+    let hi = f64::from_bits((index as u64 + 1) << SHIFT);
+    2.0 * lo * hi / (lo + hi)
+}
+
+impl<C: Count> Sketch<C> {
     #[inline]
     pub fn add(&mut self, value: f64) {
         let magnitude = value.abs();
@@ -144,9 +175,9 @@ impl Sketch {
             return;
         }
         if value > 0.0 {
-            self.positive.add(index_of(magnitude), 1);
+            self.positive.add(index_of(magnitude), C::ONE);
         } else {
-            self.negative.add(index_of(magnitude), 1);
+            self.negative.add(index_of(magnitude), C::ONE);
         }
     }
 
@@ -164,12 +195,14 @@ impl Sketch {
         for run in values.chunks(RUN) {
             let positive = run.iter().filter(|&&v| (ZERO..f64::INFINITY).contains(&v));
             if positive.count() == run.len() {
-                run.iter().for_each(|&v| self.positive.add(index_of(v), 1));
+                run.iter()
+                    .for_each(|&v| self.positive.add(index_of(v), C::ONE));
                 continue;
             }
             let negative = run.iter().filter(|&&v| (ZERO..f64::INFINITY).contains(&-v));
             if negative.count() == run.len() {
-                run.iter().for_each(|&v| self.negative.add(index_of(-v), 1));
+                run.iter()
+                    .for_each(|&v| self.negative.add(index_of(-v), C::ONE));
                 continue;
             }
             self.add_mixed(run);
@@ -196,14 +229,18 @@ impl Sketch {
         }
         split[0][..len[0]]
             .iter()
-            .for_each(|&i| self.positive.add(i, 1));
+            .for_each(|&i| self.positive.add(i, C::ONE));
         split[1][..len[1]]
             .iter()
-            .for_each(|&i| self.negative.add(i, 1));
+            .for_each(|&i| self.negative.add(i, C::ONE));
         self.zeros += zeros;
     }
 
-    pub fn merge(&mut self, other: &Sketch) {
+    /// Adds the counts of `other`, which may count in a narrower type.
+    pub fn merge<D: Count>(&mut self, other: &Sketch<D>)
+    where
+        C: From<D>,
+    {
         self.positive.merge(&other.positive);
         self.negative.merge(&other.negative);
         self.zeros += other.zeros;
@@ -213,13 +250,6 @@ impl Sketch {
         self.positive.total() + self.negative.total() + self.zeros
     }
 
-    /// The bucket's representative value: the harmonic mean of its ends,
-    /// within ALPHA of every member.
-    fn value(index: i32) -> f64 {
-        let lo = f64::from_bits((index as u64) << SHIFT);
-        let hi = f64::from_bits((index as u64 + 1) << SHIFT);
-        2.0 * lo * hi / (lo + hi)
-    }
     /// The q-quantile (0 ≤ q ≤ 1) within relative error ALPHA.
     pub fn quantile(&self, q: f64) -> f64 {
         let n = self.count();
@@ -230,9 +260,9 @@ impl Sketch {
         let mut seen = 0u64;
         // Most negative first: the negative store from its largest index.
         for (i, &c) in self.negative.counts.iter().enumerate().rev() {
-            seen += u64::from(c);
+            seen += c.into();
             if seen > rank {
-                return -Self::value(self.negative.offset + i as i32);
+                return -value(self.negative.offset + i as i32);
             }
         }
         seen += self.zeros;
@@ -240,12 +270,12 @@ impl Sketch {
             return 0.0;
         }
         for (i, &c) in self.positive.counts.iter().enumerate() {
-            seen += u64::from(c);
+            seen += c.into();
             if seen > rank {
-                return Self::value(self.positive.offset + i as i32);
+                return value(self.positive.offset + i as i32);
             }
         }
-        Self::value(self.positive.offset + self.positive.counts.len() as i32 - 1)
+        value(self.positive.offset + self.positive.counts.len() as i32 - 1)
     }
 
     /// Mean of the values at or below the q-quantile (for CVaR), within
@@ -267,8 +297,8 @@ impl Sketch {
                 break;
             }
             visit(
-                -Self::value(self.negative.offset + i as i32),
-                u64::from(c),
+                -value(self.negative.offset + i as i32),
+                c.into(),
                 &mut left,
                 &mut sum,
             );
@@ -281,8 +311,8 @@ impl Sketch {
                 break;
             }
             visit(
-                Self::value(self.positive.offset + i as i32),
-                u64::from(c),
+                value(self.positive.offset + i as i32),
+                c.into(),
                 &mut left,
                 &mut sum,
             );
@@ -298,7 +328,7 @@ mod tests {
     #[test]
     fn quantiles_are_within_the_stated_relative_error() {
         let values: Vec<f64> = (1..=10_000).map(|i| i as f64 * 3.7 - 5_000.0).collect();
-        let mut sketch = Sketch::default();
+        let mut sketch = Sketch::<u32>::default();
         values.iter().for_each(|&v| sketch.add(v));
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
@@ -322,28 +352,28 @@ mod tests {
             let below_hi = f64::from_bits(((i as u64 + 1) << SHIFT) - 1);
             for x in [lo, (lo + below_hi) / 2.0, below_hi] {
                 assert_eq!(index_of(x), i);
-                let error = (Sketch::value(i) - x).abs() / x;
+                let error = (value(i) - x).abs() / x;
                 assert!(error <= ALPHA * (1.0 + 1e-12), "{x}: {error}");
                 worst = worst.max(error);
             }
         }
         assert!(worst > ALPHA * 0.999, "{worst}");
         for x in [1e-4, 0.37, 12_345.678, 9.9e9, 3.2e15] {
-            let error = (Sketch::value(index_of(x)) - x).abs() / x;
+            let error = (value(index_of(x)) - x).abs() / x;
             assert!(error <= ALPHA * (1.0 + 1e-12), "{x}: {error}");
         }
     }
 
     #[test]
     fn zeros_and_non_finite_values() {
-        let mut sketch = Sketch::default();
+        let mut sketch = Sketch::<u32>::default();
         let odd = [0.0, -0.0, 5e-5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
         for v in odd {
             sketch.add(v);
         }
         assert_eq!(sketch.count(), 3);
         assert_eq!(sketch.quantile(0.5), 0.0);
-        let mut batch = Sketch::default();
+        let mut batch = Sketch::<u32>::default();
         batch.add_all(&odd);
         assert_eq!(batch, sketch);
     }
@@ -353,7 +383,7 @@ mod tests {
         // The counts of every bucket, wherever a store keeps them.
         type Buckets = Vec<(i32, u32)>;
         fn buckets(s: &Sketch) -> (Buckets, Buckets, u64) {
-            let nonzero = |store: &Store| {
+            let nonzero = |store: &Store<u32>| {
                 (store.counts.iter().enumerate())
                     .filter(|(_, n)| **n > 0)
                     .map(|(i, &n)| (store.offset + i as i32, n))
@@ -368,12 +398,12 @@ mod tests {
             vec![3.0, ZERO, ZERO * 0.999, -ZERO, 1e300, -1e300, 0.0, f64::NAN],
             vec![-2.0, -1e-9, f64::INFINITY, -7.0],
         ];
-        let mut all = Sketch::default();
-        let mut all_one_by_one = Sketch::default();
+        let mut all = Sketch::<u32>::default();
+        let mut all_one_by_one = Sketch::<u32>::default();
         for values in runs {
-            let mut one_by_one = Sketch::default();
+            let mut one_by_one = Sketch::<u32>::default();
             values.iter().for_each(|&v| one_by_one.add(v));
-            let mut batch = Sketch::default();
+            let mut batch = Sketch::<u32>::default();
             batch.add_all(&values);
             assert_eq!(buckets(&batch), buckets(&one_by_one), "{values:?}");
             // And into a sketch that already holds values.
@@ -385,9 +415,9 @@ mod tests {
 
     #[test]
     fn merging_is_order_independent_and_exact() {
-        let mut a = Sketch::default();
-        let mut b = Sketch::default();
-        let mut whole = Sketch::default();
+        let mut a = Sketch::<u32>::default();
+        let mut b = Sketch::<u32>::default();
+        let mut whole = Sketch::<u32>::default();
         for i in 0..1000 {
             let v = (i as f64 * 0.37).sin() * 1e5 * (1.0 + i as f64);
             if i % 3 == 0 {
@@ -401,7 +431,7 @@ mod tests {
         ab.merge(&b);
         let mut ba = b.clone();
         ba.merge(&a);
-        let mut empty = Sketch::default();
+        let mut empty = Sketch::<u32>::default();
         empty.merge(&whole);
         for q in [0.01, 0.2, 0.5, 0.8, 0.99] {
             assert_eq!(ab.quantile(q), whole.quantile(q));
@@ -412,8 +442,26 @@ mod tests {
     }
 
     #[test]
+    fn narrow_counts_merge_into_wide_ones() {
+        let values: Vec<f64> = (0..5000).map(|i| (i as f64 * 0.37).sin() * 1e3).collect();
+        let mut narrow = Sketch::<u16>::default();
+        narrow.add_all(&values);
+        let mut wide = Sketch::<u32>::default();
+        wide.add_all(&values);
+        let mut merged = Sketch::<u32>::default();
+        merged.merge(&narrow);
+        merged.merge(&narrow);
+        wide.merge(&wide.clone());
+        assert_eq!(merged.count(), 10_000);
+        for q in [0.0, 0.05, 0.5, 0.95, 1.0] {
+            assert_eq!(merged.quantile(q), wide.quantile(q));
+        }
+        assert_eq!(merged.tail_mean_below(0.05), wide.tail_mean_below(0.05));
+    }
+
+    #[test]
     fn tail_means_average_the_lowest_values() {
-        let mut sketch = Sketch::default();
+        let mut sketch = Sketch::<u32>::default();
         for i in 1..=100 {
             sketch.add(i as f64);
         }
