@@ -327,7 +327,7 @@ impl Drawer<'_> {
         // The months, all lanes together.
         let zig = random::ziggurat();
         let mut words = [0u64; LANES];
-        let mut counts = [0u32; LANES];
+        let mut counts = [0u64; LANES];
         let mut cut_factor = [1.0f64; LANES];
         if same_product.is_some() {
             rows.api_price[0] = [1.0; LANES];
@@ -342,13 +342,7 @@ impl Drawer<'_> {
                 }
                 main.next(&mut words);
                 let row = &mut shocks[t];
-                let mut rejected = false;
-                for l in 0..LANES {
-                    let (x, stands) = random::fast_normal(zig, words[l]);
-                    row[l] = sign[l] * x;
-                    rejected |= !stands;
-                }
-                if rejected {
+                if !random::fast_normals(zig, &words, &sign, row) {
                     for l in 0..LANES {
                         if !random::fast_normal(zig, words[l]).1 {
                             row[l] = sign[l] * random::normal_from(words[l], &mut out.extra[l]);
@@ -379,7 +373,7 @@ impl Drawer<'_> {
                 if failures {
                     c.failures.counts(&words, 0, 0, &mut counts);
                     for (f, &k) in rows.failures[t].iter_mut().zip(&counts) {
-                        *f = f64::from(k) / 64.0;
+                        *f = small_to_f64(k) / 64.0;
                     }
                 }
             }
@@ -571,12 +565,15 @@ impl Poisson {
     /// as good as random, so a search would mispredict often, and a row of
     /// comparisons vectorises — and the rest, which a month at the rates
     /// here reaches once in thousands, searched for afterwards.
-    fn counts(&self, words: &[u64], shift: u32, mirror_bits: u32, out: &mut [u32]) {
+    ///
+    /// The counts are 64-bit, as wide as the comparisons, so that the
+    /// comparisons' results need no narrowing.
+    fn counts(&self, words: &[u64], shift: u32, mirror_bits: u32, out: &mut [u64]) {
         let bits = |w: u64| i64::from((w >> shift) as u32 ^ mirror_bits);
         let [t0, t1, t2, t3] = self.head;
         for (n, &w) in out.iter_mut().zip(words) {
             let b = bits(w);
-            *n = u32::from(b > t0) + u32::from(b > t1) + u32::from(b > t2) + u32::from(b > t3);
+            *n = u64::from(b > t0) + u64::from(b > t1) + u64::from(b > t2) + u64::from(b > t3);
         }
         if out.iter().fold(false, |beyond, &n| beyond | (n == 4)) {
             for (n, &w) in out.iter_mut().zip(words) {
@@ -588,12 +585,21 @@ impl Poisson {
     }
 
     #[cold]
-    fn count_beyond_head(&self, b: i64) -> u32 {
+    fn count_beyond_head(&self, b: i64) -> u64 {
         4 + self.last_bits[4..]
             .iter()
             .take_while(|&&last| last < b)
-            .count() as u32
+            .count() as u64
     }
+}
+
+/// `n as f64` for n < 2⁵², exactly: n in the mantissa of 2⁵², less 2⁵².
+/// Unlike the conversion, which AVX2 lacks for 64-bit integers, this
+/// vectorises.
+#[inline(always)]
+fn small_to_f64(n: u64) -> f64 {
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    f64::from_bits(TWO_52.to_bits() | n) - TWO_52
 }
 
 /// The Poisson(λ) count at quantile `u` (inverse CDF by summation; λ is a
@@ -670,8 +676,9 @@ mod tests {
             table.counts(&words, 32, 0, &mut high);
             table.counts(&words, 0, u32::MAX, &mut mirrored);
             for ((&b, &n), &m) in bits.iter().zip(&high).zip(&mirrored) {
-                assert_eq!(n, poisson_quantile(unit(b), lambda), "{lambda} {b}");
-                assert_eq!(m, poisson_quantile(1.0 - unit(b), lambda), "{lambda} !{b}");
+                let want = |u| u64::from(poisson_quantile(u, lambda));
+                assert_eq!(n, want(unit(b)), "{lambda} {b}");
+                assert_eq!(m, want(1.0 - unit(b)), "{lambda} !{b}");
             }
         }
     }

@@ -172,6 +172,35 @@ pub fn fast_normal(z: &Ziggurat, bits: u64) -> (f64, bool) {
     (x, x.abs() < z.x[i + 1])
 }
 
+/// [`fast_normal`] for every lane's word, each normal times the lane's
+/// `sign`, into `out`; false if any lane's does not stand (those lanes'
+/// numbers are then to be replaced). The layer edges are looked up first,
+/// lane by lane, so that the arithmetic after runs across the lanes in
+/// vector registers, which the compiler does not do with the lookups in
+/// the same loop.
+#[inline(always)]
+pub fn fast_normals(
+    z: &Ziggurat,
+    words: &[u64; LANES],
+    sign: &[f64; LANES],
+    out: &mut [f64; LANES],
+) -> bool {
+    let mut outer = [0.0; LANES];
+    let mut inner = [0.0; LANES];
+    for l in 0..LANES {
+        let i = (words[l] & 0xff) as usize;
+        outer[l] = z.x[i];
+        inner[l] = z.x[i + 1];
+    }
+    let mut stand = true;
+    for l in 0..LANES {
+        let x = symmetric_uniform(words[l]) * outer[l];
+        out[l] = sign[l] * x;
+        stand &= x.abs() < inner[l];
+    }
+    stand
+}
+
 /// A standard normal from the word `bits`, with what else it needs from
 /// `extra`.
 #[cold]

@@ -585,3 +585,64 @@ fn a_batch_is_drawn_as_its_paths_are_one_by_one() {
         }
     }
 }
+
+/// FNV-1a of the outcome's full printout (every number in its shortest
+/// exact form).
+fn fingerprint(outcome: &Outcome) -> u64 {
+    format!("{outcome:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+#[test]
+fn the_engine_version_pins_the_numbers() {
+    // Results stored under ENGINE_VERSION must replay to the bit: a change
+    // that alters any number of these runs must bump ENGINE_VERSION, and
+    // then the fingerprints here.
+    let plan = plan(36);
+    let mut s = settings(CHUNK + 2_345);
+    s.antithetic = true;
+    s.tornado_paths = 500;
+    let first = run(&plan, &risky(), &s);
+
+    let mut correlation = identity_correlation();
+    for (i, j, rho) in [(0, 1, 0.3), (0, 2, -0.2), (3, 4, 0.5)] {
+        correlation[i * FACTORS.len() + j] = rho;
+        correlation[j * FACTORS.len() + i] = rho;
+    }
+    let walk = Walk {
+        annual_drift: -0.05,
+        volatility: 0.2,
+    };
+    let other = Stochastic {
+        demand: Some(DemandProcess::Logistic {
+            ceiling: Distribution::Lognormal {
+                mean: 2_000_000.0,
+                sd: 800_000.0,
+                min: 500_000.0,
+                max: 8_000_000.0,
+            },
+            volatility: 0.2,
+        }),
+        api_price: Some(ApiPriceProcess::ConstantCapability {
+            annual_factor: 4.0,
+            volatility: 0.3,
+        }),
+        power_price: Some(walk),
+        throughput: Some(walk),
+        correlation,
+        ..risky()
+    };
+    s.antithetic = false;
+    s.basis = Basis::Cash;
+    s.seed = 7;
+    let second = run(&plan, &other, &s);
+    assert_eq!(ENGINE_VERSION, "breakeven-mc/2");
+    assert_eq!(
+        [fingerprint(&first), fingerprint(&second)],
+        [12_330_925_783_674_199_094, 1_163_290_449_994_948_836],
+        "{ENGINE_VERSION}"
+    );
+}
