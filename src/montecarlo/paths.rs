@@ -655,6 +655,13 @@ mod tests {
     }
 
     #[test]
+    fn small_counts_convert_exactly() {
+        for n in (0..20_000).chain([1 << 40, (1 << 52) - 1]) {
+            assert_eq!(small_to_f64(n), n as f64, "{n}");
+        }
+    }
+
+    #[test]
     fn tabulated_counts_match_the_summation() {
         let unit = |bits: u32| (f64::from(bits) + 0.5) / 4_294_967_296.0;
         let mut rng = super::random::Stream::new(1, 2, 0);
