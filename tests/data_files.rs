@@ -153,6 +153,8 @@ fn prices_cover_the_brief_and_are_sourced() {
 #[test]
 fn a_broken_data_directory_stops_loading_with_file_and_field() {
     let dir = std::env::temp_dir().join(format!("breakeven-data-{}", std::process::id()));
+    // Left by an earlier test process with the same id, if it was killed.
+    let _ = std::fs::remove_dir_all(&dir);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for sub in ["hardware", "models", "prices"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();

@@ -72,13 +72,29 @@ impl ServerProcess {
     }
 }
 
+/// This process's database file, removed before and after the test: a
+/// file of the same name can only be left by an earlier test process with
+/// the same process id that was killed before it cleaned up.
 struct TempDb(PathBuf);
 
-impl Drop for TempDb {
-    fn drop(&mut self) {
+impl TempDb {
+    fn new() -> Self {
+        let db =
+            Self(std::env::temp_dir().join(format!("breakeven-restart-{}.db", std::process::id())));
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -118,8 +134,7 @@ fn pending_items(db: &Path, job: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_resumes_after_a_hard_kill_and_runs_each_item_once() {
-    let db =
-        TempDb(std::env::temp_dir().join(format!("breakeven-restart-{}.db", std::process::id())));
+    let db = TempDb::new();
     let server = ServerProcess::start(&db.0);
     let channel = server.channel().await;
     let mut scenarios = ScenarioServiceClient::new(channel.clone());

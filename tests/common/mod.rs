@@ -27,24 +27,32 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if !self.owns_db {
-            return;
-        }
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        if self.owns_db {
+            remove_db(&self.db);
         }
     }
 }
 
-/// A database file of its own for each test server.
+/// A database file of its own for each test server. A file of the same
+/// name can only be left from an earlier test process with the same
+/// process id (one killed before it cleaned up), so it is removed first.
 pub fn temp_db() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!(
+    let db = std::env::temp_dir().join(format!(
         "breakeven-test-{}-{}.db",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    ));
+    remove_db(&db);
+    db
+}
+
+/// Removes a database file and SQLite's files beside it.
+pub fn remove_db(db: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
 
 impl TestServer {
