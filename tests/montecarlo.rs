@@ -144,13 +144,19 @@ async fn a_streamed_simulation_reports_progress_then_the_result() {
         .unwrap()
         .into_inner();
     let mut done = Vec::new();
+    let mut last = None;
     let mut result = None;
     while let Some(event) = stream.message().await.unwrap() {
         match event.event.unwrap() {
             pb::simulation_event::Event::Progress(p) => {
                 assert!(result.is_none(), "progress after the result");
                 assert_eq!(p.paths_total, 20_000);
+                assert!(p.estimate_paths <= p.paths_done, "{p:?}");
+                if p.estimate_paths == 0 {
+                    assert_eq!((p.mean_npv_savings, p.p_self_host_cheaper), (0.0, 0.0));
+                }
                 done.push(p.paths_done);
+                last = Some(p);
             }
             pb::simulation_event::Event::Result(r) => result = Some(r),
         }
@@ -158,7 +164,15 @@ async fn a_streamed_simulation_reports_progress_then_the_result() {
     assert!(!done.is_empty());
     assert_eq!(done[0], 0, "the first report comes as the work starts");
     assert!(done.windows(2).all(|w| w[1] > w[0]));
-    assert_eq!(result.unwrap().paths, 20_000);
+    let result = result.unwrap();
+    assert_eq!(result.paths, 20_000);
+    // The last report covers every path, with the result's own figures.
+    let last = last.unwrap();
+    assert_eq!((last.paths_done, last.estimate_paths), (20_000, 20_000));
+    assert_eq!(
+        last.p_self_host_cheaper, result.p_self_host_cheaper,
+        "{last:?}"
+    );
 }
 
 #[tokio::test]

@@ -195,11 +195,16 @@ impl Progress {
     }
 
     fn update(&mut self, p: &pb::SimulationProgress) {
-        let running = format!(
-            "mean NPV of savings {}, self-host cheaper {}",
-            usd(p.mean_npv_savings),
-            percent(p.p_self_host_cheaper)
-        );
+        let running = if p.estimate_paths == 0 {
+            String::from("estimates after the first paths are merged")
+        } else {
+            format!(
+                "mean NPV of savings {}, self-host cheaper {} (first {} paths)",
+                usd(p.mean_npv_savings),
+                percent(p.p_self_host_cheaper),
+                count(p.estimate_paths as f64),
+            )
+        };
         match &self.bar {
             Some(bar) => {
                 bar.set_length(p.paths_total);

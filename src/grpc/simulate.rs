@@ -239,6 +239,7 @@ pub fn stream(
                             paths_total: p.paths_total,
                             mean_npv_savings: p.mean_npv_savings,
                             p_self_host_cheaper: p.p_self_host_cheaper,
+                            estimate_paths: p.estimate_paths,
                         },
                     )),
                 };

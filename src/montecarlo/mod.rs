@@ -19,6 +19,7 @@
 pub mod aggregate;
 pub mod inputs;
 pub mod paths;
+pub mod progress;
 pub mod random;
 pub mod sketch;
 
@@ -27,12 +28,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 pub use inputs::{ApiPriceProcess, DemandProcess, Distribution, GpuPriceProcess, Stochastic, Walk};
+pub use progress::Progress;
 
 use crate::error::{Error, Result};
 use crate::tco::plan::{Costs, Plan};
 use crate::tco::{Basis, Batch, LANES};
 use aggregate::Aggregate;
 use paths::{BatchDraw, Drawer};
+use progress::Board;
 
 /// Version of the engine's arithmetic, stored with every result: a change
 /// that alters numbers bumps it.
@@ -150,16 +153,6 @@ pub struct Outcome {
     pub rank_correlations: Vec<(String, f64)>,
     /// Relative error bound of every percentile.
     pub quantile_relative_error: f64,
-}
-
-/// Progress reported between waves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Progress {
-    pub paths_done: u64,
-    pub paths_total: u64,
-    /// Running estimates.
-    pub mean_npv_savings: f64,
-    pub p_self_host_cheaper: f64,
 }
 
 /// Checks the settings and the stochastic inputs against the plan.
@@ -286,13 +279,13 @@ impl<'a> Job<'a> {
 
     /// Runs paths [start, end) in order into one aggregate, with the AVX2
     /// build where the processor has it.
-    fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
+    fn chunk(&self, start: u64, end: u64, cancel: &AtomicBool, board: &Board) -> ChunkAggregate {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, as just checked.
-            return unsafe { self.chunk_avx2(start, end, cancel) };
+            return unsafe { self.chunk_avx2(start, end, cancel, board) };
         }
-        self.chunk_portable(start, end, cancel)
+        self.chunk_portable(start, end, cancel, board)
     }
 
     /// [`Job::chunk_portable`] compiled for AVX2, where the loops over a
@@ -303,17 +296,30 @@ impl<'a> Job<'a> {
     /// the two).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn chunk_avx2(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
-        self.chunk_portable(start, end, cancel)
+    fn chunk_avx2(
+        &self,
+        start: u64,
+        end: u64,
+        cancel: &AtomicBool,
+        board: &Board,
+    ) -> ChunkAggregate {
+        self.chunk_portable(start, end, cancel, board)
     }
 
     /// Runs paths [start, end) in order into one aggregate, a batch of
     /// [`LANES`] paths at a time: the batch's paths are drawn, each from
     /// its own stream, into the batch's input rows; lanes get their own
     /// uncertain static inputs, if any; then the cost model runs on the
-    /// whole batch side by side and the batch enters the aggregate.
+    /// whole batch side by side and the batch enters the aggregate, and
+    /// its paths are counted on `board`.
     #[inline(always)]
-    fn chunk_portable(&self, start: u64, end: u64, cancel: &AtomicBool) -> ChunkAggregate {
+    fn chunk_portable(
+        &self,
+        start: u64,
+        end: u64,
+        cancel: &AtomicBool,
+        board: &Board,
+    ) -> ChunkAggregate {
         let plan = self.plan;
         let h = plan.horizon;
         let uncertain = !self.stochastic.uncertain.is_empty();
@@ -388,39 +394,35 @@ impl<'a> Job<'a> {
                 &self.discount,
                 |lane| std::mem::take(&mut drivers[lane]),
             );
+            board.add(n as u64);
         }
         agg
     }
 
     /// Runs `paths` paths in waves of parallel chunks, merged in order.
     /// A wave's chunks are merged while the next wave runs, so that no
-    /// thread waits on the merging.
-    fn run(
-        &self,
-        paths: u64,
-        cancel: &AtomicBool,
-        mut progress: impl FnMut(&Aggregate),
-    ) -> Result<Aggregate> {
+    /// thread waits on the merging; the chunks count their paths on
+    /// `board`, and each merge publishes its running estimates there.
+    fn run(&self, paths: u64, cancel: &AtomicBool, board: &Board) -> Result<Aggregate> {
         let chunks = paths.div_ceil(CHUNK);
         let wave = (rayon::current_num_threads() as u64 * 2).max(1);
-        // About twenty progress reports, and none smaller than a wave.
-        let report_every = (chunks / 20).max(wave) * CHUNK;
         let mut total = Aggregate::new(self.plan.horizon);
-        let mut next_report = report_every;
         let mut done = 0;
         // The last wave's chunks, not merged yet.
         let mut pending: Vec<ChunkAggregate> = Vec::new();
-        // A first report as the work starts, so a caller knows it runs.
-        progress(&total);
         while done < chunks || !pending.is_empty() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled("simulation cancelled".into()));
             }
             let upto = (done + wave).min(chunks);
             let merge = |total: &mut Aggregate, parts: Vec<ChunkAggregate>| {
+                if parts.is_empty() {
+                    return;
+                }
                 for part in parts {
                     total.merge(part);
                 }
+                board.publish(total);
             };
             let (parts, ()) = rayon::join(
                 || {
@@ -430,7 +432,7 @@ impl<'a> Job<'a> {
                             if cancel.load(Ordering::Relaxed) {
                                 return ChunkAggregate::new(self.plan.horizon);
                             }
-                            self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel)
+                            self.chunk(c * CHUNK, ((c + 1) * CHUNK).min(paths), cancel, board)
                         })
                         .collect::<Vec<_>>()
                 },
@@ -441,35 +443,28 @@ impl<'a> Job<'a> {
             }
             pending = parts;
             done = upto;
-            if total.paths >= next_report || (total.paths == paths && paths > 0) {
-                progress(&total);
-                next_report = total.paths + report_every;
-            }
         }
         Ok(total)
     }
 }
 
-/// Runs the simulation. `progress` sees running figures about every 5%;
-/// setting `cancel` stops the work within one wave of chunks.
+/// Runs the simulation. `progress` sees running figures as the work
+/// starts, about every 5% of the paths, and at the end (from a thread of
+/// its own: see [`progress`]); setting `cancel` stops the work within a
+/// batch of paths.
 pub fn simulate(
     plan: &Plan,
     stochastic: &Stochastic,
     settings: &Settings,
     cancel: &AtomicBool,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress) + Send,
 ) -> Result<Outcome> {
     validate(plan, stochastic, settings)?;
     let job = |fixed: Vec<(usize, f64)>| Job::new(plan, stochastic, settings, fixed);
     let total_paths = settings.paths;
-    let agg = job(Vec::new())?.run(total_paths, cancel, |a| {
-        let n = a.paths.max(1) as f64;
-        progress(Progress {
-            paths_done: a.paths,
-            paths_total: total_paths,
-            mean_npv_savings: a.npv_savings.mean,
-            p_self_host_cheaper: a.cheaper_over_horizon as f64 / n,
-        })
+    let main = job(Vec::new())?;
+    let agg = progress::reporting(total_paths, progress, |board| {
+        main.run(total_paths, cancel, board)
     })?;
 
     // Tornado: each uncertain input at its P10 and P90, the others at the
@@ -487,7 +482,8 @@ pub fn simulate(
                     .map(|j| (j, base_value(j)))
                     .collect();
                 fixed.push((i, value));
-                let a = job(fixed)?.run(settings.tornado_paths.min(total_paths), cancel, |_| {})?;
+                let paths = settings.tornado_paths.min(total_paths);
+                let a = job(fixed)?.run(paths, cancel, &Board::quiet())?;
                 Ok(a.npv_savings.sketch.quantile(0.5))
             };
             let (low, high) = (dist.quantile(0.10), dist.quantile(0.90));

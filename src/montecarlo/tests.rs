@@ -331,8 +331,9 @@ fn the_vector_build_gives_the_portable_build_to_the_bit() {
         s.antithetic = antithetic;
         let job = Job::new(&plan, &stochastic, &s, Vec::new()).unwrap();
         let cancel = AtomicBool::new(false);
-        let dispatched = job.chunk(100, 3_000, &cancel);
-        let portable = job.chunk_portable(100, 3_000, &cancel);
+        let board = progress::Board::quiet();
+        let dispatched = job.chunk(100, 3_000, &cancel, &board);
+        let portable = job.chunk_portable(100, 3_000, &cancel, &board);
         assert_eq!(dispatched.paths, 2_900);
         assert!(dispatched == portable, "antithetic: {antithetic}");
     }
