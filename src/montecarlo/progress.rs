@@ -82,6 +82,18 @@ impl Board {
     }
 }
 
+/// Tells the reporter, when dropped, that the work is over.
+struct Finish<'a>(&'a Board);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Release);
+        if let Some(reporter) = self.0.reporter.get() {
+            reporter.unpark();
+        }
+    }
+}
+
 impl Estimates {
     fn of(a: &Aggregate) -> Self {
         Self {
@@ -139,9 +151,12 @@ pub fn reporting<E>(
         });
         // Set before any chunk runs, so that no step goes unwoken.
         let _ = board.reporter.set(reporter.thread().clone());
-        let outcome = work(board);
-        board.finished.store(true, Ordering::Release);
-        reporter.thread().unpark();
+        let outcome = {
+            // Ends the reporting however the work ends, a panic included
+            // (the scope waits for the reporter before it unwinds).
+            let _finish = Finish(board);
+            work(board)
+        };
         let progress = reporter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -191,6 +206,14 @@ mod tests {
             (last.estimate_paths, last.p_self_host_cheaper),
             (paths, 0.25)
         );
+    }
+
+    #[test]
+    fn a_panic_in_the_work_ends_the_reporting_too() {
+        let outcome = std::panic::catch_unwind(|| {
+            reporting::<()>(100, |_| {}, |_| panic!("the work failed"))
+        });
+        assert!(outcome.is_err());
     }
 
     #[test]
