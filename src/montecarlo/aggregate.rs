@@ -170,6 +170,12 @@ impl<C: Count> Aggregate<C> {
         }
     }
 
+    /// Share of the paths where self-hosting costs no more over the
+    /// horizon (0 without paths).
+    pub fn p_self_host_cheaper(&self) -> f64 {
+        self.cheaper_over_horizon as f64 / self.paths.max(1) as f64
+    }
+
     /// Adds the first `n` lanes of a batch run by [`Plan::run_batch`],
     /// paths `first..first + n`, month by month: each month's series take
     /// the batch's values in a run while their sketches are in cache.

@@ -10,9 +10,10 @@
 //!
 //! Within a chunk, paths go in batches of [`LANES`]: the batch's paths are
 //! drawn side by side, their generators advancing together ([`paths`]),
-//! the cost model runs on the batch side by side ([`crate::tco::batch`]), and the batch's monthly figures enter the
-//! monthly aggregates a month at a time ([`aggregate`]), so that the hot
-//! loops run over rows of numbers the compiler vectorises. Where the
+//! the cost model runs on the batch side by side ([`crate::tco::batch`]),
+//! and the batch's monthly figures enter the monthly aggregates a month at
+//! a time ([`aggregate`]), so that the hot loops run over rows of numbers
+//! the compiler vectorises. Where the
 //! processor has AVX2, the chunk's code is compiled a second time for it,
 //! with the same results to the bit.
 
@@ -45,9 +46,9 @@ pub const ENGINE_VERSION: &str = "breakeven-mc/2";
 /// A chunk sets up its own buffers and sketches (a few hundred, one per
 /// month and series), and its aggregate is merged into the total; at 2,048
 /// paths that was a tenth of the work, and 16,384 measured about 7% faster
-/// than 8,192 on two threads. A chunk is
-/// still only some tens of milliseconds, and checks for cancellation
-/// every batch of [`LANES`] paths.
+/// than 8,192 on two threads. A chunk is still only some tens of
+/// milliseconds, and checks for cancellation every batch of [`LANES`]
+/// paths.
 pub const CHUNK: u64 = 16_384;
 
 /// A chunk's sketches count in 16 bits ([`sketch::Count`]): no bucket of
@@ -596,7 +597,7 @@ fn finish(
         engine_version: ENGINE_VERSION,
         months,
         p_no_break_even: *agg.break_even_at.last().unwrap_or(&0) as f64 / nf,
-        p_self_host_cheaper: agg.cheaper_over_horizon as f64 / nf,
+        p_self_host_cheaper: agg.p_self_host_cheaper(),
         npv_savings: Stats::of(&agg.npv_savings),
         var_95: -p5,
         cvar_95: -tail,

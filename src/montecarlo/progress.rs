@@ -99,7 +99,7 @@ impl Estimates {
         Self {
             paths: a.paths,
             mean_npv_savings: a.npv_savings.mean,
-            p_self_host_cheaper: a.cheaper_over_horizon as f64 / a.paths.max(1) as f64,
+            p_self_host_cheaper: a.p_self_host_cheaper(),
         }
     }
 

@@ -97,13 +97,13 @@ impl<C: Count> Store<C> {
     }
 
     #[inline]
-    fn add(&mut self, index: i32, n: C) {
+    fn add(&mut self, index: i32) {
         let at = index.wrapping_sub(self.offset) as u32 as usize;
         match self.counts.get_mut(at) {
-            Some(c) => *c += n,
+            Some(c) => *c += C::ONE,
             None => {
                 self.reserve(index, index);
-                self.counts[(index - self.offset) as usize] += n;
+                self.counts[(index - self.offset) as usize] += C::ONE;
             }
         }
     }
@@ -175,9 +175,9 @@ impl<C: Count> Sketch<C> {
             return;
         }
         if value > 0.0 {
-            self.positive.add(index_of(magnitude), C::ONE);
+            self.positive.add(index_of(magnitude));
         } else {
-            self.negative.add(index_of(magnitude), C::ONE);
+            self.negative.add(index_of(magnitude));
         }
     }
 
@@ -195,14 +195,12 @@ impl<C: Count> Sketch<C> {
         for run in values.chunks(RUN) {
             let positive = run.iter().filter(|&&v| (ZERO..f64::INFINITY).contains(&v));
             if positive.count() == run.len() {
-                run.iter()
-                    .for_each(|&v| self.positive.add(index_of(v), C::ONE));
+                run.iter().for_each(|&v| self.positive.add(index_of(v)));
                 continue;
             }
             let negative = run.iter().filter(|&&v| (ZERO..f64::INFINITY).contains(&-v));
             if negative.count() == run.len() {
-                run.iter()
-                    .for_each(|&v| self.negative.add(index_of(-v), C::ONE));
+                run.iter().for_each(|&v| self.negative.add(index_of(-v)));
                 continue;
             }
             self.add_mixed(run);
@@ -229,10 +227,10 @@ impl<C: Count> Sketch<C> {
         }
         split[0][..len[0]]
             .iter()
-            .for_each(|&i| self.positive.add(i, C::ONE));
+            .for_each(|&i| self.positive.add(i));
         split[1][..len[1]]
             .iter()
-            .for_each(|&i| self.negative.add(i, C::ONE));
+            .for_each(|&i| self.negative.add(i));
         self.zeros += zeros;
     }
 
