@@ -542,5 +542,24 @@ fn log_call(code: &str, latency: Duration, span: &Span) {
         .parse::<i32>()
         .map(|c| format!("{:?}", tonic::Code::from_i32(c)))
         .unwrap_or_else(|_| code.to_string());
-    span.in_scope(|| tracing::info!(status, latency_ms = latency.as_secs_f64() * 1e3, "request"));
+    let latency_ms = millis(latency);
+    span.in_scope(|| tracing::info!(status, %latency_ms, "request"));
+}
+
+/// Milliseconds to the microsecond, as the log line shows them: a float's
+/// full expansion (`0.18346300000000001`) says nothing more.
+fn millis(latency: Duration) -> String {
+    format!("{:.3}", latency.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_are_logged_to_the_microsecond() {
+        assert_eq!(millis(Duration::from_nanos(183_463)), "0.183");
+        assert_eq!(millis(Duration::from_micros(12_345_678)), "12345.678");
+        assert_eq!(millis(Duration::ZERO), "0.000");
+    }
 }

@@ -287,7 +287,7 @@ async fn breakeven_gives_the_volume_and_the_month_as_a_date() {
     for (row, case) in rows.iter().zip(&response.sensitivities) {
         assert_eq!(row["input"], case.input);
         same_csv(&row["change"], case.change);
-        same_csv(&row["horizon_difference"], case.horizon_difference);
+        same_csv(&row["horizon_savings"], case.horizon_savings);
     }
 }
 
@@ -349,6 +349,30 @@ fn no_server_is_one_clear_line_and_the_unavailable_code() {
         .unwrap()
         .into();
     assert_eq!(output.code, UNAVAILABLE, "{}", output.stderr);
+    // Called by its path, the advice uses the same path (relative to the
+    // working directory, as `cargo run` and `target/release/…` users type).
+    let here = std::env::current_dir().unwrap();
+    let shown = Path::new(BIN).strip_prefix(&here).unwrap_or(Path::new(BIN));
+    assert_eq!(
+        output.stderr.trim(),
+        format!(
+            "error: no breakeven server at {url}: connection refused; \
+             start one with `{} serve`",
+            shown.display()
+        )
+    );
+    assert!(output.stdout.is_empty());
+
+    // Found on the PATH, it is plain `breakeven`.
+    let dir = Path::new(BIN).parent().unwrap();
+    let output: Run = Command::new("breakeven")
+        .env("PATH", dir)
+        .env("BREAKEVEN_SERVER", &url)
+        .args(["catalog", "gpus"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(output.code, UNAVAILABLE, "{}", output.stderr);
     assert_eq!(
         output.stderr.trim(),
         format!(
@@ -356,7 +380,6 @@ fn no_server_is_one_clear_line_and_the_unavailable_code() {
              start one with `breakeven serve`"
         )
     );
-    assert!(output.stdout.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -390,7 +390,11 @@ async fn find_break_even_reports_the_volume_and_six_sensitivities() {
     assert_eq!(cases, expected);
     for c in &reply.sensitivities {
         assert_eq!(c.breaks_even, c.break_even_month > 0, "{c:?}");
-        assert!(c.horizon_difference.is_finite(), "{c:?}");
+        assert!(c.horizon_savings.is_finite(), "{c:?}");
+        // The deprecated field is the same figure with the other sign.
+        #[allow(deprecated)]
+        let difference = c.horizon_difference;
+        assert_eq!(difference, -c.horizon_savings, "{c:?}");
     }
 
     let case = |input: &str, change: f64| {
@@ -409,7 +413,8 @@ async fn find_break_even_reports_the_volume_and_six_sensitivities() {
     // a higher one.
     assert!(volume_of(case("api_price", 0.2)) < volume_of(case("api_price", -0.2)));
     assert!(volume_of(case("gpu_price", -0.2)) < volume_of(case("gpu_price", 0.2)));
-    assert!(case("api_price", 0.2).horizon_difference < case("api_price", -0.2).horizon_difference);
+    // Savings are API minus self-host cost: a dearer API saves more.
+    assert!(case("api_price", 0.2).horizon_savings > case("api_price", -0.2).horizon_savings);
 }
 
 #[tokio::test]

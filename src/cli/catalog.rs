@@ -107,11 +107,7 @@ async fn list(global: &Global, out: Output, command: Listing) -> Result<(), Fail
                 .get_model(pb::GetModelRequest { id })
                 .await?
                 .into_inner();
-            out.show(&model, || {
-                let mut report = Report::new();
-                report.table(model_table(std::slice::from_ref(&model)));
-                report
-            })
+            out.show(&model, || model_report(&model))
         }
         Listing::Models {
             id: None,
@@ -287,6 +283,91 @@ fn gpu_report(g: &pb::Gpu) -> Report {
     let mut report = Report::new();
     report
         .table(gpu_table(std::slice::from_ref(g)))
+        .record(details);
+    report
+}
+
+/// One model: the table row, then its architecture and where it comes
+/// from, as `gpu_report` does for a GPU.
+fn model_report(m: &pb::Model) -> Report {
+    let mut details = Record::new();
+    details
+        .add("license", "licence", Cell::text(&m.license))
+        .add("hidden_size", "hidden size", Cell::count(m.hidden_size))
+        .add(
+            "intermediate_size",
+            if m.moe.is_some() {
+                "feed-forward width per expert"
+            } else {
+                "feed-forward width"
+            },
+            Cell::count(m.intermediate_size),
+        )
+        .add(
+            "attention_heads",
+            "attention heads",
+            Cell::text(format!(
+                "{} query, {} key/value, {} wide",
+                m.attention_heads, m.kv_heads, m.head_dim
+            )),
+        )
+        .add("vocab_size", "vocabulary", Cell::count(m.vocab_size));
+    if let Some(mla) = &m.mla {
+        details.add(
+            "mla",
+            "latent attention",
+            Cell::text(format!(
+                "KV latent {} wide, rotary key {} wide",
+                mla.kv_lora_rank, mla.qk_rope_head_dim
+            )),
+        );
+    }
+    if let Some(moe) = &m.moe {
+        details.add(
+            "moe",
+            "experts",
+            Cell::text(format!(
+                "{} routed, {} per token, {} shared, on {} of {} layers; {}B in routed experts",
+                moe.experts,
+                moe.experts_per_token,
+                moe.shared_experts,
+                moe.moe_layers,
+                m.layers,
+                number(moe.routed_expert_params_b, 1)
+            )),
+        );
+    }
+    if let Some(window) = &m.sliding_window {
+        details.add(
+            "sliding_window",
+            "sliding window",
+            Cell::text(format!(
+                "{} tokens on {} of {} layers",
+                window.tokens, window.layers, m.layers
+            )),
+        );
+    }
+    if !m.custom_entry.is_empty() {
+        details.add("custom_entry", "custom entry", Cell::text(&m.custom_entry));
+    }
+    let provenance = m.provenance.clone().unwrap_or_default();
+    details.add(
+        "source",
+        "architecture from",
+        Cell::text(format!(
+            "{} ({}){}",
+            provenance.source,
+            provenance.as_of,
+            if provenance.assumption {
+                ", an assumption"
+            } else {
+                ""
+            }
+        )),
+    );
+    let mut report = Report::new();
+    report
+        .table(model_table(std::slice::from_ref(m)))
         .record(details);
     report
 }

@@ -24,8 +24,13 @@ pub enum Failure {
     Usage(String),
     /// Something on this machine went wrong.
     Local(String),
-    /// Nothing answers at the server address.
-    NoServer { url: String, reason: String },
+    /// Nothing answers at the server address. `program` is this binary as
+    /// the user invoked it, for the command that starts a server.
+    NoServer {
+        url: String,
+        reason: String,
+        program: String,
+    },
     /// The server answered with an error.
     Status(Status),
     /// The user interrupted the call.
@@ -65,17 +70,43 @@ impl Failure {
         Failure::NoServer {
             url: url.to_string(),
             reason: connect_reason(err),
+            program: invoked_as(
+                std::env::args_os().next().as_deref(),
+                std::env::current_dir().ok().as_deref(),
+            ),
         }
     }
+}
+
+/// This binary as the user called it, so that advice to run another of
+/// its commands reads the same way: `breakeven` when found on the PATH,
+/// else the path typed (`target/release/breakeven`), relative to `cwd`
+/// where it lies below it (`cargo run` passes an absolute path).
+fn invoked_as(argv0: Option<&std::ffi::OsStr>, cwd: Option<&std::path::Path>) -> String {
+    let Some(argv0) = argv0 else {
+        return "breakeven".into();
+    };
+    let path = std::path::Path::new(argv0);
+    if path.components().count() <= 1 {
+        return argv0.to_string_lossy().into_owned();
+    }
+    let shown = cwd
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path);
+    shown.to_string_lossy().into_owned()
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Usage(message) | Failure::Local(message) => f.write_str(message),
-            Failure::NoServer { url, reason } => write!(
+            Failure::NoServer {
+                url,
+                reason,
+                program,
+            } => write!(
                 f,
-                "no breakeven server at {url}: {reason}; start one with `breakeven serve`"
+                "no breakeven server at {url}: {reason}; start one with `{program} serve`"
             ),
             Failure::Status(status) => {
                 // The server's own "invalid argument: " would repeat the code.
@@ -176,6 +207,7 @@ mod tests {
             Failure::NoServer {
                 url: "http://127.0.0.1:1".into(),
                 reason: "connection refused".into(),
+                program: "breakeven".into(),
             },
             24,
         );
@@ -196,12 +228,44 @@ mod tests {
             }
         }
         let err = Wrapper(std::io::ErrorKind::ConnectionRefused.into());
-        let failure = Failure::no_server("http://127.0.0.1:1", &err);
+        let Failure::NoServer { url, reason, .. } = Failure::no_server("http://127.0.0.1:1", &err)
+        else {
+            panic!("not a missing server");
+        };
+        let failure = Failure::NoServer {
+            url,
+            reason,
+            program: "breakeven".into(),
+        };
         assert_eq!(
             failure.to_string(),
             "no breakeven server at http://127.0.0.1:1: connection refused; \
              start one with `breakeven serve`"
         );
+    }
+
+    #[test]
+    fn advice_names_the_binary_as_it_was_called() {
+        let called = |argv0: &str, cwd: &str| {
+            invoked_as(
+                Some(std::ffi::OsStr::new(argv0)),
+                Some(std::path::Path::new(cwd)),
+            )
+        };
+        assert_eq!(called("breakeven", "/home/me"), "breakeven");
+        assert_eq!(
+            called("target/release/breakeven", "/src/breakeven"),
+            "target/release/breakeven"
+        );
+        assert_eq!(
+            called("/src/breakeven/target/release/breakeven", "/src/breakeven"),
+            "target/release/breakeven"
+        );
+        assert_eq!(
+            called("/opt/bin/breakeven", "/home/me"),
+            "/opt/bin/breakeven"
+        );
+        assert_eq!(invoked_as(None, None), "breakeven");
     }
 
     #[test]

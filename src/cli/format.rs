@@ -87,6 +87,26 @@ pub fn month_and_date(start: NaiveDate, t: u32) -> String {
 }
 
 /// Seconds in the unit a person would use: `850 ms`, `2.40 s`.
+/// `text` broken into lines of at most `width` characters at spaces (a
+/// longer word stands on a line of its own).
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line > 0 && line + 1 + len > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += len;
+    }
+    out
+}
+
 pub fn seconds(value: f64) -> String {
     if value.is_finite() && value.abs() < 1.0 {
         format!("{:.0} ms", value * 1000.0)
@@ -179,6 +199,13 @@ mod tests {
         assert_eq!(month_of(start, 0), None);
         assert_eq!(month_and_date(start, 22), "month 22 (2027-03)");
         assert_eq!(month_and_date(start, 0), "never");
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_within_the_width() {
+        assert_eq!(wrap("aa bb cc", 5), "aa bb\ncc");
+        assert_eq!(wrap("a  verylongword b", 4), "a\nverylongword\nb");
+        assert_eq!(wrap("", 10), "");
         assert_eq!(month_of_date("2027-03-01"), "2027-03");
         assert_eq!(month_of_date(""), "");
     }

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use super::exit::Failure;
 use super::file::ScenarioFile;
-use super::format::{count, month_and_date, month_of_date, number, percent, usd, usd_price};
+use super::format::{count, month_and_date, month_of_date, number, percent, usd, usd_price, wrap};
 use super::output::{Cell, Output, Record, Report, Table, num, text};
 use super::{Global, connect};
 use crate::grpc::pb;
@@ -205,10 +205,15 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
         );
 
     let mut report = Report::new();
-    report
-        .title(title(scenario))
-        .record(summary)
-        .table(months_table(basis, &p.months));
+    report.title(title(scenario)).record(summary);
+    if let Some(note) = s
+        .break_even_volume
+        .as_ref()
+        .and_then(|v| volume_note(s.breaks_even, v))
+    {
+        report.text(note);
+    }
+    report.table(months_table(basis, &p.months));
     report
 }
 
@@ -258,7 +263,7 @@ fn title(scenario: &Scenario) -> String {
     )
 }
 
-/// A break-even volume in requests a day, or why there is none.
+/// A break-even volume in requests a day, or "not reached".
 pub(super) fn volume(v: &pb::BreakEvenVolume) -> Cell {
     if v.reached {
         Cell::number(
@@ -268,6 +273,24 @@ pub(super) fn volume(v: &pb::BreakEvenVolume) -> Cell {
     } else {
         Cell::text("not reached")
     }
+}
+
+/// The two break-even answers ask different questions; where one is
+/// reached and the other is not, say which asks what, and why the volume
+/// is not reached.
+pub(super) fn volume_note(breaks_even: bool, v: &pb::BreakEvenVolume) -> Option<String> {
+    if v.reached == breaks_even {
+        return None;
+    }
+    let mut note = String::from(
+        "The break-even month is when the cumulative costs cross as the scenario unfolds; \
+         the break-even volume is the daily volume from which self-hosting is cheaper \
+         in every month at month-1 prices.",
+    );
+    if !v.not_reached_reason.is_empty() {
+        note.push_str(&format!(" No break-even volume: {}.", v.not_reached_reason));
+    }
+    Some(wrap(&note, 78))
 }
 
 pub async fn break_even(global: &Global, out: Output, args: BreakEvenArgs) -> Result<(), Failure> {
@@ -286,7 +309,7 @@ pub async fn break_even(global: &Global, out: Output, args: BreakEvenArgs) -> Re
 
 fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Report {
     let start = start(scenario);
-    let v = b.break_even_volume.unwrap_or_default();
+    let v = b.break_even_volume.clone().unwrap_or_default();
     let mut summary = Record::new();
     summary
         .add(
@@ -297,7 +320,11 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
         .add(
             "continuous_requests_per_day",
             "with fractional GPUs",
-            if v.continuous_reached {
+            if v.continuous_reached && v.continuous_requests_per_day == 0.0 {
+                // Rented GPUs with no fixed costs: divisible GPUs would pay
+                // from the first request.
+                Cell::number("any volume (no fixed costs)", 0.0)
+            } else if v.continuous_reached {
                 Cell::number(
                     format!("{} requests/day", count(v.continuous_requests_per_day)),
                     v.continuous_requests_per_day,
@@ -340,10 +367,10 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
         text("breaks_even", "breaks even"),
         num("break_even_month", "month"),
         num("break_even_requests_per_day", "break-even requests/day"),
-        num("horizon_difference", "self-host − API"),
+        num("horizon_savings", "savings (API − self-host)"),
     ]);
     for case in &b.sensitivities {
-        let volume = case.break_even_volume.unwrap_or_default();
+        let volume = case.break_even_volume.clone().unwrap_or_default();
         let change = if case.change > 0.0 {
             format!("+{}", percent(case.change))
         } else {
@@ -359,14 +386,15 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
             } else {
                 Cell::text("")
             },
-            Cell::number(usd(case.horizon_difference), case.horizon_difference),
+            Cell::number(usd(case.horizon_savings), case.horizon_savings),
         ]);
     }
 
     let mut report = Report::new();
-    report
-        .title(title(scenario))
-        .record(summary)
-        .table(sensitivities);
+    report.title(title(scenario)).record(summary);
+    if let Some(note) = volume_note(b.breaks_even, &v) {
+        report.text(note);
+    }
+    report.table(sensitivities);
     report
 }

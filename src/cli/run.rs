@@ -299,7 +299,11 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                     }
                     Ok(())
                 }
-                Some(path) => export_to(&path, &mut stream).await,
+                Some(path) => {
+                    export_to(&path, &mut stream).await?;
+                    eprintln!("wrote {}", path.display());
+                    Ok(())
+                }
             }
         }
     }
@@ -573,13 +577,22 @@ fn list_table(runs: &[pb::Run]) -> Table {
     table
 }
 
+/// A figure a run does not have: a month that never comes, a volume not
+/// reached; its difference from anything is left blank.
+fn missing(unit: &str, difference: bool) -> Cell {
+    match unit {
+        _ if difference => Cell::text(""),
+        "month" => Cell::text("never"),
+        _ => Cell::text("not reached"),
+    }
+}
+
 /// A compared figure in its unit; a difference carries its sign.
 fn figure(unit: &str, value: f64, difference: bool) -> Cell {
     let shown = match unit {
         "usd" => usd(value),
         "usd_per_million_tokens" => usd_price(value),
         "probability" | "fraction" => percent(value),
-        "month" if value == 0.0 && !difference => "never".into(),
         "month" | "gpus" | "requests_per_day" => count(value),
         _ => number(value, 2),
     };
@@ -613,16 +626,28 @@ fn compare_report(c: &pb::CompareRunsResponse) -> Report {
     }
     let mut table = Table::new(columns);
     for line in &c.lines {
+        let value = |missing_here: bool, value: f64, difference: bool| {
+            if missing_here {
+                missing(&line.unit, difference)
+            } else {
+                figure(&line.unit, value, difference)
+            }
+        };
         let mut row = vec![
             Cell::text(&line.name),
             Cell::text(&line.unit),
-            figure(&line.unit, line.baseline, false),
+            value(line.baseline_missing, line.baseline, false),
         ];
         for (i, _) in c.others.iter().enumerate() {
             let other = line.others.get(i).copied().unwrap_or(f64::NAN);
             let difference = line.differences.get(i).copied().unwrap_or(f64::NAN);
-            row.push(figure(&line.unit, other, false));
-            row.push(figure(&line.unit, difference, true));
+            let other_missing = line.others_missing.get(i).copied().unwrap_or(false);
+            row.push(value(other_missing, other, false));
+            row.push(value(
+                other_missing || line.baseline_missing,
+                difference,
+                true,
+            ));
         }
         table.push(row);
     }
@@ -661,7 +686,9 @@ mod tests {
         assert_eq!(shown("usd", -5_000.0, true), "-$5,000");
         assert_eq!(shown("usd", 0.0, true), "$0");
         assert_eq!(shown("probability", 0.05, true), "+5.0%");
-        assert_eq!(shown("month", 0.0, false), "never");
+        assert_eq!(missing("month", false).shown, "never");
+        assert_eq!(missing("requests_per_day", false).shown, "not reached");
+        assert_eq!(missing("month", true).shown, "");
         assert_eq!(shown("month", -3.0, true), "-3");
         assert_eq!(figure("usd", 1_234.4, false).raw, "1234.4");
     }

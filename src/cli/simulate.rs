@@ -263,11 +263,11 @@ pub(super) fn report(start: Option<NaiveDate>, r: &pb::SimulationResult) -> Repo
         )
         .add(
             "break_even_likely_month",
-            "break-even more likely than not by",
+            "half the paths break even",
             Cell::number(
                 match likely_date {
-                    Some(date) => format!("month {likely} ({date})"),
-                    None => "never".into(),
+                    Some(date) => format!("by month {likely} ({date})"),
+                    None => "fewer than half the paths break even within the horizon".into(),
                 },
                 f64::from(likely),
             ),

@@ -8,8 +8,9 @@ use super::pb;
 use super::simulation::scenario;
 use crate::error::{Error, Result};
 
-/// One figure of a run: name, unit and value.
-pub(super) type Figure = (&'static str, &'static str, f64);
+/// One figure of a run: name, unit and value; `None` where the run has no
+/// such figure (a break-even month that never comes, a volume not reached).
+pub(super) type Figure = (&'static str, &'static str, Option<f64>);
 
 /// Every horizon cost line and headline figure of a run, in a fixed order.
 pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
@@ -18,56 +19,68 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
     let s = projection.summary.unwrap_or_default();
     let k = run.key_figures.unwrap_or_default();
     let sum = |f: fn(&pb::MonthRow) -> f64| projection.months.iter().map(f).sum::<f64>();
+    // A month of 0 is the API's "never".
+    let month = |t: u32| (t > 0).then_some(f64::from(t));
     let mut out: Vec<Figure> = vec![
-        ("api_cost", "usd", sum(|m| m.api_cost)),
-        ("fine_tuned_api_cost", "usd", sum(|m| m.fine_tuned_api_cost)),
-        ("rental", "usd", sum(|m| m.rental)),
-        ("depreciation", "usd", sum(|m| m.depreciation)),
-        ("cost_of_capital", "usd", sum(|m| m.cost_of_capital)),
-        ("power", "usd", sum(|m| m.power)),
-        ("colocation", "usd", sum(|m| m.colocation)),
-        ("staff", "usd", sum(|m| m.staff)),
-        ("capex_paid", "usd", sum(|m| m.capex_paid)),
-        ("resale", "usd", sum(|m| m.resale)),
-        ("residual_api_cost", "usd", sum(|m| m.residual_api_cost)),
-        ("self_host_pnl", "usd", sum(|m| m.self_host_pnl)),
-        ("self_host_cash", "usd", sum(|m| m.self_host_cash)),
-        ("total_self_host", "usd", k.total_self_host),
-        ("savings", "usd", k.savings),
-        ("npv_api", "usd", s.npv_api),
-        ("npv_self_host", "usd", s.npv_self_host),
-        ("break_even_month", "month", f64::from(s.break_even_month)),
+        ("api_cost", "usd", Some(sum(|m| m.api_cost))),
+        (
+            "fine_tuned_api_cost",
+            "usd",
+            Some(sum(|m| m.fine_tuned_api_cost)),
+        ),
+        ("rental", "usd", Some(sum(|m| m.rental))),
+        ("depreciation", "usd", Some(sum(|m| m.depreciation))),
+        ("cost_of_capital", "usd", Some(sum(|m| m.cost_of_capital))),
+        ("power", "usd", Some(sum(|m| m.power))),
+        ("colocation", "usd", Some(sum(|m| m.colocation))),
+        ("staff", "usd", Some(sum(|m| m.staff))),
+        ("capex_paid", "usd", Some(sum(|m| m.capex_paid))),
+        ("resale", "usd", Some(sum(|m| m.resale))),
+        (
+            "residual_api_cost",
+            "usd",
+            Some(sum(|m| m.residual_api_cost)),
+        ),
+        ("self_host_pnl", "usd", Some(sum(|m| m.self_host_pnl))),
+        ("self_host_cash", "usd", Some(sum(|m| m.self_host_cash))),
+        ("total_self_host", "usd", Some(k.total_self_host)),
+        ("savings", "usd", Some(k.savings)),
+        ("npv_api", "usd", Some(s.npv_api)),
+        ("npv_self_host", "usd", Some(s.npv_self_host)),
+        ("break_even_month", "month", month(s.break_even_month)),
         (
             "first_crossover_month",
             "month",
-            f64::from(s.first_crossover_month),
+            month(s.first_crossover_month),
         ),
         (
             "api_cost_per_million_tokens",
             "usd_per_million_tokens",
-            s.api_cost_per_million_tokens,
+            Some(s.api_cost_per_million_tokens),
         ),
         (
             "self_host_cost_per_million_tokens",
             "usd_per_million_tokens",
-            s.self_host_cost_per_million_tokens,
+            Some(s.self_host_cost_per_million_tokens),
         ),
-        ("mean_utilization", "fraction", s.mean_utilization),
+        ("mean_utilization", "fraction", Some(s.mean_utilization)),
         (
             "peak_gpus_held",
             "gpus",
-            projection
-                .months
-                .iter()
-                .map(|m| f64::from(m.gpus_held))
-                .fold(0.0, f64::max),
+            Some(
+                projection
+                    .months
+                    .iter()
+                    .map(|m| f64::from(m.gpus_held))
+                    .fold(0.0, f64::max),
+            ),
         ),
         (
             "break_even_volume",
             "requests_per_day",
             s.break_even_volume
                 .filter(|v| v.reached)
-                .map_or(0.0, |v| v.requests_per_day),
+                .map(|v| v.requests_per_day),
         ),
     ];
     if let Some(sim) = output.simulation {
@@ -75,16 +88,16 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
             (
                 "p_self_host_cheaper",
                 "probability",
-                sim.p_self_host_cheaper,
+                Some(sim.p_self_host_cheaper),
             ),
-            ("p_no_break_even", "probability", sim.p_no_break_even),
+            ("p_no_break_even", "probability", Some(sim.p_no_break_even)),
             (
                 "median_npv_savings",
                 "usd",
-                sim.npv_savings.map_or(0.0, |n| n.p50),
+                Some(sim.npv_savings.map_or(0.0, |n| n.p50)),
             ),
-            ("var_95", "usd", sim.var_95),
-            ("cvar_95", "usd", sim.cvar_95),
+            ("var_95", "usd", Some(sim.var_95)),
+            ("cvar_95", "usd", Some(sim.cvar_95)),
         ]);
     }
     out
@@ -94,7 +107,7 @@ pub(super) fn figures(run: &pb::Run) -> Vec<Figure> {
 /// simulation's) are left out unless every run has them.
 pub(super) fn compare(baseline: pb::Run, others: Vec<pb::Run>) -> Result<pb::CompareRunsResponse> {
     let base = figures(&baseline);
-    let rest: Vec<BTreeMap<&str, f64>> = others
+    let rest: Vec<BTreeMap<&str, Option<f64>>> = others
         .iter()
         .map(|o| figures(o).into_iter().map(|(n, _, v)| (n, v)).collect())
         .collect();
@@ -102,13 +115,21 @@ pub(super) fn compare(baseline: pb::Run, others: Vec<pb::Run>) -> Result<pb::Com
         .iter()
         .filter(|(name, _, _)| rest.iter().all(|r| r.contains_key(name)))
         .map(|&(name, unit, value)| {
-            let values: Vec<f64> = rest.iter().map(|r| r[name]).collect();
+            let values: Vec<Option<f64>> = rest.iter().map(|r| r[name]).collect();
             pb::ComparedLine {
                 name: name.to_string(),
                 unit: unit.to_string(),
-                baseline: value,
-                differences: values.iter().map(|v| v - value).collect(),
-                others: values,
+                baseline: value.unwrap_or(0.0),
+                others: values.iter().map(|v| v.unwrap_or(0.0)).collect(),
+                differences: values
+                    .iter()
+                    .map(|v| match (v, value) {
+                        (Some(v), Some(base)) => v - base,
+                        _ => 0.0,
+                    })
+                    .collect(),
+                baseline_missing: value.is_none(),
+                others_missing: values.iter().map(Option::is_none).collect(),
             }
         })
         .collect();

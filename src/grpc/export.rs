@@ -143,11 +143,12 @@ fn summary(run: &pb::Run) -> Table {
             String::new(),
         ],
     ];
-    body.extend(
-        figures(run)
-            .into_iter()
-            .map(|(name, unit, value)| vec![name.to_string(), value.to_string(), unit.to_string()]),
-    );
+    body.extend(figures(run).into_iter().map(|(name, unit, value)| {
+        // A figure the run does not have ("never", "not reached")
+        // is an empty cell, not 0.
+        let value = value.map_or_else(String::new, |v| v.to_string());
+        vec![name.to_string(), value, unit.to_string()]
+    }));
     (vec!["name".into(), "value".into(), "unit".into()], body)
 }
 

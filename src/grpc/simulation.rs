@@ -221,6 +221,9 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
 }
 
 /// Break-even month, volume and sensitivities of a plan.
+// `horizon_difference` is deprecated on the wire but still filled in for the
+// clients that read it.
+#[allow(deprecated)]
 pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBreakEvenResponse {
     let mut months = Vec::new();
     plan.run(&tco::PathInputs::default(), &mut months);
@@ -239,7 +242,8 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
                 breaks_even: s.break_even_month.is_some(),
                 break_even_month: s.break_even_month.unwrap_or(0),
                 break_even_volume: Some(volume_pb(&s.break_even_volume)),
-                horizon_difference: s.horizon_difference,
+                horizon_savings: s.horizon_savings,
+                horizon_difference: -s.horizon_savings,
             })
             .collect(),
     }
@@ -418,6 +422,7 @@ fn volume_pb(v: &BreakEvenVolume) -> pb::BreakEvenVolume {
         continuous_requests_per_day: v.continuous_requests_per_day.unwrap_or(0.0),
         monthly_cost_per_gpu: v.monthly_cost_per_gpu,
         requests_per_day_per_replica: v.requests_per_day_per_replica,
+        not_reached_reason: v.not_reached.map_or_else(String::new, |r| r.to_string()),
     }
 }
 

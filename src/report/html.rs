@@ -432,8 +432,11 @@ impl Page<'_> {
                 ),
             );
             card(
-                "Half the paths broken even by",
-                median_break_even(&o.months).map_or("never".into(), |t| self.month(t)),
+                "Half the paths break even",
+                median_break_even(&o.months).map_or(
+                    "fewer than half the paths break even within the horizon".into(),
+                    |t| format!("by {}", self.month(t)),
+                ),
                 format!(
                     "P(no break-even within the horizon) {}",
                     fmt::percent(o.p_no_break_even, 1)
@@ -811,7 +814,7 @@ impl Page<'_> {
                             format!("{} requests/day", fmt::number(v, 0))
                         })
                 ),
-                escape(&fmt::money(-s.horizon_difference)),
+                escape(&fmt::money(s.horizon_savings)),
             );
         }
         out.push_str("</tbody>\n</table>\n</section>\n");

@@ -92,7 +92,7 @@ impl Tornado {
         let mut rows: Vec<TornadoRow> = Vec::new();
         let (mut down, mut up) = (None, None);
         for s in sensitivities {
-            let savings = -s.horizon_difference;
+            let savings = s.horizon_savings;
             let name = sensitivity_label(s.input);
             let row = match rows.iter_mut().find(|r| r.input == name) {
                 Some(row) => row,
@@ -197,13 +197,13 @@ mod tests {
     use super::*;
     use crate::montecarlo::TornadoBar;
 
-    fn sensitivity(input: &'static str, change: f64, difference: f64) -> Sensitivity {
+    fn sensitivity(input: &'static str, change: f64, savings: f64) -> Sensitivity {
         Sensitivity {
             input,
             change,
             break_even_month: None,
             break_even_volume: Default::default(),
-            horizon_difference: difference,
+            horizon_savings: savings,
         }
     }
 
@@ -211,10 +211,10 @@ mod tests {
     fn sensitivities_pair_up_by_input_as_savings() {
         let t = Tornado::from_sensitivities(
             &[
-                sensitivity("annual_growth", -0.2, -50.0),
-                sensitivity("annual_growth", 0.2, -150.0),
-                sensitivity("api_price", -0.2, 30.0),
-                sensitivity("api_price", 0.2, -230.0),
+                sensitivity("annual_growth", -0.2, 50.0),
+                sensitivity("annual_growth", 0.2, 150.0),
+                sensitivity("api_price", -0.2, -30.0),
+                sensitivity("api_price", 0.2, 230.0),
             ],
             100.0,
         );

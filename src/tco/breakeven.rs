@@ -18,6 +18,60 @@ pub struct BreakEvenVolume {
     pub monthly_cost_per_gpu: f64,
     /// Requests per day one replica serves at the target utilisation.
     pub requests_per_day_per_replica: f64,
+    /// Why `requests_per_day` is `None`.
+    pub not_reached: Option<NotReached>,
+}
+
+/// Why no volume makes self-hosting cheaper at steady state. This answers
+/// a different question from the break-even month (when cumulative costs
+/// cross as the scenario unfolds), so a scenario can break even in some
+/// month and still have no break-even volume.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NotReached {
+    /// `routing.overflow`: the fleet is fixed, so its cost does not follow
+    /// the volume.
+    FixedFleet { gpus: u32 },
+    /// The routing sends nothing to the open model.
+    NothingSelfHosted,
+    /// The estimate gives a replica no capacity within the latency targets.
+    NoCapacity,
+    /// A replica costs more per request at full load than the API charges,
+    /// so more volume only widens the gap.
+    ApiCheaperPerRequest {
+        api_usd_per_request: f64,
+        self_host_usd_per_request: f64,
+    },
+    /// The volume would need more than ten million replicas.
+    BeyondTenMillionReplicas,
+}
+
+impl std::fmt::Display for NotReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReached::FixedFleet { gpus } => write!(
+                f,
+                "the fleet is fixed at {gpus} GPUs (routing.overflow), so its cost does not \
+                 grow with volume"
+            ),
+            NotReached::NothingSelfHosted => {
+                write!(f, "the routing sends no traffic to the open model")
+            }
+            NotReached::NoCapacity => {
+                write!(f, "a replica serves no requests within the latency targets")
+            }
+            NotReached::ApiCheaperPerRequest {
+                api_usd_per_request,
+                self_host_usd_per_request,
+            } => write!(
+                f,
+                "at month-1 prices a fully used replica costs ${self_host_usd_per_request:.6} \
+                 per request against the API's ${api_usd_per_request:.6}, so no volume pays"
+            ),
+            NotReached::BeyondTenMillionReplicas => {
+                write!(f, "it would take more than ten million replicas")
+            }
+        }
+    }
 }
 
 /// Multipliers for "what if" questions.
@@ -92,6 +146,10 @@ impl Plan {
             // A fixed fleet has no volume at which it starts to pay.
             Routing::Overflow { .. } => 0.0,
         };
+        let unreached = match self.routing {
+            Routing::Overflow { gpus } => NotReached::FixedFleet { gpus },
+            _ => NotReached::NothingSelfHosted,
+        };
         // API-side requests/day one replica serves.
         let capacity = self.replica_requests_per_s * s.self_host.target_utilization * 86_400.0
             / s.workload.peak_to_average
@@ -101,11 +159,20 @@ impl Plan {
             requests_per_day_per_replica: capacity,
             ..Default::default()
         };
-        if share <= 0.0 || capacity <= 0.0 {
+        if share <= 0.0 {
+            result.not_reached = Some(unreached);
+            return result;
+        }
+        if capacity <= 0.0 {
+            result.not_reached = Some(NotReached::NoCapacity);
             return result;
         }
         let api_per_request = self.steady_api(1.0, adjust);
         let replica_cost = per_gpu * f64::from(tp);
+        let api_cheaper = NotReached::ApiCheaperPerRequest {
+            api_usd_per_request: api_per_request,
+            self_host_usd_per_request: replica_cost / capacity,
+        };
         // Continuous: fixed + V/capacity × replica cost = api(V), no discounts.
         let margin = api_per_request - replica_cost / capacity;
         if margin > 0.0 {
@@ -123,11 +190,13 @@ impl Plan {
         // Beyond this many replicas the API's slope outruns every step.
         let slope_gap = api_per_request * capacity - replica_cost;
         if slope_gap <= 0.0 {
+            result.not_reached = Some(api_cheaper);
             return result;
         }
         let last_possible =
             ((f64::from(lot) * per_gpu + fixed + replica_cost) / slope_gap).ceil() + 2.0;
         if last_possible > 1e7 {
+            result.not_reached = Some(NotReached::BeyondTenMillionReplicas);
             return result;
         }
         let mut answer = 0.0;
@@ -184,8 +253,9 @@ pub struct Sensitivity {
     pub change: f64,
     pub break_even_month: Option<u32>,
     pub break_even_volume: BreakEvenVolume,
-    /// Self-host minus API cost over the horizon, negative when it saves.
-    pub horizon_difference: f64,
+    /// Savings over the horizon: API cost minus self-host cost, positive
+    /// when self-hosting saves.
+    pub horizon_savings: f64,
 }
 
 /// Break-even month and volume with growth, API price and GPU price each
@@ -221,7 +291,7 @@ pub fn sensitivities(plan: &Plan, basis: Basis) -> Vec<Sensitivity> {
                 change,
                 break_even_month: break_even_month(&months, basis),
                 break_even_volume: p.break_even_volume(adjust),
-                horizon_difference: sh - last.cumulative_api,
+                horizon_savings: last.cumulative_api - sh,
             });
         }
     }
