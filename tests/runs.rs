@@ -276,6 +276,48 @@ async fn runs_compare_line_by_line_and_name_the_changed_inputs() {
     );
     assert!(diff.baseline.unwrap().inputs.is_none());
 
+    // A run that never breaks even has no break-even month or volume: the
+    // lines say so, rather than comparing a 0 as if it were a month.
+    let mut tiny = scenario("h100-sxm");
+    tiny.workload.as_mut().unwrap().requests_per_day = 10.0;
+    let never = c
+        .scenarios
+        .create_scenario(pb::CreateScenarioRequest {
+            name: "ten requests a day".into(),
+            team: "platform".into(),
+            scenario: Some(tiny),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let never = c.run(&never.id, pb::RunKind::Projection).await;
+    assert_eq!(never.key_figures.unwrap().break_even_month, 0);
+    let diff = c
+        .runs
+        .compare_runs(pb::CompareRunsRequest {
+            baseline_id: base.id.clone(),
+            other_ids: vec![never.id.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let base_month = base.key_figures.unwrap().break_even_month;
+    let line = diff
+        .lines
+        .iter()
+        .find(|l| l.name == "break_even_month")
+        .unwrap();
+    assert_eq!(line.others_missing, [true], "{line:?}");
+    assert_eq!(line.baseline_missing, base_month == 0, "{line:?}");
+    assert_eq!(
+        (line.others[0], line.differences[0]),
+        (0.0, 0.0),
+        "{line:?}"
+    );
+    let rental = diff.lines.iter().find(|l| l.name == "rental").unwrap();
+    assert!(!rental.baseline_missing && rental.others_missing == [false]);
+
     let err = c
         .runs
         .compare_runs(pb::CompareRunsRequest {

@@ -579,11 +579,16 @@ fn list_table(runs: &[pb::Run]) -> Table {
 
 /// A figure a run does not have: a month that never comes, a volume not
 /// reached; its difference from anything is left blank.
+/// For programs (CSV) the cell is empty.
 fn missing(unit: &str, difference: bool) -> Cell {
-    match unit {
-        _ if difference => Cell::text(""),
-        "month" => Cell::text("never"),
-        _ => Cell::text("not reached"),
+    let shown = match unit {
+        _ if difference => "",
+        "month" => "never",
+        _ => "not reached",
+    };
+    Cell {
+        shown: shown.into(),
+        raw: String::new(),
     }
 }
 
@@ -689,6 +694,7 @@ mod tests {
         assert_eq!(missing("month", false).shown, "never");
         assert_eq!(missing("requests_per_day", false).shown, "not reached");
         assert_eq!(missing("month", true).shown, "");
+        assert_eq!(missing("month", false).raw, "");
         assert_eq!(shown("month", -3.0, true), "-3");
         assert_eq!(figure("usd", 1_234.4, false).raw, "1234.4");
     }
