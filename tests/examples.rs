@@ -222,3 +222,27 @@ fn small_model_on_l4_loses_to_gemini_flash() {
     assert_eq!(p.summary.break_even_month, None);
     assert!(p.summary.total_self_host_pnl > p.summary.total_api);
 }
+
+/// `scenario init`'s template is the first scenario a newcomer runs: it
+/// breaks even within its horizon on both bases, and not in month 1 (the
+/// crossing is what the projection shows), while an example keeps the case
+/// that never breaks even.
+#[test]
+fn the_template_breaks_even_within_its_horizon_and_an_example_never_does() {
+    let template = Scenario::from_toml(breakeven::cli::scenario::TEMPLATE).unwrap();
+    for basis in [Basis::ProfitAndLoss, Basis::Cash] {
+        let p = project(&template, basis);
+        let month = p.summary.break_even_month.expect("the template breaks even");
+        assert!(
+            month > 1 && month < template.horizon_months,
+            "month {month} of {}",
+            template.horizon_months
+        );
+        assert!(p.summary.total_api > p.summary.total_self_host_pnl);
+    }
+    let never = project(
+        &load("llama-70b-fp8-rented-h100-vs-gpt-4o-mini.toml"),
+        Basis::ProfitAndLoss,
+    );
+    assert_eq!(never.summary.break_even_month, None);
+}
