@@ -232,7 +232,10 @@ fn the_template_breaks_even_within_its_horizon_and_an_example_never_does() {
     let template = Scenario::from_toml(breakeven::cli::scenario::TEMPLATE).unwrap();
     for basis in [Basis::ProfitAndLoss, Basis::Cash] {
         let p = project(&template, basis);
-        let month = p.summary.break_even_month.expect("the template breaks even");
+        let month = p
+            .summary
+            .break_even_month
+            .expect("the template breaks even");
         assert!(
             month > 1 && month < template.horizon_months,
             "month {month} of {}",

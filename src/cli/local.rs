@@ -51,9 +51,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct AccuracyArgs {
-    /// A CSV table in the format of benchmarks/measured_throughput.csv.
+    /// A CSV table in the format of benchmarks/measured_throughput.csv
+    /// (repeat for more); both public tables in benchmarks/ when left out.
     #[arg(long)]
-    measurements: Option<PathBuf>,
+    measurements: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,14 +142,29 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
 pub fn accuracy(args: AccuracyArgs) -> Result<(), Failure> {
     let run = || -> anyhow::Result<String> {
         let catalog = Catalog::embedded()?;
-        let text = match args.measurements {
-            Some(path) => std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-            None => crate::estimator::calibrate::PUBLIC_MEASUREMENTS.to_string(),
+        use crate::estimator::{accuracy, calibrate};
+        let tables = if args.measurements.is_empty() {
+            vec![
+                calibrate::PUBLIC_MEASUREMENTS.to_string(),
+                calibrate::PUBLIC_MEASUREMENTS_2026.to_string(),
+            ]
+        } else {
+            args.measurements
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))
+                })
+                .collect::<anyhow::Result<_>>()?
         };
-        let points = crate::estimator::calibrate::parse_csv(&text)?;
-        Ok(crate::estimator::calibrate::accuracy_table(
-            &catalog, &points,
+        let mut points = Vec::new();
+        for text in &tables {
+            points.extend(calibrate::parse_csv(text)?);
+        }
+        Ok(format!(
+            "{}\n{}",
+            calibrate::accuracy_table(&catalog, &points),
+            accuracy::family_tables(&catalog, &points)
         ))
     };
     super::output::print(&run().map_err(local)?)

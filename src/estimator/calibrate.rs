@@ -15,6 +15,10 @@ use crate::error::{Error, FieldViolation, Result};
 
 /// The measurements shipped with breakeven (see `benchmarks/README.md`).
 pub const PUBLIC_MEASUREMENTS: &str = include_str!("../../benchmarks/measured_throughput.csv");
+/// The newer table: fine-grained MoE models, FP4, Blackwell and AMD MI3xx
+/// GPUs, with the engine of each row.
+pub const PUBLIC_MEASUREMENTS_2026: &str =
+    include_str!("../../benchmarks/measured_throughput_2026.csv");
 
 /// What a measured number counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,13 @@ pub struct MeasuredPoint {
     pub concurrency: u32,
     pub metric: Metric,
     pub value: f64,
+    /// The publication the point comes from (the first part of a table
+    /// row's id: `mlperf41`, `trtllm09`…), for leave-one-source-out errors;
+    /// empty when unknown.
+    pub source: String,
+    /// The serving engine measured (`tensorrt-llm`, `vllm`, `gpt-fast`…);
+    /// empty when unknown.
+    pub engine: String,
 }
 
 /// Named efficiency multipliers and how far estimates made with them can
@@ -415,6 +426,26 @@ struct CsvRow {
     concurrency: u32,
     metric: String,
     value: f64,
+    source: String,
+    /// Newer tables name the engine; for the older one it follows from the
+    /// source ([`engine_of`]).
+    #[serde(default)]
+    engine: String,
+}
+
+/// The engine of a row whose table has no `engine` column, from its cited
+/// source: MLPerf results run each submitter's own stack, TensorRT-LLM's
+/// tables its own engine, gpt-fast its own code.
+fn engine_of(source: &str) -> &'static str {
+    if source.contains("MLPerf") {
+        "mlperf-submitter"
+    } else if source.contains("TensorRT-LLM") {
+        "tensorrt-llm"
+    } else if source.contains("gpt-fast") {
+        "gpt-fast"
+    } else {
+        ""
+    }
 }
 
 /// Reads a measurement table in the format of
@@ -440,7 +471,6 @@ pub fn parse_csv(text: &str) -> Result<Vec<MeasuredPoint>> {
         points.push(MeasuredPoint {
             weight_precision: precision("weight_precision", &row.weight_precision)?,
             kv_precision: precision("kv_precision", &row.kv_precision)?,
-            id: row.id,
             model: row.model,
             gpu: row.gpu,
             tensor_parallel: row.tensor_parallel,
@@ -449,6 +479,13 @@ pub fn parse_csv(text: &str) -> Result<Vec<MeasuredPoint>> {
             concurrency: row.concurrency,
             metric,
             value: row.value,
+            engine: if row.engine.is_empty() {
+                engine_of(&row.source).to_string()
+            } else {
+                row.engine
+            },
+            source: row.id.split('-').next().unwrap_or_default().to_string(),
+            id: row.id,
         });
     }
     Ok(points)
@@ -523,5 +560,7 @@ pub fn parse_vllm_json(
             .unwrap_or(0),
         metric: Metric::OutputTokensPerSecondPerGpu,
         value: result.output_throughput / f64::from(gpus),
+        source: String::new(),
+        engine: "vllm".into(),
     })
 }

@@ -9,6 +9,7 @@
 //! of peak come from the hardware files and can be refitted to measurements
 //! ([`calibrate`]). Pure functions: no I/O, no gRPC.
 
+pub mod accuracy;
 pub mod calibrate;
 pub mod memory;
 pub mod params;

@@ -263,6 +263,8 @@ fn measured_points(req: &pb::CalibrateRequest) -> Result<Vec<MeasuredPoint>> {
                 concurrency: p.concurrency,
                 metric,
                 value: p.value,
+                source: String::new(),
+                engine: String::new(),
             }),
             (Err(Error::InvalidArgument(v)), _) => violations.extend(
                 v.into_iter()
