@@ -15,6 +15,7 @@ fn estimate_throughput(c: &mut Criterion) {
         weight_precision: precision,
         kv_precision: precision,
         tensor_parallel: 0,
+        layout: None,
         workload: Workload {
             input_tokens: 1000,
             output_tokens: 300,
@@ -37,6 +38,11 @@ fn estimate_throughput(c: &mut Criterion) {
         (
             "deepseek-v3 fp8 h200 best-within-targets",
             query("deepseek-v3", "h200", Precision::Fp8, 0),
+        ),
+        // Every layout that fits is tried: the slowest single estimate.
+        (
+            "qwen3-235b-a22b fp4 b200 layout chosen, best-within-targets",
+            query("qwen3-235b-a22b", "b200", Precision::Fp4, 0),
         ),
     ];
     for (name, q) in cases {

@@ -76,6 +76,7 @@ pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
         weight_precision: Precision::Fp8,
         kv_precision: Precision::Fp8,
         tensor_parallel: 0,
+        layout: None,
         workload: Workload {
             input_tokens: 1000,
             output_tokens: 250,

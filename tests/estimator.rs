@@ -687,3 +687,56 @@ async fn a_calibration_survives_a_restart_of_the_server() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+/// MoE layouts through the API: the layout chosen is reported, a named one
+/// is honoured, and one that is unknown, does not apply or does not fit is
+/// refused naming the field or the shortfall.
+#[tokio::test]
+async fn moe_layouts_are_chosen_reported_and_checked() {
+    let server = common::TestServer::start().await;
+    let mut client = estimator(&server).await;
+    let mut deepseek = request("deepseek-v3", "b200", pb::Precision::Fp4, 8192, 1024, 0);
+    deepseek.kv_cache_precision = pb::Precision::Fp8.into();
+    deepseek.tensor_parallel = 8;
+    let auto = client
+        .estimate_throughput(deepseek.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(auto.layout, i32::from(pb::Layout::DataExpert));
+
+    let mut named = deepseek.clone();
+    named.layout = pb::Layout::Tensor.into();
+    let tp = client
+        .estimate_throughput(named)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tp.layout, i32::from(pb::Layout::Tensor));
+    assert!(auto.output_tokens_per_second_per_gpu > tp.output_tokens_per_second_per_gpu);
+
+    let dense = client
+        .estimate_throughput(llama_70b_fp8_on_h100())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dense.layout, i32::from(pb::Layout::Tensor));
+
+    let mut unknown = deepseek.clone();
+    unknown.layout = 17;
+    let status = client.estimate_throughput(unknown).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["layout"]);
+
+    let mut dense_expert = llama_70b_fp8_on_h100();
+    dense_expert.layout = pb::Layout::DataExpert.into();
+    let status = client.estimate_throughput(dense_expert).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["layout"]);
+    assert!(status.message().contains("dense"), "{status:?}");
+
+    let mut too_big = request("deepseek-v3", "h100-sxm", pb::Precision::Fp8, 1000, 200, 0);
+    too_big.tensor_parallel = 8;
+    too_big.layout = pb::Layout::DataExpert.into();
+    let status = client.estimate_throughput(too_big).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("short"), "{status:?}");
+}

@@ -158,3 +158,58 @@ fn calibration_lowers_the_error_on_points_it_was_not_fitted_to() {
         before * 100.0
     );
 }
+
+/// The 2026 table of fine-grained MoE, FP4, Blackwell and AMD rows: every
+/// row is one the estimator can predict, in its published layout.
+fn rows_2026() -> Vec<MeasuredPoint> {
+    calibrate::parse_csv(calibrate::PUBLIC_MEASUREMENTS_2026).expect("2026 table parses")
+}
+
+#[test]
+fn every_2026_row_is_predicted_in_its_published_layout() {
+    let catalog = catalog();
+    let rows = rows_2026();
+    assert!(rows.len() >= 60, "only {} rows", rows.len());
+    for p in &rows {
+        assert!(p.layout.is_some(), "{} has no layout", p.id);
+        calibrate::predict(&catalog, p, &Tuning::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.id));
+    }
+    let moe = rows
+        .iter()
+        .filter(|p| catalog.model(&p.model).unwrap().moe.is_some())
+        .map(|p| p.model.as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert!(moe.len() >= 5, "MoE models: {moe:?}");
+}
+
+/// Published MoE measurements in three layouts and on three GPU families
+/// that the uncalibrated estimate now falls within a quarter of.
+#[test]
+fn moe_estimates_fall_within_a_quarter_of_published_rows() {
+    let catalog = catalog();
+    let rows = rows_2026();
+    for id in [
+        // gpt-oss-120b FP4, data-parallel attention over 2 B200s.
+        "trtllm-perf-b200-gpt-oss-120b-fp4-dep2-1024-1024",
+        // DeepSeek-R1 FP8 on 8 H200s, attention DP with EP8.
+        "trtllm-dsr1guide-h200-deepseek-r1-fp8-tp8ep8-1024-2048",
+        // DeepSeek-R1 FP4 on 8 B200s with a 16-bit KV cache.
+        "trtllm-dsr1guide-b200-deepseek-r1-fp4-kvbf16-tp8ep8-1024-2048",
+        // DeepSeek-V3.2 FP4, tensor parallel over 2 GB300s, vLLM.
+        "vllm-blog-gb300-deepseek-v3.2-fp4-tp2-2048-1024",
+    ] {
+        let p = rows
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap_or_else(|| panic!("no row {id}"));
+        let predicted = calibrate::predict(&catalog, p, &Tuning::default()).unwrap();
+        let error = predicted / p.value - 1.0;
+        assert!(
+            error.abs() <= 0.25,
+            "{id}: predicted {predicted:.0} against {} measured ({:+.1}%)",
+            p.value,
+            error * 100.0
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use breakeven::Error;
 use breakeven::catalog::{Catalog, Gpu, Model, Precision};
 use breakeven::estimator::{
-    self, Calibration, Estimate, Query, Replica, Targets, Tuning, Workload, memory,
+    self, Calibration, Estimate, Layout, Query, Replica, Targets, Tuning, Workload, memory,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -81,6 +81,7 @@ fn query(c: &Config, tensor_parallel: u32, workload: Workload) -> Query {
         weight_precision: c.weights,
         kv_precision: kv_for(c.weights),
         tensor_parallel,
+        layout: None,
         workload,
         targets: Targets::default(),
     }
@@ -222,7 +223,15 @@ proptest! {
         prop_assume!(!candidates.is_empty());
         let tp = candidates[tp.index(candidates.len())];
         let replica = |model: &Model| {
-            Replica::new(model, gpu, Precision::Bf16, Precision::Bf16, tp, &Tuning::default())
+            Replica::new(
+                model,
+                gpu,
+                Precision::Bf16,
+                Precision::Bf16,
+                tp,
+                Layout::Tensor,
+                &Tuning::default(),
+            )
         };
         let layer_tokens = memory::kv_layer_tokens(sparse, f64::from(context));
         let batch = f64::from(batch);
@@ -232,6 +241,53 @@ proptest! {
             dense_step.is_finite() && sparse_step <= dense_step * (1.0 + 1e-12),
             "{}: {sparse_step} s sparse vs {dense_step} s dense at batch {batch}",
             sparse.id
+        );
+    }
+
+    /// In every layout a mixture-of-experts model may take, a step never
+    /// gets shorter when memory bandwidth, compute or the GPU-to-GPU links
+    /// get slower: throughput follows the hardware down.
+    #[test]
+    fn every_layout_slows_when_bandwidth_compute_or_links_fall(
+        m in any::<Index>(),
+        g in any::<Index>(),
+        tp in any::<Index>(),
+        layout in any::<Index>(),
+        which in 0usize..3,
+        (s1, s2) in scales(),
+        batch in 1u32..=4096,
+        context in 1u32..=32_768,
+        prefill in 1u32..=16_384,
+    ) {
+        let moe: Vec<&Model> = models().into_iter().filter(|m| m.moe.is_some()).collect();
+        let model = moe[m.index(moe.len())];
+        let gpu = gpus()[g.index(gpus().len())];
+        let candidates: Vec<u32> = memory::tp_candidates(model, gpu).collect();
+        prop_assume!(!candidates.is_empty());
+        let tp = candidates[tp.index(candidates.len())];
+        let layouts: Vec<Layout> = Layout::ALL.into_iter().filter(|l| l.applies(model, tp)).collect();
+        let layout = layouts[layout.index(layouts.len())];
+        let step = |scale: f64| {
+            let mut tuning = Tuning::default();
+            let mut gpu = gpu.clone();
+            match which {
+                0 => tuning.bandwidth_scale = scale,
+                1 => tuning.compute_scale = scale,
+                _ => gpu.interconnect_gb_s *= scale,
+            }
+            let r = Replica::new(model, &gpu, Precision::Bf16, Precision::Bf16, tp, layout, &tuning);
+            let layer_tokens = memory::kv_layer_tokens(model, f64::from(context));
+            (
+                r.decode_step(f64::from(batch), layer_tokens).total(),
+                r.prefill_work(model, f64::from(prefill)).total(),
+            )
+        };
+        let (slow, fast) = (step(s1), step(s2));
+        prop_assert!(
+            slow.0 >= fast.0 * (1.0 - 1e-12) && slow.1 >= fast.1 * (1.0 - 1e-12),
+            "{} {layout} on {tp}x {}: {slow:?} at scale {s1} vs {fast:?} at {s2}",
+            model.id,
+            gpu.id
         );
     }
 }

@@ -186,6 +186,8 @@ fn tensor_parallel() -> impl Strategy<Value = u32> + Clone {
 }
 const RATES: &[&str] = &["on_demand", "reserved", "custom"];
 const PRECISION_MAX: i32 = 5;
+/// The largest Layout value.
+const LAYOUT_MAX: i32 = 3;
 const BASIS_MAX: i32 = 2;
 
 fn workload_spec() -> BoxedStrategy<pb::WorkloadSpec> {
@@ -407,9 +409,10 @@ fn estimate_request() -> BoxedStrategy<pb::EstimateThroughputRequest> {
         present(workload),
         prop::option::weighted(0.5, targets),
         calibration(),
+        enumeration(LAYOUT_MAX),
     )
         .prop_map(
-            |(model_id, gpu_id, weights, kv, tp, workload, targets, calibration)| {
+            |(model_id, gpu_id, weights, kv, tp, workload, targets, calibration, layout)| {
                 pb::EstimateThroughputRequest {
                     model_id,
                     gpu_id,
@@ -419,6 +422,7 @@ fn estimate_request() -> BoxedStrategy<pb::EstimateThroughputRequest> {
                     workload,
                     targets,
                     calibration,
+                    layout,
                 }
             },
         )

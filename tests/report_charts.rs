@@ -106,6 +106,7 @@ fn results() -> &'static Results {
             weight_precision: Precision::Fp8,
             kv_precision: Precision::Fp8,
             tensor_parallel: 0,
+            layout: None,
             workload,
             targets,
         };

@@ -28,6 +28,11 @@ pub struct Args {
     /// by default.
     #[arg(long, default_value_t = 0, value_name = "GPUS")]
     tensor_parallel: u32,
+    /// How a replica spreads the model: tp (tensor parallel), tp_ep
+    /// (experts spread whole) or dp_ep (data-parallel attention, experts
+    /// spread); the fastest that fits by default.
+    #[arg(long, value_parser = parse_layout)]
+    layout: Option<pb::Layout>,
     /// Prompt tokens per request.
     #[arg(long)]
     input_tokens: u32,
@@ -56,6 +61,24 @@ pub fn parse_precision(text: &str) -> Result<pb::Precision, String> {
         .ok_or_else(|| format!("{text:?} is not one of bf16, fp8, int8, fp4, int4"))
 }
 
+/// A layout flag, as measurement tables write it.
+pub fn parse_layout(text: &str) -> Result<pb::Layout, String> {
+    match crate::estimator::Layout::parse(text) {
+        Some(layout) => Ok(layout.into()),
+        None => Err(format!("{text:?} is not one of tp, tp_ep, dp_ep")),
+    }
+}
+
+/// A layout as the flag names it; empty when unset.
+fn layout_name(value: i32) -> &'static str {
+    match pb::Layout::try_from(value) {
+        Ok(pb::Layout::Tensor) => "tp",
+        Ok(pb::Layout::TensorExpert) => "tp_ep",
+        Ok(pb::Layout::DataExpert) => "dp_ep",
+        Ok(pb::Layout::Unspecified) | Err(_) => "",
+    }
+}
+
 impl Args {
     /// The request these flags describe.
     pub fn request(&self) -> pb::EstimateThroughputRequest {
@@ -65,6 +88,7 @@ impl Args {
             weight_precision: self.precision.map_or(0, Into::into),
             kv_cache_precision: self.kv_precision.map_or(0, Into::into),
             tensor_parallel: self.tensor_parallel,
+            layout: self.layout.map_or(0, Into::into),
             workload: Some(pb::Workload {
                 input_tokens: self.input_tokens,
                 output_tokens: self.output_tokens,
@@ -114,6 +138,7 @@ fn report(request: &pb::EstimateThroughputRequest, e: &pb::ThroughputEstimate) -
             "GPUs per replica",
             Cell::count(e.tensor_parallel),
         )
+        .add("layout", "layout", Cell::text(layout_name(e.layout)))
         .add(
             "concurrency",
             "sequences in flight",

@@ -229,6 +229,7 @@ mod tests {
             value,
             source: id.split('-').next().unwrap().into(),
             engine: "vllm".into(),
+            layout: None,
         }
     }
 

@@ -9,7 +9,7 @@
 use nalgebra::{DMatrix, DVector};
 use serde::Deserialize;
 
-use super::{Query, Targets, Tuning, Workload, setup};
+use super::{Layout, Query, Targets, Tuning, Workload, setup};
 use crate::catalog::{Catalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 
@@ -64,6 +64,8 @@ pub struct MeasuredPoint {
     /// The serving engine measured (`tensorrt-llm`, `vllm`, `gpt-fast`…);
     /// empty when unknown.
     pub engine: String,
+    /// The replica's layout as measured; `None` lets the estimator choose.
+    pub layout: Option<Layout>,
 }
 
 /// Named efficiency multipliers and how far estimates made with them can
@@ -187,6 +189,7 @@ pub fn predict(catalog: &Catalog, point: &MeasuredPoint, tuning: &Tuning) -> Res
         weight_precision: point.weight_precision,
         kv_precision: point.kv_precision,
         tensor_parallel: point.tensor_parallel,
+        layout: point.layout,
         workload: Workload {
             input_tokens: point.input_tokens,
             output_tokens: point.output_tokens,
@@ -431,6 +434,10 @@ struct CsvRow {
     /// source ([`engine_of`]).
     #[serde(default)]
     engine: String,
+    /// `tp`, `tp_ep` or `dp_ep`; rows of the older table, which has no such
+    /// column, are tensor parallel as their `tensor_parallel` says.
+    #[serde(default)]
+    layout: String,
 }
 
 /// The engine of a row whose table has no `engine` column, from its cited
@@ -479,6 +486,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<MeasuredPoint>> {
             concurrency: row.concurrency,
             metric,
             value: row.value,
+            layout: Some(if row.layout.is_empty() {
+                Layout::Tensor
+            } else {
+                Layout::parse(&row.layout).ok_or_else(|| {
+                    Error::invalid(
+                        format!("{field}.layout"),
+                        format!("unknown layout {:?}: tp, tp_ep or dp_ep", row.layout),
+                    )
+                })?
+            }),
             engine: if row.engine.is_empty() {
                 engine_of(&row.source).to_string()
             } else {
@@ -562,5 +579,6 @@ pub fn parse_vllm_json(
         value: result.output_throughput / f64::from(gpus),
         source: String::new(),
         engine: "vllm".into(),
+        layout: None,
     })
 }

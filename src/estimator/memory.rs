@@ -1,5 +1,6 @@
 //! Memory: weight bytes, KV cache per token, what fits on how many GPUs.
 
+use super::layout::Layout;
 use super::params::{ACTIVATION_RESERVE, INT4_SCALE_OVERHEAD, MEMORY_UTILIZATION};
 use crate::catalog::{Attention, Gpu, Model, Precision};
 
@@ -61,6 +62,15 @@ pub fn kv_layer_tokens(model: &Model, context: f64) -> f64 {
     full * context + windowed * context.min(window)
 }
 
+/// Parameters every token uses (attention, dense layers, shared experts,
+/// embeddings) and parameters in routed experts.
+pub fn param_split(model: &Model) -> (f64, f64) {
+    let routed = model
+        .moe
+        .map_or(0.0, |moe| moe.routed_expert_params_b * 1e9);
+    (model.total_params_b * 1e9 - routed, routed)
+}
+
 /// Memory available on one GPU after weights, or the shortfall.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fit {
@@ -81,6 +91,20 @@ pub fn fit(model: &Model, gpu: &Gpu, weights: Precision, tp: u32) -> Fit {
         weight_bytes_per_gpu: per_gpu,
         kv_bytes_per_gpu: usable * (1.0 - ACTIVATION_RESERVE) - per_gpu,
     }
+}
+
+/// How memory divides on each GPU of a replica of `gpus` GPUs in `layout`:
+/// under data-parallel attention every GPU holds the attention and dense
+/// weights whole and 1/gpus of the routed experts.
+pub fn fit_layout(model: &Model, gpu: &Gpu, weights: Precision, gpus: u32, layout: Layout) -> Fit {
+    let mut fit = fit(model, gpu, weights, gpus);
+    if !layout.splits_attention() {
+        let (always, routed) = param_split(model);
+        let per_gpu = (always + routed / f64::from(gpus)) * bytes_per_weight(weights);
+        fit.kv_bytes_per_gpu += fit.weight_bytes_per_gpu - per_gpu;
+        fit.weight_bytes_per_gpu = per_gpu;
+    }
+    fit
 }
 
 /// Tensor-parallel degrees a model can use on a GPU: powers of two up to

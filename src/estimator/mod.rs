@@ -11,11 +11,13 @@
 
 pub mod accuracy;
 pub mod calibrate;
+pub mod layout;
 pub mod memory;
 pub mod params;
 pub mod roofline;
 
 pub use calibrate::{Calibration, MeasuredPoint, Metric};
+pub use layout::Layout;
 pub use roofline::{Replica, StepTime, Tuning};
 
 use crate::catalog::{Catalog, Gpu, Model, Precision};
@@ -32,8 +34,12 @@ pub struct Query {
     pub gpu: String,
     pub weight_precision: Precision,
     pub kv_precision: Precision,
-    /// Tensor-parallel degree; 0 picks the smallest that fits.
+    /// Tensor-parallel degree (GPUs per replica); 0 picks the smallest
+    /// that fits.
     pub tensor_parallel: u32,
+    /// How the replica spreads the model over its GPUs; `None` picks the
+    /// layout with the highest throughput within the targets.
+    pub layout: Option<Layout>,
     pub workload: Workload,
     pub targets: Targets,
 }
@@ -91,6 +97,8 @@ pub struct MemoryUse {
 pub struct Estimate {
     pub memory: MemoryUse,
     pub tensor_parallel: u32,
+    /// The layout of the replica over its GPUs.
+    pub layout: Layout,
     /// Sequences in flight per replica at the reported point.
     pub concurrency: u32,
     pub ttft_s: f64,
@@ -135,7 +143,9 @@ pub struct Setup<'a> {
 }
 
 /// Checks the query against the catalogue and builds the replica, choosing
-/// the parallelism when asked to.
+/// the parallelism and layout when asked to: the smallest GPU count at
+/// which some layout fits, and at it the layout with the highest
+/// throughput within the targets.
 pub fn setup<'a>(
     catalog: &'a Catalog,
     query: &Query,
@@ -147,59 +157,68 @@ pub fn setup<'a>(
     let w = query.workload;
     let (input, output) = (f64::from(w.input_tokens), f64::from(w.output_tokens));
     let mean_context = input + output / 2.0;
-    let build = |tp: u32| {
-        Replica::new(
-            model,
-            gpu,
-            query.weight_precision,
-            query.kv_precision,
-            tp,
-            &calibration.tuning,
-        )
-    };
     let mean_layer_tokens = memory::kv_layer_tokens(model, mean_context);
     // One sequence must fit at its longest.
     let one_sequence = memory::kv_layer_tokens(model, input + output);
-    let replica = if query.tensor_parallel == 0 {
-        let candidates: Vec<u32> = memory::tp_candidates(model, gpu).collect();
-        let fitting = candidates
+    let finish = |replica: Replica| {
+        let max_concurrency = (replica.kv_capacity_layer_tokens / mean_layer_tokens)
+            .floor()
+            .clamp(1.0, f64::from(MAX_CONCURRENCY)) as u32;
+        Setup {
+            model,
+            gpu,
+            replica,
+            input,
+            output,
+            mean_layer_tokens,
+            max_concurrency,
+            kv: query.kv_precision,
+            calibration,
+        }
+    };
+    let layouts: Vec<Layout> = match query.layout {
+        Some(layout) => vec![layout],
+        None => Layout::ALL.to_vec(),
+    };
+    let gpu_counts: Vec<u32> = match query.tensor_parallel {
+        0 => memory::tp_candidates(model, gpu).collect(),
+        tp => vec![tp],
+    };
+    for &tp in &gpu_counts {
+        let fitting = layouts
             .iter()
-            .map(|&tp| build(tp))
-            .find(|r| r.kv_capacity_layer_tokens >= one_sequence);
-        match fitting {
-            Some(r) => r,
-            None => {
-                let largest = candidates.last().copied().unwrap_or(1);
-                return Err(does_not_fit(model, gpu, query, largest, one_sequence));
+            .filter(|layout| layout.applies(model, tp))
+            .map(|&layout| {
+                Replica::new(
+                    model,
+                    gpu,
+                    query.weight_precision,
+                    query.kv_precision,
+                    tp,
+                    layout,
+                    &calibration.tuning,
+                )
+            })
+            .filter(|r| r.kv_capacity_layer_tokens >= one_sequence)
+            .map(finish);
+        // The best layout at this count; ties keep the simpler one.
+        let mut best: Option<(f64, Setup)> = None;
+        for candidate in fitting {
+            let rate = match query.workload.concurrency {
+                0 => candidate.best(&query.targets),
+                c => candidate.at(c, &query.targets),
+            }
+            .output_tokens_per_second_per_gpu;
+            if best.as_ref().is_none_or(|(top, _)| rate > *top) {
+                best = Some((rate, candidate));
             }
         }
-    } else {
-        let r = build(query.tensor_parallel);
-        if r.kv_capacity_layer_tokens < one_sequence {
-            return Err(does_not_fit(
-                model,
-                gpu,
-                query,
-                query.tensor_parallel,
-                one_sequence,
-            ));
+        if let Some((_, chosen)) = best {
+            return Ok(chosen);
         }
-        r
-    };
-    let max_concurrency = (replica.kv_capacity_layer_tokens / mean_layer_tokens)
-        .floor()
-        .clamp(1.0, f64::from(MAX_CONCURRENCY)) as u32;
-    Ok(Setup {
-        model,
-        gpu,
-        replica,
-        input,
-        output,
-        mean_layer_tokens,
-        max_concurrency,
-        kv: query.kv_precision,
-        calibration,
-    })
+    }
+    let largest = gpu_counts.last().copied().unwrap_or(1);
+    Err(does_not_fit(model, gpu, query, largest, one_sequence))
 }
 
 fn validate(query: &Query, model: &Model, gpu: &Gpu) -> Result<()> {
@@ -218,6 +237,29 @@ fn validate(query: &Query, model: &Model, gpu: &Gpu) -> Result<()> {
                 supported.join(", ")
             ),
         );
+    }
+    if let Some(layout) = query.layout {
+        let gpus = if query.tensor_parallel == 0 {
+            gpu.gpus_per_node
+        } else {
+            query.tensor_parallel
+        };
+        if !layout.applies(model, gpus) {
+            fail(
+                "layout",
+                match model.moe {
+                    None => format!(
+                        "{layout} spreads experts, and {} is a dense model: use tp",
+                        model.id
+                    ),
+                    Some(moe) => format!(
+                        "{layout} spreads {}'s {} experts whole, which needs more than one GPU \
+                         and a GPU count that divides them (got {gpus})",
+                        model.id, moe.experts
+                    ),
+                },
+            );
+        }
     }
     if query.tensor_parallel != 0
         && !memory::tp_candidates(model, gpu).any(|tp| tp == query.tensor_parallel)
@@ -280,10 +322,10 @@ fn does_not_fit(model: &Model, gpu: &Gpu, query: &Query, tp: u32, one_sequence: 
         query.weight_precision,
         query.kv_precision,
         tp,
+        query.layout.unwrap_or(Layout::Tensor),
         &Tuning::default(),
     );
-    let kv_needed =
-        one_sequence * memory::kv_bytes_per_token_per_layer_per_gpu(model, query.kv_precision, tp);
+    let kv_needed = one_sequence * r.kv_bytes_per_layer_token_per_gpu();
     let short_per_gpu = kv_needed - r.fit.kv_bytes_per_gpu;
     let short_gb = short_per_gpu * f64::from(tp) / 1e9;
     Error::FailedPrecondition(format!(
@@ -354,6 +396,7 @@ impl Setup<'_> {
                 max_concurrent_sequences: self.max_concurrency,
             },
             tensor_parallel: r.tp,
+            layout: r.layout,
             concurrency: c as u32,
             ttft_s: ttft,
             tpot_s: tpot,
@@ -458,6 +501,7 @@ pub fn scaling_curve(
             weight_precision: weights,
             kv_precision: kv,
             tensor_parallel: 0,
+            layout: None,
             workload: Workload {
                 concurrency: 0,
                 ..workload
@@ -515,6 +559,7 @@ mod tests {
             weight_precision: weights,
             kv_precision: Precision::Bf16,
             tensor_parallel: 0,
+            layout: None,
             workload: Workload {
                 input_tokens: input,
                 output_tokens: output,
@@ -705,5 +750,93 @@ mod tests {
         assert!(
             small.cost_per_million_output_tokens_usd < large.cost_per_million_output_tokens_usd
         );
+    }
+
+    /// A dense model is tensor parallel; DeepSeek on B200s with long
+    /// contexts is served with data-parallel attention, whose unreplicated
+    /// MLA cache holds far more sequences; a named layout is honoured.
+    #[test]
+    fn the_layout_with_the_highest_throughput_is_chosen_or_the_one_named() {
+        let catalog = catalog();
+        let calibration = defaults();
+        let mut dense = query("llama-3.1-70b", "h100-sxm", Precision::Fp8, 1000, 1000, 0);
+        dense.kv_precision = Precision::Fp8;
+        assert_eq!(
+            estimate(&catalog, &dense, &calibration).unwrap().layout,
+            Layout::Tensor
+        );
+
+        let mut deepseek = query("deepseek-v3", "b200", Precision::Fp4, 8192, 1024, 0);
+        deepseek.kv_precision = Precision::Fp8;
+        deepseek.tensor_parallel = 8;
+        let auto = estimate(&catalog, &deepseek, &calibration).unwrap();
+        assert_eq!(auto.layout, Layout::DataExpert);
+        let mut named = deepseek.clone();
+        named.layout = Some(Layout::Tensor);
+        let tp = estimate(&catalog, &named, &calibration).unwrap();
+        assert_eq!(tp.layout, Layout::Tensor);
+        assert!(
+            auto.output_tokens_per_second_per_gpu > tp.output_tokens_per_second_per_gpu,
+            "{} vs {}",
+            auto.output_tokens_per_second_per_gpu,
+            tp.output_tokens_per_second_per_gpu
+        );
+        assert!(auto.memory.max_concurrent_sequences > 4 * tp.memory.max_concurrent_sequences);
+    }
+
+    #[test]
+    fn a_layout_that_does_not_apply_names_the_field() {
+        let catalog = catalog();
+        let mut q = query("llama-3.1-70b", "h100-sxm", Precision::Fp8, 1000, 200, 0);
+        q.layout = Some(Layout::DataExpert);
+        let Err(Error::InvalidArgument(v)) = estimate(&catalog, &q, &defaults()) else {
+            panic!("a dense model took an expert layout");
+        };
+        assert_eq!(v[0].field, "layout", "{v:?}");
+        assert!(v[0].description.contains("dense"), "{v:?}");
+        // 256 experts do not spread over 3 GPUs... nor experts over one.
+        let mut q = query("deepseek-v3", "b200", Precision::Fp4, 1000, 200, 0);
+        q.layout = Some(Layout::TensorExpert);
+        q.tensor_parallel = 1;
+        assert!(matches!(
+            estimate(&catalog, &q, &defaults()),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    /// A layout that applies but leaves no room for one sequence is a
+    /// failed precondition saying how far it is short.
+    #[test]
+    fn a_layout_that_does_not_fit_is_a_failed_precondition() {
+        let catalog = catalog();
+        let mut q = query("deepseek-v3", "h100-sxm", Precision::Fp8, 1000, 200, 0);
+        q.tensor_parallel = 8;
+        q.layout = Some(Layout::DataExpert);
+        match estimate(&catalog, &q, &defaults()) {
+            Err(Error::FailedPrecondition(m)) => assert!(m.contains("short"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// W4A16: weights read at 4 bits plus their scales, arithmetic in BF16
+    /// (dequantised), the weight reads at the kernels' lower bandwidth.
+    #[test]
+    fn weight_only_int4_reads_a_quarter_of_bf16_bytes_and_computes_in_bf16() {
+        let catalog = catalog();
+        let calibration = defaults();
+        let bytes = memory::bytes_per_weight(Precision::Int4);
+        assert!((bytes - 0.5 * (1.0 + 2.0 / 128.0 / 0.5)).abs() < 1e-12);
+        assert_eq!(compute_precision(Precision::Int4), Precision::Bf16);
+        let step = |weights| {
+            let q = query("llama-3.1-8b", "a100-80gb", weights, 8, 8, 1);
+            setup(&catalog, &q, &calibration)
+                .unwrap()
+                .replica
+                .decode_step(1.0, 0.0)
+                .memory_s
+        };
+        let ratio = step(Precision::Int4) / step(Precision::Bf16);
+        let expected = bytes / 2.0 / params::WEIGHT_ONLY_INT4_BANDWIDTH;
+        assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
     }
 }

@@ -36,10 +36,66 @@ pub const INT4_SCALE_OVERHEAD: f64 = 2.0 / 128.0 / 0.5;
 /// reach about half; 0.85 sits nearer to production kernels.
 pub const WEIGHT_ONLY_INT4_BANDWIDTH: f64 = 0.85;
 
-/// Achievable compute of routed-expert GEMMs relative to dense ones: each
-/// expert sees only its share of the batch, so its matrix products are
-/// smaller and grouped-GEMM kernels run further from peak. Assumption,
-/// matched to the Mixtral rows of TensorRT-LLM v0.9's performance table
-/// (large-batch FP8 Mixtral throughput falls well short of what dense-equivalent
-/// FLOPs predict); calibration rescales it with the rest.
+/// Achievable compute of routed-expert GEMMs relative to dense ones, for
+/// experts as wide as Mixtral's (14,336): each expert sees only its share of
+/// the batch, so its matrix products are smaller and grouped-GEMM kernels
+/// run further from peak. Assumption, matched to the Mixtral rows of
+/// TensorRT-LLM v0.9's performance table (large-batch FP8 Mixtral
+/// throughput falls well short of what dense-equivalent FLOPs predict);
+/// calibration rescales it with the rest.
 pub const MOE_EXPERT_COMPUTE_EFFICIENCY: f64 = 0.7;
+
+/// The expert width [`MOE_EXPERT_COMPUTE_EFFICIENCY`] holds for.
+pub const MOE_REFERENCE_EXPERT_WIDTH: f64 = 14336.0;
+
+/// How grouped-GEMM efficiency falls for narrower experts: as
+/// (width / 14,336)^0.5, so DeepSeek-V3's 2,048-wide experts run at 0.38 of
+/// Mixtral's rate and Qwen3-30B-A3B's 768-wide ones at 0.23. Fine-grained
+/// experts are many small GEMMs that leave a large GPU partly idle (fewer
+/// tiles per expert than multiprocessors, one wave per expert). Calibrated:
+/// the exponent is fitted to the MoE rows of
+/// benchmarks/measured_throughput*.csv (2026-12-02) — 0.5 keeps every
+/// family of the older table within a point or two of its error before the
+/// change while the fine-grained MoE rows' median error falls by a quarter.
+pub const MOE_EXPERT_WIDTH_EXPONENT: f64 = 0.5;
+
+/// Rate of 4-bit floating-point (NVFP4, MXFP4) grouped expert GEMMs relative
+/// to 8- and 16-bit ones, each against its own dense peak. Calibrated on the
+/// FP4 MoE rows of benchmarks/measured_throughput_2026.csv (TensorRT-LLM on
+/// B200 and GB200, 2026): at 0.5, FP4 experts run at about the FP8 rate,
+/// which is what those measurements show; 4-bit MoE kernels do not yet
+/// reach the doubled FP4 peak the dense 4-bit GEMMs do.
+pub const FP4_GROUPED_GEMM_SHARE: f64 = 0.5;
+
+/// Rows of one tile of a grouped (per-expert) GEMM. Each expert's token
+/// count is padded up to whole tiles, so an expert that sees m tokens runs
+/// at about m / (m + TILE/2) of the rate of a large GEMM (the expected
+/// padding of a random count is half a tile). 128 is the M tile of the
+/// CUTLASS grouped GEMMs in TensorRT-LLM's and vLLM's MoE kernels and of
+/// DeepGEMM's masked grouped GEMM (its README, block M 64 or 128).
+pub const GROUPED_GEMM_TILE_TOKENS: f64 = 128.0;
+
+/// Columns of one GEMM tile. Tensor parallelism splits each expert's
+/// feed-forward width over the GPUs; a slice narrower than whole tiles
+/// wastes the rest of its last tile (DeepSeek-V3's 2,048-wide experts at
+/// 8-way TP leave 256 columns per GPU; Qwen3-30B-A3B's 768 leave 96, three
+/// quarters of a tile). Same source as the tile rows.
+pub const GEMM_TILE_COLUMNS: f64 = 128.0;
+
+/// All-to-alls per MoE layer under expert parallelism with data-parallel
+/// attention: one to dispatch tokens to their experts, one to combine the
+/// results (DeepEP's dispatch and combine kernels).
+pub const ALLTOALLS_PER_MOE_LAYER: f64 = 2.0;
+
+/// Tokens one engine step processes at most, prefill chunks and decode
+/// tokens together: TensorRT-LLM's default `max_num_tokens` and vLLM's
+/// default `max_num_batched_tokens` for online serving are both 8,192.
+/// Prompts are prefilled in such steps, batched with others, so their
+/// expert GEMMs see a step's worth of tokens, not one prompt's.
+pub const STEP_TOKENS: f64 = 8192.0;
+
+/// Fewest rows a grouped-GEMM tile has: kernels pick their tile to the
+/// token count (vLLM's fused MoE configurations use BLOCK_SIZE_M 16 for
+/// small batches and 64–128 for large ones), and 16 is the M of the tensor
+/// cores' smallest matrix instruction (mma.m16n8k16).
+pub const MIN_GROUPED_GEMM_TILE_TOKENS: f64 = 16.0;

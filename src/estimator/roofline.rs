@@ -1,14 +1,18 @@
 //! Time per step of one model replica: bytes over achievable bandwidth,
-//! FLOPs over achievable compute, and the tensor-parallel all-reduces.
+//! FLOPs over achievable compute (routed experts at the rate their grouped
+//! GEMMs reach), and the all-reduces or all-to-alls of its layout.
 //!
-//! A [`Replica`] is built once per (model, GPU, precisions, parallelism);
+//! A [`Replica`] is built once per (model, GPU, precisions, layout);
 //! its step functions then cost a few dozen floating-point operations, which
 //! is what lets sweeps and Monte Carlo paths call them freely.
 
+use super::layout::Layout;
 use super::memory::{self, kv_layer_tokens};
 use super::params::{
-    ACTIVATION_BYTES, ALLREDUCE_LATENCY_S, ALLREDUCES_PER_LAYER, MOE_EXPERT_COMPUTE_EFFICIENCY,
-    WEIGHT_ONLY_INT4_BANDWIDTH,
+    ACTIVATION_BYTES, ALLREDUCE_LATENCY_S, ALLREDUCES_PER_LAYER, ALLTOALLS_PER_MOE_LAYER,
+    FP4_GROUPED_GEMM_SHARE, GEMM_TILE_COLUMNS, GROUPED_GEMM_TILE_TOKENS,
+    MIN_GROUPED_GEMM_TILE_TOKENS, MOE_EXPERT_COMPUTE_EFFICIENCY, MOE_EXPERT_WIDTH_EXPONENT,
+    MOE_REFERENCE_EXPERT_WIDTH, STEP_TOKENS, WEIGHT_ONLY_INT4_BANDWIDTH,
 };
 use crate::catalog::{Attention, Gpu, Model, Precision};
 
@@ -40,22 +44,28 @@ pub struct StepTime {
     pub memory_s: f64,
     /// Arithmetic.
     pub compute_s: f64,
-    /// Tensor-parallel all-reduces.
+    /// All-reduces (tensor parallelism) or all-to-alls (expert
+    /// parallelism).
     pub interconnect_s: f64,
 }
 
 impl StepTime {
-    /// Memory and compute overlap; all-reduces sit between layers and add.
+    /// Memory and compute overlap; all-reduces and all-to-alls sit between
+    /// layers and add.
     pub fn total(&self) -> f64 {
         self.memory_s.max(self.compute_s) + self.interconnect_s
     }
 }
 
-/// One replica of a model served on `tp` GPUs, with everything that does
-/// not depend on the batch precomputed.
+/// One replica of a model served on `tp` GPUs in a [`Layout`], with
+/// everything that does not depend on the batch precomputed. Per-GPU
+/// figures are per token of the whole replica's step, averaged over its
+/// GPUs: under data-parallel attention a GPU serves 1/tp of the sequences.
 #[derive(Debug, Clone)]
 pub struct Replica {
+    /// GPUs of the replica.
     pub tp: u32,
+    pub layout: Layout,
     /// Weights per GPU that every step reads (attention, dense layers,
     /// shared experts, embeddings), bytes.
     always_read_bytes_per_gpu: f64,
@@ -65,8 +75,15 @@ pub struct Replica {
     experts_per_token: f64,
     /// KV bytes per layer-token on one GPU.
     kv_bytes_per_layer_token_per_gpu: f64,
-    /// FLOPs per token in the linear layers, per GPU.
+    /// FLOPs per token in the linear layers other than routed experts, per
+    /// GPU.
     linear_flops_per_token_per_gpu: f64,
+    /// FLOPs per token in the routed experts, per GPU.
+    expert_flops_per_token_per_gpu: f64,
+    /// Rate of expert GEMMs relative to dense ones before tile padding of
+    /// the token count: the grouped-kernel fraction times the padding of a
+    /// narrow tensor-parallel slice.
+    expert_efficiency: f64,
     /// Attention FLOPs per token per layer-token of context, per GPU.
     attention_flops_per_context_per_gpu: f64,
     /// Achievable bytes/s of one GPU.
@@ -75,12 +92,27 @@ pub struct Replica {
     linear_flops: f64,
     /// Achievable FLOP/s of one GPU for attention (BF16).
     attention_flops: f64,
-    /// All-reduce cost per token per step, seconds; and per step.
-    allreduce_s_per_token: f64,
-    allreduce_s_per_step: f64,
+    /// Interconnect cost per token per step, seconds; and per step.
+    interconnect_s_per_token: f64,
+    interconnect_s_per_step: f64,
     pub model_layers: f64,
     pub kv_capacity_layer_tokens: f64,
     pub fit: memory::Fit,
+}
+
+/// Rate of a model's grouped expert GEMMs relative to dense GEMMs at large
+/// token counts: [`MOE_EXPERT_COMPUTE_EFFICIENCY`] for experts as wide as
+/// Mixtral's, falling with the square root of a narrower expert's width
+/// (many small GEMMs fill the GPU less well), and by
+/// [`FP4_GROUPED_GEMM_SHARE`] for 4-bit floating-point experts.
+pub fn grouped_gemm_efficiency(model: &Model, weights: Precision) -> f64 {
+    let width = (f64::from(model.intermediate_size) / MOE_REFERENCE_EXPERT_WIDTH).min(1.0);
+    let fp4 = if compute_precision(weights) == Precision::Fp4 {
+        FP4_GROUPED_GEMM_SHARE
+    } else {
+        1.0
+    };
+    MOE_EXPERT_COMPUTE_EFFICIENCY * width.powf(MOE_EXPERT_WIDTH_EXPONENT) * fp4
 }
 
 /// The precision arithmetic runs in for weights stored at `weights`: 4-bit
@@ -95,26 +127,28 @@ pub fn compute_precision(weights: Precision) -> Precision {
 
 impl Replica {
     /// Builds a replica; the caller has checked that the GPU supports the
-    /// compute precision and that `tp` is a valid degree.
+    /// compute precision, that `tp` is a valid degree and that the layout
+    /// applies to the model.
     pub fn new(
         model: &Model,
         gpu: &Gpu,
         weights: Precision,
         kv: Precision,
         tp: u32,
+        layout: Layout,
         tuning: &Tuning,
     ) -> Self {
         let tpf = f64::from(tp);
         let wbytes = memory::bytes_per_weight(weights);
-        let (routed_params, experts, experts_per_token) = match model.moe {
+        let (always_params, routed_params) = memory::param_split(model);
+        let (experts, experts_per_token, moe_layers) = match model.moe {
             Some(moe) => (
-                moe.routed_expert_params_b * 1e9,
                 f64::from(moe.experts),
                 f64::from(moe.experts_per_token),
+                f64::from(moe.moe_layers),
             ),
-            None => (0.0, 1.0, 1.0),
+            None => (1.0, 1.0, 0.0),
         };
-        let always_params = model.total_params_b * 1e9 - routed_params;
         let bandwidth_fraction = (gpu.efficiency.memory_bandwidth * tuning.bandwidth_scale)
             .min(1.0)
             * if weights == Precision::Int4 {
@@ -138,41 +172,66 @@ impl Replica {
             _ => f64::from(model.attention_heads) * f64::from(model.head_dim),
         };
 
-        let allreduce_bytes_per_token = f64::from(model.hidden_size) * ACTIVATION_BYTES;
+        // Grouped expert GEMMs run below dense ones: more so for narrow
+        // experts and 4-bit ones, and a tensor-parallel slice of an expert
+        // pads up to whole tiles.
+        let expert_efficiency = grouped_gemm_efficiency(model, weights)
+            * if layout.spreads_experts() || model.moe.is_none() {
+                1.0
+            } else {
+                let slice = f64::from(model.intermediate_size) / tpf;
+                slice / ((slice / GEMM_TILE_COLUMNS).ceil() * GEMM_TILE_COLUMNS)
+            };
+
+        let activation_bytes_per_token = f64::from(model.hidden_size) * ACTIVATION_BYTES;
         let link = gpu.interconnect_gb_s * 1e9 / 2.0; // one direction
-        let allreduces = ALLREDUCES_PER_LAYER * f64::from(model.layers);
-        let (allreduce_s_per_token, allreduce_s_per_step) = if tp > 1 {
+        let (interconnect_s_per_token, interconnect_s_per_step) = if tp <= 1 {
+            (0.0, 0.0)
+        } else if layout.splits_attention() {
+            let allreduces = ALLREDUCES_PER_LAYER * f64::from(model.layers);
             let ring = 2.0 * (tpf - 1.0) / tpf;
             (
-                allreduces * ring * allreduce_bytes_per_token / link,
+                allreduces * ring * activation_bytes_per_token / link,
                 allreduces * tuning.allreduce_latency_s,
             )
         } else {
-            (0.0, 0.0)
+            // Each GPU sends its tokens to the k experts they route to, a
+            // share (tp − 1)/tp of them on other GPUs, and takes the results
+            // back; a GPU carries 1/tp of the step's tokens.
+            let alltoalls = ALLTOALLS_PER_MOE_LAYER * moe_layers;
+            (
+                alltoalls * experts_per_token * activation_bytes_per_token * (tpf - 1.0)
+                    / (tpf * tpf)
+                    / link,
+                alltoalls * tuning.allreduce_latency_s,
+            )
         };
 
-        let fit = memory::fit(model, gpu, weights, tp);
-        let kv_bytes_per_layer_token_per_gpu =
-            memory::kv_bytes_per_token_per_layer_per_gpu(model, kv, tp);
+        let fit = memory::fit_layout(model, gpu, weights, tp, layout);
+        let kv_bytes_per_layer_token_per_gpu = if layout.splits_attention() {
+            memory::kv_bytes_per_token_per_layer_per_gpu(model, kv, tp)
+        } else {
+            // Each GPU keeps whole caches of its own 1/tp of the sequences.
+            memory::kv_bytes_per_token_per_layer(model, kv) / tpf
+        };
+        let always_copies = if layout.splits_attention() { tpf } else { 1.0 };
         Self {
             tp,
-            always_read_bytes_per_gpu: always_params * wbytes / tpf,
+            layout,
+            always_read_bytes_per_gpu: always_params * wbytes / always_copies,
             routed_bytes_per_gpu: routed_params * wbytes / tpf,
             experts,
             experts_per_token,
             kv_bytes_per_layer_token_per_gpu,
-            // Expert FLOPs count double-weighted for the lower efficiency
-            // of grouped GEMMs, so one division by `linear_flops` holds.
-            linear_flops_per_token_per_gpu: 2.0
-                * (always_params
-                    + routed_params * experts_per_token / experts / MOE_EXPERT_COMPUTE_EFFICIENCY)
-                / tpf,
+            linear_flops_per_token_per_gpu: 2.0 * always_params / tpf,
+            expert_flops_per_token_per_gpu: 2.0 * routed_params * experts_per_token / experts / tpf,
+            expert_efficiency,
             attention_flops_per_context_per_gpu: 4.0 * attention_width / tpf,
             bandwidth: gpu.memory_bandwidth_tb_s * 1e12 * bandwidth_fraction,
             linear_flops: linear_peak * compute_fraction,
             attention_flops: bf16 * compute_fraction,
-            allreduce_s_per_token,
-            allreduce_s_per_step,
+            interconnect_s_per_token,
+            interconnect_s_per_step,
             model_layers: f64::from(model.layers),
             kv_capacity_layer_tokens: fit.kv_bytes_per_gpu.max(0.0)
                 / kv_bytes_per_layer_token_per_gpu,
@@ -182,12 +241,51 @@ impl Replica {
 
     /// Share of routed-expert weights a step over `tokens` tokens reads:
     /// each token picks k of E experts, so an expert is untouched with
-    /// probability (1 − k/E)^tokens.
-    fn routed_share(&self, tokens: f64) -> f64 {
+    /// probability (1 − k/E)^tokens, and E·(1 − (1 − k/E)^B) experts are
+    /// read per layer.
+    pub fn routed_share(&self, tokens: f64) -> f64 {
         if self.routed_bytes_per_gpu == 0.0 {
             return 0.0;
         }
         1.0 - (1.0 - self.experts_per_token / self.experts).powf(tokens)
+    }
+
+    /// KV bytes per layer-token on one GPU.
+    pub fn kv_bytes_per_layer_token_per_gpu(&self) -> f64 {
+        self.kv_bytes_per_layer_token_per_gpu
+    }
+
+    /// Distinct routed experts a step over `tokens` tokens reads per layer.
+    pub fn experts_touched(&self, tokens: f64) -> f64 {
+        self.experts * self.routed_share(tokens)
+    }
+
+    /// Seconds of linear-layer arithmetic for `tokens` tokens in one step:
+    /// the dense part at the GPU's rate, the routed experts at the rate of
+    /// grouped GEMMs. Each touched expert sees m = tokens·k / touched
+    /// tokens, padded to whole tiles: at least one tile, and half a tile
+    /// more on average beyond it, so the rows computed are
+    /// max(T, m + T/2). One token per expert thus costs a whole tile of
+    /// arithmetic, about as long as reading the expert's weights.
+    pub(super) fn linear_s(&self, tokens: f64) -> f64 {
+        self.linear_s_in_step(tokens, tokens)
+    }
+
+    /// [`Self::linear_s`] for `tokens` of a step of `step_tokens` tokens in
+    /// all, whose experts the step's tokens share.
+    fn linear_s_in_step(&self, tokens: f64, step_tokens: f64) -> f64 {
+        let dense = tokens * self.linear_flops_per_token_per_gpu / self.linear_flops;
+        let touched = self.experts_touched(step_tokens);
+        if self.expert_flops_per_token_per_gpu == 0.0 || touched <= 0.0 {
+            return dense;
+        }
+        let per_expert = step_tokens * self.experts_per_token / touched;
+        let tile = per_expert.clamp(MIN_GROUPED_GEMM_TILE_TOKENS, GROUPED_GEMM_TILE_TOKENS);
+        let rows = MIN_GROUPED_GEMM_TILE_TOKENS.max(per_expert + tile / 2.0);
+        let padding = per_expert / rows;
+        dense
+            + tokens * self.expert_flops_per_token_per_gpu
+                / (self.linear_flops * self.expert_efficiency * padding)
     }
 
     /// One decode step: `batch` sequences each add a token, attending over
@@ -196,39 +294,124 @@ impl Replica {
         let weights =
             self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * self.routed_share(batch);
         let kv = batch * layer_tokens * self.kv_bytes_per_layer_token_per_gpu;
-        let linear = batch * self.linear_flops_per_token_per_gpu / self.linear_flops;
         let attention =
             batch * layer_tokens * self.attention_flops_per_context_per_gpu / self.attention_flops;
         StepTime {
             memory_s: (weights + kv) / self.bandwidth,
-            compute_s: linear + attention,
-            interconnect_s: self.allreduce_s_per_step + batch * self.allreduce_s_per_token,
+            compute_s: self.linear_s(batch) + attention,
+            interconnect_s: self.interconnect_s_per_step + batch * self.interconnect_s_per_token,
         }
     }
 
     /// The work of prefilling one prompt of `input` tokens inside a busy
     /// batch: compute-bound, with the causal attention term that grows with
-    /// the square of the prompt. Weight reads are shared with the batch.
+    /// the square of the prompt. Weight reads are shared with the batch, and
+    /// so are the expert GEMMs of the engine step the prompt is part of.
     pub fn prefill_work(&self, model: &Model, input: f64) -> StepTime {
-        let linear = input * self.linear_flops_per_token_per_gpu / self.linear_flops;
         // Causal attention: token i attends to i earlier tokens.
         let attended = kv_layer_tokens(model, input) * input / 2.0;
         let attention = attended * self.attention_flops_per_context_per_gpu / self.attention_flops;
         StepTime {
             memory_s: 0.0,
-            compute_s: linear + attention,
-            interconnect_s: input * self.allreduce_s_per_token,
+            compute_s: self.linear_s_in_step(input, input.max(STEP_TOKENS)) + attention,
+            interconnect_s: input * self.interconnect_s_per_token,
         }
     }
 
     /// Latency of prefilling one prompt on its own: its compute, or reading
-    /// the weights it touches, whichever is longer.
+    /// the weights it touches, whichever is longer. Under data-parallel
+    /// attention one GPU does the prompt's attention and dense layers alone.
     pub fn prefill_alone(&self, model: &Model, input: f64) -> StepTime {
         let mut step = self.prefill_work(model, input);
+        if !self.layout.splits_attention() {
+            step.compute_s += (f64::from(self.tp) - 1.0)
+                * (input * self.linear_flops_per_token_per_gpu / self.linear_flops
+                    + kv_layer_tokens(model, input) * input / 2.0
+                        * self.attention_flops_per_context_per_gpu
+                        / self.attention_flops);
+        }
         let weights =
             self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * self.routed_share(input);
         step.memory_s = weights / self.bandwidth;
-        step.interconnect_s += self.allreduce_s_per_step;
+        step.interconnect_s += self.interconnect_s_per_step;
         step
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn replica(model: &str, gpu: &str, weights: Precision, tp: u32, layout: Layout) -> Replica {
+        let catalog = Catalog::embedded().unwrap();
+        Replica::new(
+            catalog.model(model).unwrap(),
+            catalog.gpu(gpu).unwrap(),
+            weights,
+            Precision::Fp8,
+            tp,
+            layout,
+            &Tuning::default(),
+        )
+    }
+
+    /// E·(1 − (1 − k/E)^B): one token reads its k experts, a large batch
+    /// reads all E.
+    #[test]
+    fn experts_touched_runs_from_k_to_e() {
+        let r = replica("deepseek-v3", "h200", Precision::Fp8, 8, Layout::DataExpert);
+        assert!((r.experts_touched(1.0) - 8.0).abs() < 1e-9);
+        assert!((r.experts_touched(10_000.0) - 256.0).abs() < 1e-9);
+        let two = r.experts_touched(2.0);
+        assert!((two - 256.0 * (1.0 - (1.0 - 8.0 / 256.0_f64).powi(2))).abs() < 1e-9);
+        assert!(two > 8.0 && two < 16.0);
+        let dense = replica("llama-3.1-70b", "h200", Precision::Fp8, 2, Layout::Tensor);
+        assert_eq!(dense.routed_share(64.0), 0.0);
+    }
+
+    /// Few tokens per expert leave most of each tile empty; a large batch
+    /// runs experts near the grouped-kernel rate.
+    #[test]
+    fn expert_gemms_lose_rate_at_small_token_counts() {
+        let r = replica("deepseek-v3", "h200", Precision::Fp8, 8, Layout::DataExpert);
+        let per_token = |tokens: f64| r.linear_s(tokens) / tokens;
+        assert!(per_token(8.0) > 5.0 * per_token(100_000.0));
+        assert!(per_token(1_000.0) > per_token(100_000.0));
+    }
+
+    /// Data-parallel attention copies attention weights onto every GPU but
+    /// no longer replicates the MLA latent: DeepSeek holds more sequences.
+    #[test]
+    fn data_parallel_attention_trades_weights_for_kv_room() {
+        let tp = replica("deepseek-v3", "b200", Precision::Fp4, 8, Layout::Tensor);
+        let dp = replica("deepseek-v3", "b200", Precision::Fp4, 8, Layout::DataExpert);
+        assert!(dp.fit.weight_bytes_per_gpu > tp.fit.weight_bytes_per_gpu);
+        assert!(dp.kv_capacity_layer_tokens > 4.0 * tp.kv_capacity_layer_tokens);
+        // All-to-alls only under expert parallelism with DP attention.
+        assert!(dp.interconnect_s_per_token > 0.0);
+        let one = replica("deepseek-v3", "b200", Precision::Fp4, 1, Layout::Tensor);
+        assert_eq!(one.interconnect_s_per_token, 0.0);
+    }
+
+    /// A tensor-parallel slice of a narrow expert wastes part of its tile.
+    #[test]
+    fn narrow_tensor_parallel_expert_slices_pad_to_whole_tiles() {
+        // Qwen3-30B-A3B: 768-wide experts, 96 columns per GPU at TP8.
+        let tp = replica(
+            "qwen3-30b-a3b",
+            "h100-sxm",
+            Precision::Fp8,
+            8,
+            Layout::Tensor,
+        );
+        let ep = replica(
+            "qwen3-30b-a3b",
+            "h100-sxm",
+            Precision::Fp8,
+            8,
+            Layout::TensorExpert,
+        );
+        assert!((tp.expert_efficiency / ep.expert_efficiency - 0.75).abs() < 1e-12);
     }
 }

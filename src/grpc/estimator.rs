@@ -10,7 +10,7 @@ use super::pb;
 use crate::catalog::{LiveCatalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 use crate::estimator::{
-    self, Bound, Estimate, MeasuredPoint, Metric, Query, Targets, Workload,
+    self, Bound, Estimate, Layout, MeasuredPoint, Metric, Query, Targets, Workload,
     calibrate::{self, Calibrations},
 };
 
@@ -188,9 +188,35 @@ fn query(prefix: &str, req: &pb::EstimateThroughputRequest) -> Result<Query> {
         weight_precision,
         kv_precision,
         tensor_parallel: req.tensor_parallel,
+        layout: layout(&field("layout"), req.layout)?,
         workload: workload(prefix, req.workload.as_ref())?,
         targets: targets(prefix, req.targets.as_ref()),
     })
+}
+
+fn layout(field: &str, value: i32) -> Result<Option<Layout>> {
+    match pb::Layout::try_from(value) {
+        Ok(pb::Layout::Unspecified) => Ok(None),
+        Ok(pb::Layout::Tensor) => Ok(Some(Layout::Tensor)),
+        Ok(pb::Layout::TensorExpert) => Ok(Some(Layout::TensorExpert)),
+        Ok(pb::Layout::DataExpert) => Ok(Some(Layout::DataExpert)),
+        Err(_) => Err(Error::invalid(
+            field,
+            format!(
+                "{value} is not a layout (LAYOUT_TENSOR, LAYOUT_TENSOR_EXPERT or LAYOUT_DATA_EXPERT)"
+            ),
+        )),
+    }
+}
+
+impl From<Layout> for pb::Layout {
+    fn from(layout: Layout) -> Self {
+        match layout {
+            Layout::Tensor => pb::Layout::Tensor,
+            Layout::TensorExpert => pb::Layout::TensorExpert,
+            Layout::DataExpert => pb::Layout::DataExpert,
+        }
+    }
 }
 
 fn prefix_fields(err: Error, prefix: &str) -> Error {
@@ -265,6 +291,7 @@ fn measured_points(req: &pb::CalibrateRequest) -> Result<Vec<MeasuredPoint>> {
                 value: p.value,
                 source: String::new(),
                 engine: String::new(),
+                layout: Some(Layout::Tensor),
             }),
             (Err(Error::InvalidArgument(v)), _) => violations.extend(
                 v.into_iter()
@@ -324,6 +351,7 @@ impl From<Estimate> for pb::ThroughputEstimate {
                 max_concurrent_sequences: e.memory.max_concurrent_sequences,
             }),
             tensor_parallel: e.tensor_parallel,
+            layout: pb::Layout::from(e.layout).into(),
             concurrency: e.concurrency,
             ttft_seconds: e.ttft_s,
             tpot_seconds: e.tpot_s,

@@ -640,7 +640,7 @@ fn the_engine_version_pins_the_numbers() {
     s.basis = Basis::Cash;
     s.seed = 7;
     let second = run(&plan, &other, &s);
-    assert_eq!(ENGINE_VERSION, "breakeven-mc/2");
+    assert_eq!(ENGINE_VERSION, "breakeven-mc/3");
     assert_eq!(
         [fingerprint(&first), fingerprint(&second)],
         [12_330_925_783_674_199_094, 1_163_290_449_994_948_836],

@@ -168,6 +168,7 @@ pub fn plan(
         weight_precision: weights,
         kv_precision: kv,
         tensor_parallel: s.tensor_parallel,
+        layout: None,
         workload: Workload {
             input_tokens: tokens(w.input_tokens),
             output_tokens: tokens(w.output_tokens),
