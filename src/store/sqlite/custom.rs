@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior};
 
 use super::{Sqlite, db};
 use crate::error::{Error, Result};
-use crate::store::custom::{CustomEntry, custom_not_found};
+use crate::store::custom::{CustomEntry, ImportedPrice, custom_not_found};
 
 const COLUMNS: &str = "kind, name, team, text, revision, created_at, updated_at";
 
@@ -130,5 +130,62 @@ impl Sqlite {
             return Err(custom_not_found(kind, name));
         }
         Ok(())
+    }
+}
+
+impl Sqlite {
+    pub(super) fn imported_rows(&self) -> Result<Vec<ImportedPrice>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT team, price_id, effective_date, path, text, created_at \
+                 FROM imported_prices ORDER BY team, price_id, effective_date",
+            )
+            .map_err(db)?;
+        stmt.query_map([], |row| {
+            Ok(ImportedPrice {
+                team: row.get(0)?,
+                price_id: row.get(1)?,
+                effective_date: row.get(2)?,
+                path: row.get(3)?,
+                text: row.get(4)?,
+                created_at: row.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(db)
+    }
+
+    /// One transaction for the whole import: a failure on any entry
+    /// leaves every stored price as it was.
+    pub(super) fn put_imported_rows(&self, prices: &[ImportedPrice], now: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO imported_prices \
+                     (team, price_id, effective_date, path, text, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (team, price_id, effective_date) DO UPDATE SET \
+                         path = excluded.path, text = excluded.text, \
+                         created_at = excluded.created_at",
+                )
+                .map_err(db)?;
+            for p in prices {
+                stmt.execute(rusqlite::params![
+                    p.team,
+                    p.price_id,
+                    p.effective_date,
+                    p.path,
+                    p.text,
+                    now
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
     }
 }
