@@ -451,7 +451,7 @@ fn candidate(
         for issue in issues {
             let field = PriceField::ALL
                 .into_iter()
-                .find(|f| issue.field.ends_with(f.catalogue()))
+                .find(|f| issue.field.rsplit('.').next() == Some(f.catalogue()))
                 .unwrap_or(PriceField::Input);
             let per_token = figures.get(&field).copied().unwrap_or(f64::NAN);
             slips.push(slip(field, per_token, issue.reason));
@@ -516,4 +516,259 @@ fn render(p: &ApiPrice, key: &str, current: &ApiPrice, today: NaiveDate) -> Stri
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::embedded().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A few records: a changed price, an unchanged one, a per-1k slip
+    /// (the $150/MTok Gemini 2.0 Flash Lite), an absolute slip, a retired
+    /// model, a key nothing maps to and LiteLLM's format description.
+    const FILE: &str = r#"{
+        "sample_spec": {"input_cost_per_token": 0.0, "mode": "one of: chat, embedding"},
+        "deepseek/deepseek-chat": {
+            "input_cost_per_token": 3e-07, "output_cost_per_token": 4.2e-07,
+            "cache_read_input_token_cost": 2.8e-08, "cache_creation_input_token_cost": 0.0,
+            "litellm_provider": "deepseek", "mode": "chat"
+        },
+        "gemini/gemini-2.0-flash": {
+            "input_cost_per_token": 1e-07, "output_cost_per_token": 4e-07,
+            "cache_read_input_token_cost": 2.5e-08, "litellm_provider": "gemini"
+        },
+        "gemini/gemini-2.0-flash-lite": {
+            "input_cost_per_token": 1.5e-04, "output_cost_per_token": 3e-07
+        },
+        "claude-sonnet-4-5": {
+            "input_cost_per_token": 3e-06, "output_cost_per_token": 0.015
+        },
+        "claude-3-opus-20240229": {
+            "input_cost_per_token": 1e-05, "output_cost_per_token": 5e-05
+        },
+        "acme/brand-new-model": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
+    }"#;
+
+    fn plan_on(catalog: &Catalog, json: &str, on: &str) -> Result<Import> {
+        plan(catalog, json.as_bytes(), date(on), date("2026-07-25"))
+    }
+
+    #[test]
+    fn the_map_covers_every_price_id_that_cites_a_litellm_key() {
+        let catalog = catalog();
+        let map = catalog.litellm_map().expect("prices/litellm-map.toml");
+        for id in catalog.prices().ids() {
+            let latest = catalog
+                .prices()
+                .entries()
+                .iter()
+                .rfind(|p| p.id == id)
+                .unwrap();
+            if !latest.provenance.source.contains("LiteLLM") {
+                continue;
+            }
+            let key = map
+                .get(id)
+                .unwrap_or_else(|| panic!("{id} cites LiteLLM but has no mapping entry"));
+            assert!(
+                latest.provenance.source.contains(key.as_str()),
+                "{id} maps to {key}, which its source does not name"
+            );
+        }
+        assert!(map.keys().all(|id| catalog.prices().ids().any(|i| i == id)));
+    }
+
+    #[test]
+    fn a_map_entry_for_an_unknown_id_stops_loading() {
+        let mut files: Vec<(String, String)> = catalog()
+            .files()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        for (path, text) in &mut files {
+            if path == MAP_FILE {
+                text.push_str("\"gpt-9\" = \"gpt-9\"\n");
+            }
+        }
+        let err = Catalog::from_files(files).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].file, MAP_FILE);
+        assert_eq!(err.0[0].field, "gpt-9");
+    }
+
+    #[test]
+    fn the_plan_sorts_every_mapped_key() {
+        let catalog = catalog();
+        let import = plan_on(&catalog, FILE, "2026-08-01").unwrap();
+        assert_eq!(
+            import.changes,
+            [PriceChange {
+                price_id: "deepseek-v3".into(),
+                litellm_key: "deepseek/deepseek-chat".into(),
+                replaces_from: date("2025-09-29"),
+                fields: vec![FieldChange {
+                    field: PriceField::Input,
+                    old: Some(0.28),
+                    new: Some(0.3),
+                }],
+            }]
+        );
+        assert_eq!(import.unchanged, ["gemini-2.0-flash"]);
+        assert_eq!(import.unmapped, ["acme/brand-new-model"]);
+        assert_eq!(
+            import.retired,
+            [MappedKey {
+                price_id: "claude-3-opus".into(),
+                litellm_key: "claude-3-opus-20240229".into()
+            }]
+        );
+        let map = catalog.litellm_map().unwrap();
+        assert_eq!(import.not_found.len(), map.len() - 5);
+        assert_eq!(import.files.len(), 1);
+        assert_eq!(
+            import.files[0].0,
+            "imported/deepseek-v3/2026-08-01/prices/deepseek.toml"
+        );
+    }
+
+    #[test]
+    fn unit_slips_name_key_and_field_and_are_not_imported() {
+        let import = plan_on(&catalog(), FILE, "2026-08-01").unwrap();
+        let slips: Vec<(&str, &str)> = import
+            .slips
+            .iter()
+            .map(|s| (s.litellm_key.as_str(), s.field.as_str()))
+            .collect();
+        assert_eq!(
+            slips,
+            [
+                ("claude-sonnet-4-5", "output_cost_per_token"),
+                ("gemini/gemini-2.0-flash-lite", "input_cost_per_token"),
+            ]
+        );
+        assert!(import.slips[1].reason.contains("times the price in force"));
+        assert!(import.slips[0].reason.contains("outside the plausible"));
+        assert!(
+            !import
+                .changes
+                .iter()
+                .any(|c| c.price_id.starts_with("claude-sonnet") || c.price_id.contains("lite"))
+        );
+    }
+
+    #[test]
+    fn inconsistent_figures_are_slips_too() {
+        // Cached input above the standard input price.
+        let file = r#"{"deepseek/deepseek-chat": {"input_cost_per_token": 2.8e-07,
+            "output_cost_per_token": 4.2e-07, "cache_read_input_token_cost": 5e-07}}"#;
+        let import = plan_on(&catalog(), file, "2026-08-01").unwrap();
+        assert_eq!(import.slips.len(), 1, "{:?}", import.slips);
+        assert_eq!(import.slips[0].field, "cache_read_input_token_cost");
+        assert!(import.changes.is_empty());
+    }
+
+    #[test]
+    fn an_effective_date_before_the_price_in_force_names_the_id() {
+        // DeepSeek V3 changed price on 2025-09-29.
+        let err = plan_on(&catalog(), FILE, "2025-09-15").unwrap_err();
+        let Error::FailedPrecondition(message) = err else {
+            panic!("{err:?}")
+        };
+        assert!(message.contains("deepseek-v3"), "{message}");
+        // Not before the first price either, nor on the day of the latest.
+        for on in ["2024-01-01", "2025-09-29"] {
+            assert!(matches!(
+                plan_on(&catalog(), FILE, on),
+                Err(Error::FailedPrecondition(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_malformed_file_names_line_and_column_and_a_bad_figure_its_key() {
+        let err = plan_on(&catalog(), "{\n  \"gpt-4o\": {,\n}", "2026-08-01").unwrap_err();
+        assert!(err.to_string().contains("line 2 column"), "{err}");
+        assert!(err.to_string().contains("litellm_json"), "{err}");
+        let err = plan_on(&catalog(), "[1, 2]", "2026-08-01").unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        let file = r#"{"deepseek/deepseek-chat": {"input_cost_per_token": "0.28"}}"#;
+        let err = plan_on(&catalog(), file, "2026-08-01").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("litellm_json[\"deepseek/deepseek-chat\"].input_cost_per_token"),
+            "{err}"
+        );
+    }
+
+    /// The catalogue with an import's files on top.
+    fn with(catalog: &Catalog, files: &[(String, String)]) -> Result<Catalog, super::super::LoadError> {
+        Catalog::from_files(
+            catalog
+                .files()
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .chain(files.iter().cloned()),
+        )
+    }
+
+    #[test]
+    fn an_imported_entry_is_a_later_dated_price_of_the_same_id() {
+        let base = catalog();
+        let import = plan_on(&base, FILE, "2026-08-01").unwrap();
+        let after = with(&base, &import.files).unwrap_or_else(|e| panic!("{e}"));
+        let prices = after.prices();
+        assert_eq!(
+            prices
+                .in_force("deepseek-v3", date("2026-07-31"))
+                .unwrap()
+                .input_usd_per_mtok,
+            0.28
+        );
+        let new = prices.in_force("deepseek-v3", date("2026-08-01")).unwrap();
+        assert_eq!(new.input_usd_per_mtok, 0.3);
+        assert_eq!(new.cached_input_usd_per_mtok, Some(0.028));
+        assert!(new.provenance.source.contains("deepseek/deepseek-chat"));
+        // A second import of the same day replaces it; an earlier one is
+        // refused; the same file again changes nothing.
+        let again = FILE.replace("3e-07", "3.1e-07");
+        let second = plan_on(&after, &again, "2026-08-01").unwrap();
+        assert_eq!(second.changes[0].fields[0].old, Some(0.3));
+        assert!(plan_on(&after, &again, "2026-07-31").is_err());
+        assert!(plan_on(&after, FILE, "2026-08-02").unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn an_imported_file_never_creates_an_id_or_rewrites_history() {
+        let base = catalog();
+        let import = plan_on(&base, FILE, "2026-08-01").unwrap();
+        let (path, text) = &import.files[0];
+        let new_id = vec![(
+            path.replace("deepseek-v3", "deepseek-v9"),
+            text.replace("\"deepseek-v3\"", "\"deepseek-v9\""),
+        )];
+        let err = with(&base, &new_id).unwrap_err();
+        assert!(err.0.iter().any(|i| i.field == "price.id"), "{err}");
+        let early = vec![(
+            path.replace("2026-08-01", "2025-01-01"),
+            text.replace("\"2026-08-01\"", "\"2025-01-01\""),
+        )];
+        let err = with(&base, &early).unwrap_err();
+        assert!(
+            err.0.iter().any(|i| i.field == "price.effective_date"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn per_token_figures_read_as_round_dollars_per_million() {
+        assert_eq!(per_mtok(2.5e-06), 2.5);
+        assert_eq!(per_mtok(7.5e-08), 0.075);
+        assert!(same(Some(0.28), Some(0.28000000000000004)));
+        assert!(!same(None, Some(0.0)));
+    }
 }
