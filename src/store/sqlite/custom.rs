@@ -189,3 +189,77 @@ impl Sqlite {
         tx.commit().map_err(db)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteOptions;
+
+    fn price(team: &str, id: &str, date: &str, text: &str) -> ImportedPrice {
+        ImportedPrice {
+            team: team.into(),
+            price_id: id.into(),
+            effective_date: date.into(),
+            path: format!("imported/{id}/{date}/prices/openai.toml"),
+            text: text.into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn an_import_is_stored_whole_or_not_at_all() {
+        let path = std::env::temp_dir().join(format!(
+            "breakeven-imported-{}.db",
+            std::process::id()
+        ));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let db = Sqlite::open(&path, SqliteOptions::default()).unwrap();
+        db.put_imported_rows(&[price("a", "gpt-4o", "2026-08-01", "v1")], 1)
+            .unwrap();
+        // The same team, id and date replaces; another team's is its own.
+        db.put_imported_rows(
+            &[
+                price("a", "gpt-4o", "2026-08-01", "v2"),
+                price("b", "gpt-4o", "2026-08-01", "b"),
+            ],
+            2,
+        )
+        .unwrap();
+        let texts = |db: &Sqlite| -> Vec<(String, String)> {
+            db.imported_rows()
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.team, p.text))
+                .collect()
+        };
+        assert_eq!(
+            texts(&db),
+            [("a".into(), "v2".into()), ("b".into(), "b".into())]
+        );
+        // A failure on the second entry leaves the first unstored too.
+        db.conn()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON imported_prices \
+                 WHEN NEW.price_id = 'o3' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let failed = db.put_imported_rows(
+            &[
+                price("a", "gpt-4.1", "2026-08-01", "new"),
+                price("a", "o3", "2026-08-01", "new"),
+            ],
+            3,
+        );
+        assert!(failed.is_err());
+        assert_eq!(
+            texts(&db),
+            [("a".into(), "v2".into()), ("b".into(), "b".into())]
+        );
+        drop(db);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
