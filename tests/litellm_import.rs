@@ -204,7 +204,13 @@ async fn a_dry_run_lists_the_changes_and_changes_nothing() {
     let slips: Vec<(&str, &str, &str)> = r
         .slips
         .iter()
-        .map(|s| (s.price_id.as_str(), s.litellm_key.as_str(), s.field.as_str()))
+        .map(|s| {
+            (
+                s.price_id.as_str(),
+                s.litellm_key.as_str(),
+                s.field.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         slips,
@@ -224,7 +230,11 @@ async fn a_dry_run_lists_the_changes_and_changes_nothing() {
     assert_eq!(r.slips[0].usd_per_token, 1.5e-4);
     assert!(r.slips[0].reason.contains("times the price in force"));
     // Keys nothing maps to, mapped keys the file lacks, retired ids.
-    for key in ["1024-x-1024/dall-e-2", "azure/gpt-4o", "openrouter/openai/gpt-4o"] {
+    for key in [
+        "1024-x-1024/dall-e-2",
+        "azure/gpt-4o",
+        "openrouter/openai/gpt-4o",
+    ] {
         assert!(r.unmapped.iter().any(|u| u == key), "{key}");
     }
     assert!(!r.unmapped.iter().any(|u| u == "sample_spec"));
@@ -236,7 +246,10 @@ async fn a_dry_run_lists_the_changes_and_changes_nothing() {
 
     // Nothing stored: the listing and the price in force are as before.
     assert_eq!(listing(&mut alice).await, before);
-    assert_eq!(input_price(&mut alice, "gpt-4o-mini", "2026-09-01").await, 0.15);
+    assert_eq!(
+        input_price(&mut alice, "gpt-4o-mini", "2026-09-01").await,
+        0.15
+    );
 
     // The command line gives the same change list, and stores nothing.
     let file = trimmed();
@@ -308,8 +321,14 @@ async fn an_import_prices_the_team_from_its_effective_date_and_no_one_else() {
     assert!(out.contains("imported: 1 changed"), "{out}");
 
     // Alice's team: the new price from the effective date on.
-    assert_eq!(input_price(&mut alice, "gpt-4o-mini", "2026-07-31").await, 0.15);
-    assert_eq!(input_price(&mut alice, "gpt-4o-mini", "2026-08-01").await, 0.12);
+    assert_eq!(
+        input_price(&mut alice, "gpt-4o-mini", "2026-07-31").await,
+        0.15
+    );
+    assert_eq!(
+        input_price(&mut alice, "gpt-4o-mini", "2026-08-01").await,
+        0.12
+    );
     let new = alice
         .catalog
         .get_api_price(pb::GetApiPriceRequest {
@@ -336,7 +355,10 @@ async fn an_import_prices_the_team_from_its_effective_date_and_no_one_else() {
     );
 
     // Another team, and callers without a token, still see the old price.
-    assert_eq!(input_price(&mut bob, "gpt-4o-mini", "2026-09-01").await, 0.15);
+    assert_eq!(
+        input_price(&mut bob, "gpt-4o-mini", "2026-09-01").await,
+        0.15
+    );
     assert_eq!(
         input_price(&mut anonymous, "gpt-4o-mini", "2026-09-01").await,
         0.15
@@ -359,8 +381,14 @@ async fn an_import_prices_the_team_from_its_effective_date_and_no_one_else() {
     let server = start(db).await;
     let mut alice = team(&server, Some(ALICE)).await;
     let mut bob = team(&server, Some(BOB)).await;
-    assert_eq!(input_price(&mut alice, "gpt-4o-mini", "2026-09-01").await, 0.12);
-    assert_eq!(input_price(&mut bob, "gpt-4o-mini", "2026-09-01").await, 0.15);
+    assert_eq!(
+        input_price(&mut alice, "gpt-4o-mini", "2026-09-01").await,
+        0.12
+    );
+    assert_eq!(
+        input_price(&mut bob, "gpt-4o-mini", "2026-09-01").await,
+        0.15
+    );
 }
 
 fn violation_fields(status: &tonic::Status) -> Vec<String> {
@@ -386,9 +414,11 @@ async fn bad_input_is_refused_clearly_and_stores_nothing() {
     assert!(status.message().contains("line 2 column"), "{status:?}");
 
     // A price that is not a number: the key and field.
-    let text = String::from_utf8(trimmed_bytes())
-        .unwrap()
-        .replacen("\"input_cost_per_token\": 1.2e-07", "\"input_cost_per_token\": \"0.12\"", 1);
+    let text = String::from_utf8(trimmed_bytes()).unwrap().replacen(
+        "\"input_cost_per_token\": 1.2e-07",
+        "\"input_cost_per_token\": \"0.12\"",
+        1,
+    );
     let mut bad_figure = import("2026-08-01", false);
     bad_figure.litellm_json = text.into_bytes();
     let status = alice.catalog.import_prices(bad_figure).await.unwrap_err();

@@ -46,8 +46,11 @@ pub struct LiveCatalog {
 struct Views {
     shared: Arc<Catalog>,
     /// Per team with imported prices: its files and its catalogue.
-    teams: BTreeMap<String, (Vec<(String, String)>, Arc<Catalog>)>,
+    teams: BTreeMap<String, TeamView>,
 }
+
+/// A team's imported files (path, text) and the catalogue they make.
+type TeamView = (Vec<(String, String)>, Arc<Catalog>);
 
 impl LiveCatalog {
     pub fn new(base: Catalog) -> Self {

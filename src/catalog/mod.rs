@@ -208,8 +208,10 @@ impl Catalog {
         // add to or change a price history defined elsewhere. Imported
         // prices are the one exception, checked below.
         for ((kind, id), defined) in &sources {
-            let defined: std::collections::BTreeSet<&String> =
-                defined.iter().filter(|f| !litellm::is_imported(f)).collect();
+            let defined: std::collections::BTreeSet<&String> = defined
+                .iter()
+                .filter(|f| !litellm::is_imported(f))
+                .collect();
             let custom = defined.iter().any(|f| f.starts_with(CUSTOM_ROOT));
             if defined.len() > 1 && (*kind != EntryKind::Price || custom) {
                 // Built-in files first: the issue lands on the custom one.

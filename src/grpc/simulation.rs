@@ -45,8 +45,7 @@ impl SimulationApi {
 
     /// The catalogue the caller's team sees (its imported prices included).
     fn catalog_for<T>(&self, request: &Request<T>) -> Arc<crate::catalog::Catalog> {
-        self.catalog
-            .for_team(&caller(request).unwrap_or_default())
+        self.catalog.for_team(&caller(request).unwrap_or_default())
     }
 
     fn simulation_request(

@@ -208,10 +208,8 @@ mod tests {
 
     #[test]
     fn an_import_is_stored_whole_or_not_at_all() {
-        let path = std::env::temp_dir().join(format!(
-            "breakeven-imported-{}.db",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("breakeven-imported-{}.db", std::process::id()));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
