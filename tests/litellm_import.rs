@@ -16,6 +16,8 @@ use breakeven::auth::TokenFile;
 use breakeven::catalog::Catalog;
 use breakeven::grpc::pb;
 use breakeven::grpc::pb::catalog_service_client::CatalogServiceClient;
+use breakeven::grpc::pb::run_service_client::RunServiceClient;
+use breakeven::grpc::pb::scenario_service_client::ScenarioServiceClient;
 use breakeven::grpc::pb::simulation_service_client::SimulationServiceClient;
 use common::cli::{self, INVALID_ARGUMENT};
 use common::{TestServer, temp_db};
@@ -60,13 +62,17 @@ type Authed = InterceptedService<Channel, Bearer>;
 struct Team {
     catalog: CatalogServiceClient<Authed>,
     simulation: SimulationServiceClient<Authed>,
+    scenarios: ScenarioServiceClient<Authed>,
+    runs: RunServiceClient<Authed>,
 }
 
 async fn team(server: &TestServer, token: Option<&'static str>) -> Team {
     let channel = server.channel().await;
     Team {
         catalog: CatalogServiceClient::with_interceptor(channel.clone(), Bearer(token)),
-        simulation: SimulationServiceClient::with_interceptor(channel, Bearer(token)),
+        simulation: SimulationServiceClient::with_interceptor(channel.clone(), Bearer(token)),
+        scenarios: ScenarioServiceClient::with_interceptor(channel.clone(), Bearer(token)),
+        runs: RunServiceClient::with_interceptor(channel, Bearer(token)),
     }
 }
 
@@ -117,10 +123,9 @@ async fn input_price(t: &mut Team, id: &str, as_of: &str) -> f64 {
         .input_usd_per_mtok
 }
 
-/// The API cost of the first month of a scenario on GPT-4o mini from
-/// September 2026.
-async fn api_cost(t: &mut Team) -> f64 {
-    let scenario = pb::Scenario {
+/// A scenario on GPT-4o mini from September 2026.
+fn scenario() -> pb::Scenario {
+    pb::Scenario {
         name: "support bot".into(),
         horizon_months: 6,
         start_month: "2026-09".into(),
@@ -140,10 +145,14 @@ async fn api_cost(t: &mut Team) -> f64 {
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// The API cost of the scenario's first month.
+async fn api_cost(t: &mut Team) -> f64 {
     t.simulation
         .project(pb::ProjectRequest {
-            scenario: Some(scenario),
+            scenario: Some(scenario()),
             ..Default::default()
         })
         .await
@@ -353,6 +362,60 @@ async fn an_import_prices_the_team_from_its_effective_date_and_no_one_else() {
         (cost_after / cost_before - 0.8).abs() < 1e-9,
         "{cost_before} → {cost_after}"
     );
+
+    // A kept run of the team's saved scenario prices the same, carries the
+    // imported file and replays identically.
+    let saved = alice
+        .scenarios
+        .create_scenario(pb::CreateScenarioRequest {
+            name: "support bot".into(),
+            scenario: Some(scenario()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let run = alice
+        .runs
+        .run_scenario(pb::RunScenarioRequest {
+            scenario_id: saved.id,
+            revision: 0,
+            options: Some(pb::RunOptions {
+                kind: pb::RunKind::Projection.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let months = &run
+        .output
+        .as_ref()
+        .unwrap()
+        .projection
+        .as_ref()
+        .unwrap()
+        .months;
+    assert_eq!(months[0].api_cost, cost_after);
+    let files: Vec<&str> = run
+        .inputs
+        .as_ref()
+        .unwrap()
+        .catalog_files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert!(
+        files.contains(&"imported/gpt-4o-mini/2026-08-01/prices/openai.toml"),
+        "{files:?}"
+    );
+    let replay = alice
+        .runs
+        .replay_run(pb::ReplayRunRequest { id: run.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.identical);
 
     // Another team, and callers without a token, still see the old price.
     assert_eq!(
