@@ -9,6 +9,11 @@
 //! figures that look like unit slips (never imported), the mapped keys the
 //! file lacks, and the keys nothing maps to (never guessed). It does no
 //! I/O; the caller keeps the files and rebuilds the catalogue with them.
+//!
+//! Six prices are read (input, output, cached input, cache write, batch
+//! input and output). The long-context ones (`*_above_200k_tokens`) are
+//! not: LiteLLM's thresholds do not always match the catalogue's tiers,
+//! so a new entry keeps the tiers of the entry in force.
 
 use std::collections::{BTreeMap, BTreeSet};
 
