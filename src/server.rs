@@ -18,7 +18,7 @@ use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::catalog::{Catalog, LiveCatalog};
+use crate::catalog::{Catalog, ImportedFile, LiveCatalog};
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
 use crate::grpc::{
     CatalogApi, EstimatorApi, JobApi, JobRunner, RunApi, ScenarioApi, SimulationApi, pb,
@@ -169,6 +169,20 @@ pub async fn run_with(
     for (file, err) in live.load_custom(&custom) {
         tracing::warn!(kind = file.kind.dir(), name = %file.name, %err,
             "custom catalogue entry left out: it no longer loads");
+    }
+    let imported: Vec<_> = store
+        .imported_prices()
+        .await?
+        .into_iter()
+        .map(|p| ImportedFile {
+            team: p.team,
+            path: p.path,
+            text: p.text,
+        })
+        .collect();
+    for (file, err) in live.load_imports(&imported) {
+        tracing::warn!(team = %file.team, path = %file.path, %err,
+            "imported price left out: it no longer loads");
     }
     let catalog = live;
     let simulation = SimulationApi::new(

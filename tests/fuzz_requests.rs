@@ -618,3 +618,75 @@ fn find_break_even_never_fails_internally() {
         },
     );
 }
+
+/// A LiteLLM price file of a few records: mapped and unmapped keys, each
+/// price present or not and any number (NaN and infinities make the file
+/// invalid JSON, which must be INVALID_ARGUMENT too).
+fn import_request() -> BoxedStrategy<pb::ImportPricesRequest> {
+    const KEYS: &[&str] = &[
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "deepseek/deepseek-chat",
+        "claude-sonnet-4-5",
+        "gemini/gemini-2.0-flash",
+        "claude-3-opus-20240229",
+        "acme/unknown-model",
+    ];
+    const FIELDS: [&str; 6] = [
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "input_cost_per_token_batches",
+        "output_cost_per_token_batches",
+    ];
+    let figure = prop::option::weighted(0.8, number(1e-8..1e-4));
+    let record = (
+        prop::sample::select(KEYS),
+        prop::collection::vec(figure, FIELDS.len()),
+    );
+    let date = prop_oneof![
+        4 => (2024i32..=2028, 1u32..=12, 1u32..=28)
+            .prop_map(|(y, m, d)| format!("{y}-{m:02}-{d:02}")),
+        1 => Just(String::new()),
+        1 => ".{0,12}",
+    ];
+    (
+        prop::collection::vec(record, 0..6),
+        date,
+        any::<bool>(),
+        prop::option::weighted(0.05, ".{0,40}"),
+    )
+        .prop_map(|(records, effective_date, dry_run, junk)| {
+            let body: Vec<String> = records
+                .iter()
+                .map(|(key, figures)| {
+                    let prices: Vec<String> = FIELDS
+                        .iter()
+                        .zip(figures)
+                        .filter_map(|(f, v)| v.map(|v| format!("\"{f}\": {v:?}")))
+                        .collect();
+                    format!("\"{key}\": {{{}}}", prices.join(", "))
+                })
+                .collect();
+            let json = junk.unwrap_or_else(|| format!("{{{}}}", body.join(", ")));
+            pb::ImportPricesRequest {
+                litellm_json: json.into_bytes(),
+                effective_date,
+                dry_run,
+                team: String::new(),
+            }
+        })
+        .boxed()
+}
+
+#[test]
+fn import_prices_never_fails_internally() {
+    check(import_request(), async |channel, request| {
+        outcome(
+            pb::catalog_service_client::CatalogServiceClient::new(channel.clone())
+                .import_prices(request)
+                .await,
+        )
+    });
+}

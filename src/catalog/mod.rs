@@ -7,6 +7,7 @@
 
 mod check;
 mod gpu;
+pub mod litellm;
 mod live;
 mod model;
 mod precision;
@@ -19,7 +20,7 @@ use chrono::NaiveDate;
 
 pub use check::{Issue, LoadError, is_valid_id};
 pub use gpu::{Efficiency, Gpu};
-pub use live::{CustomFile, LiveCatalog, is_duplicate};
+pub use live::{CustomFile, ImportedFile, LiveCatalog, is_duplicate};
 pub use model::{Attention, Mla, Model, Moe, SlidingWindow};
 pub use precision::Precision;
 pub use price::{ApiPrice, LongContextTier, PriceBook, PriceQuery, Tier};
@@ -59,6 +60,9 @@ pub struct Catalog {
     gpus: BTreeMap<String, Gpu>,
     models: BTreeMap<String, Model>,
     prices: PriceBook,
+    /// `prices/litellm-map.toml`: catalogue price id → LiteLLM key, when
+    /// the data files have one.
+    litellm_map: Option<BTreeMap<String, String>>,
     /// Every data file's text by its relative path, and which file each
     /// entry came from: what [`Catalog::snapshot`] copies into a run.
     files: BTreeMap<String, String>,
@@ -160,9 +164,14 @@ impl Catalog {
         let mut models = BTreeMap::new();
         let mut prices = Vec::new();
         let mut sources: BTreeMap<_, std::collections::BTreeSet<String>> = BTreeMap::new();
+        let mut litellm_map = None;
         for (name, text) in &files {
             let (dir, stem) = split_name(name);
             let mut check = Checker::new(name, &mut issues);
+            if name == litellm::MAP_FILE {
+                litellm_map = litellm::parse_map(text, &mut check);
+                continue;
+            }
             match dir {
                 "hardware" => {
                     if let Some(g) = gpu::parse(text, stem, &mut check) {
@@ -196,12 +205,17 @@ impl Catalog {
         }
         // One definition per id: a second file with the same GPU or model id
         // would silently replace the first, and a custom file must never
-        // add to or change a price history defined elsewhere.
+        // add to or change a price history defined elsewhere. Imported
+        // prices are the one exception, checked below.
         for ((kind, id), defined) in &sources {
+            let defined: std::collections::BTreeSet<&String> = defined
+                .iter()
+                .filter(|f| !litellm::is_imported(f))
+                .collect();
             let custom = defined.iter().any(|f| f.starts_with(CUSTOM_ROOT));
             if defined.len() > 1 && (*kind != EntryKind::Price || custom) {
                 // Built-in files first: the issue lands on the custom one.
-                let mut ordered: Vec<&String> = defined.iter().collect();
+                let mut ordered: Vec<&String> = defined.iter().copied().collect();
                 ordered.sort_by_key(|f| f.starts_with(CUSTOM_ROOT));
                 let mut files = ordered.into_iter();
                 let first = files.next().cloned().unwrap_or_default();
@@ -210,6 +224,43 @@ impl Catalog {
                         "id",
                         format!("{} {id:?} is already defined in {first}", kind.dir()),
                     );
+                }
+            }
+        }
+        // An imported price only adds a later-dated entry to an id that a
+        // data file (built-in or custom) defines: it never creates an id
+        // and never rewrites history.
+        for (file, p) in prices.iter().filter(|(f, _)| litellm::is_imported(f)) {
+            let latest = prices
+                .iter()
+                .filter(|(f, q)| q.id == p.id && !litellm::is_imported(f))
+                .map(|(_, q)| q.effective_date)
+                .max();
+            let mut check = Checker::new(file, &mut issues);
+            match latest {
+                None => check.fail(
+                    "price.id",
+                    format!(
+                        "{:?} is not a price id of the catalogue: an import only adds dated \
+                         prices to existing ids",
+                        p.id
+                    ),
+                ),
+                Some(latest) if p.effective_date <= latest => check.fail(
+                    "price.effective_date",
+                    format!(
+                        "{} is not after the latest catalogue price of {} ({latest})",
+                        p.effective_date, p.id
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(map) = &litellm_map {
+            let mut check = Checker::new(litellm::MAP_FILE, &mut issues);
+            for id in map.keys() {
+                if !sources.contains_key(&(EntryKind::Price, id.clone())) {
+                    check.fail(id, format!("{id:?} is not a price id in prices/"));
                 }
             }
         }
@@ -245,6 +296,7 @@ impl Catalog {
                 gpus,
                 models,
                 prices,
+                litellm_map,
                 files: files.into_iter().collect(),
                 sources,
             })
@@ -282,6 +334,11 @@ impl Catalog {
 
     pub fn prices(&self) -> &PriceBook {
         &self.prices
+    }
+
+    /// Catalogue price id → LiteLLM key, from `prices/litellm-map.toml`.
+    pub fn litellm_map(&self) -> Option<&BTreeMap<String, String>> {
+        self.litellm_map.as_ref()
     }
 
     /// Every data file, by relative path.

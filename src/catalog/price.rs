@@ -230,7 +230,7 @@ struct PriceFile {
 /// $ per million tokens outside this range is almost surely a unit slip: a
 /// per-token figure entered per million (too small) or a per-thousand figure
 /// (too large).
-const USD_PER_MTOK: (f64, f64) = (0.001, 1000.0);
+pub(crate) const USD_PER_MTOK: (f64, f64) = (0.001, 1000.0);
 /// Output over input price; list prices sit between 1x and 8x.
 const OUTPUT_INPUT_RATIO: (f64, f64) = (0.25, 12.0);
 

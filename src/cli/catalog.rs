@@ -1,6 +1,6 @@
 //! `breakeven catalog gpus|models|prices`: the server's catalogue, every
 //! page of a listing, or one entry by id. `catalog custom` is in
-//! [`super::custom`].
+//! [`super::custom`], `catalog import-litellm` in [`super::litellm`].
 
 use clap::Subcommand;
 
@@ -21,6 +21,10 @@ pub enum Command {
     /// Custom entries kept by the server: list, show, add, update, remove.
     #[command(subcommand)]
     Custom(super::custom::Command),
+    /// Import LiteLLM's model_prices_and_context_window.json as new dated
+    /// prices of the catalogue's ids, for your team only; prints what
+    /// changed against the prices in force (--dry-run stores nothing).
+    ImportLitellm(super::litellm::Args),
 }
 
 /// The catalogue as the server serves it, built-in and custom entries
@@ -68,6 +72,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
     match command {
         Command::Listing(listing) => list(global, out, listing).await,
         Command::Custom(command) => super::custom::run(global, out, command).await,
+        Command::ImportLitellm(args) => super::litellm::run(global, out, args).await,
     }
 }
 

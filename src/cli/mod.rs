@@ -3,7 +3,8 @@
 //!
 //! `serve`, `check-data`, `accuracy` and `speed` work on this machine
 //! ([`local`]). The others are clients of a running server and live one file
-//! per command group: [`catalog`] (with [`custom`] for `catalog custom`),
+//! per command group: [`catalog`] (with [`custom`] for `catalog custom` and
+//! [`litellm`] for `catalog import-litellm`),
 //! [`estimate`], [`project`] (`project` and `breakeven`), [`simulate`],
 //! [`scenario`], [`run`] (`scenario run` and the kept runs) and [`job`]; a
 //! new group adds a file and a variant of [`Command`]. Each builds a
@@ -22,6 +23,7 @@ pub mod exit;
 pub mod file;
 pub mod format;
 pub mod job;
+pub mod litellm;
 pub mod local;
 pub mod output;
 pub mod project;
@@ -119,7 +121,7 @@ pub enum Command {
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData(local::CheckDataArgs),
     /// List the server's GPUs, models and API prices; add, update and
-    /// remove custom entries.
+    /// remove custom entries; import LiteLLM's prices.
     #[command(subcommand)]
     Catalog(catalog::Command),
     /// Throughput, latency and cost of a model on a GPU for a workload.

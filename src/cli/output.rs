@@ -399,6 +399,7 @@ proto_names!(
     CatalogEntry,
     ListCatalogEntriesResponse,
     DeleteCatalogEntryResponse,
+    ImportPricesResponse,
 );
 
 /// The descriptors the server embeds for reflection.

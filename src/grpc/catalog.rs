@@ -12,10 +12,11 @@ use super::scenarios::rfc3339;
 use super::tenant::{caller, owner, visible};
 use crate::catalog::{
     Catalog, CustomFile, EntryKind, LiveCatalog, LoadError, PriceQuery, is_duplicate, is_valid_id,
+    litellm,
 };
 use crate::error::{Error, FieldViolation, Result};
 use crate::store::custom::MAX_CUSTOM_BYTES;
-use crate::store::{CustomEntry, MAX_TEAM_CHARS, Store};
+use crate::store::{CustomEntry, ImportedPrice, MAX_TEAM_CHARS, Store};
 
 /// Serves the catalogue in force and keeps its custom entries.
 #[derive(Debug, Clone)]
@@ -262,6 +263,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::ListApiPricesRequest>,
     ) -> Result<Response<pb::ListApiPricesResponse>, Status> {
+        let team = caller(&request).unwrap_or_default();
         let req = request.into_inner();
         let query = PriceQuery {
             provider: req.provider.clone(),
@@ -269,7 +271,7 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
             as_of: date_or_today("as_of", &req.as_of)?,
             include_history: req.include_history,
         };
-        let catalog = self.catalog.get();
+        let catalog = self.catalog.for_team(&team);
         let matching = catalog.prices().query(&query);
         let total_size = matching.len() as i32;
         let as_of = query.as_of.format("%Y-%m-%d").to_string();
@@ -288,10 +290,11 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         &self,
         request: Request<pb::GetApiPriceRequest>,
     ) -> Result<Response<pb::ApiPrice>, Status> {
+        let team = caller(&request).unwrap_or_default();
         let req = request.get_ref();
         let id = required("id", &req.id)?;
         let as_of = date_or_today("as_of", &req.as_of)?;
-        let catalog = self.catalog.get();
+        let catalog = self.catalog.for_team(&team);
         Ok(Response::new(price_pb(
             &catalog,
             catalog.prices().in_force(id, as_of)?,
@@ -406,6 +409,111 @@ impl pb::catalog_service_server::CatalogService for CatalogApi {
         self.store.delete_custom_entry(kind.dir(), name).await?;
         self.catalog.install(catalog);
         Ok(Response::new(pb::DeleteCatalogEntryResponse {}))
+    }
+
+    async fn import_prices(
+        &self,
+        request: Request<pb::ImportPricesRequest>,
+    ) -> Result<Response<pb::ImportPricesResponse>, Status> {
+        let caller = caller(&request);
+        let r = request.into_inner();
+        let date = date_or_today("effective_date", &r.effective_date)?;
+        let team = owner("team", r.team, caller.as_deref())?;
+        if team.chars().count() > MAX_TEAM_CHARS {
+            return Err(Error::invalid(
+                "team",
+                format!("must be at most {MAX_TEAM_CHARS} characters"),
+            )
+            .into());
+        }
+        let _edit = self.edits.lock().await;
+        let view = self.catalog.for_team(&team);
+        let today = chrono::Utc::now().date_naive();
+        let json = r.litellm_json;
+        // Reading a 1.5 MB file and checking every entry: off the workers.
+        let live = Arc::clone(&self.catalog);
+        let (import, built) = {
+            let team = team.clone();
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let import = litellm::plan(&view, &json, date, today)?;
+                let built = if r.dry_run || import.files.is_empty() {
+                    None
+                } else {
+                    let built = live.build_team(&team, &import.files).map_err(|e| {
+                        Error::FailedPrecondition(format!(
+                            "the imported prices would not load: {e}"
+                        ))
+                    })?;
+                    Some(built)
+                };
+                Ok((import, built))
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("price import failed: {e}")))??
+        };
+        if let Some((files, catalog)) = built {
+            let rows = import
+                .files
+                .iter()
+                .zip(&import.changes)
+                .map(|((path, text), change)| ImportedPrice {
+                    team: team.clone(),
+                    price_id: change.price_id.clone(),
+                    effective_date: date.to_string(),
+                    path: path.clone(),
+                    text: text.clone(),
+                    created_at: 0,
+                })
+                .collect();
+            self.store.put_imported_prices(rows).await?;
+            self.catalog.install_team(&team, files, catalog);
+        }
+        Ok(Response::new(import_pb(import, r.dry_run, team)))
+    }
+}
+
+fn import_pb(i: litellm::Import, dry_run: bool, team: String) -> pb::ImportPricesResponse {
+    let mapping = |m: litellm::MappedKey| pb::LitellmMapping {
+        price_id: m.price_id,
+        litellm_key: m.litellm_key,
+    };
+    pb::ImportPricesResponse {
+        effective_date: i.effective_date.to_string(),
+        dry_run,
+        team,
+        changes: i
+            .changes
+            .into_iter()
+            .map(|c| pb::PriceChange {
+                price_id: c.price_id,
+                litellm_key: c.litellm_key,
+                replaces_effective_date: c.replaces_from.to_string(),
+                fields: c
+                    .fields
+                    .into_iter()
+                    .map(|f| pb::PriceFieldChange {
+                        field: f.field.name().to_string(),
+                        old_usd_per_mtok: f.old,
+                        new_usd_per_mtok: f.new,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        unchanged: i.unchanged,
+        slips: i
+            .slips
+            .into_iter()
+            .map(|s| pb::PriceSlip {
+                price_id: s.price_id,
+                litellm_key: s.litellm_key,
+                field: s.field,
+                usd_per_token: s.usd_per_token,
+                reason: s.reason,
+            })
+            .collect(),
+        not_found: i.not_found.into_iter().map(mapping).collect(),
+        retired: i.retired.into_iter().map(mapping).collect(),
+        unmapped: i.unmapped,
     }
 }
 

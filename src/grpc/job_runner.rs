@@ -200,7 +200,9 @@ impl JobRunner {
         let options =
             pb::RunOptions::decode(item.options.as_slice()).map_err(|e| decode("options", e))?;
         let kind = execute::check_options(Some(&options), "options.")?;
-        let inputs = execute::prepare(&self.catalog.get(), &self.calibrations, scenario, options)?;
+        // The job's team's catalogue: its imported prices apply.
+        let catalog = self.catalog.for_team(&item.team);
+        let inputs = execute::prepare(&catalog, &self.calibrations, scenario, options)?;
         let (inputs, output) = tokio::task::spawn_blocking(move || {
             execute::compute(&inputs, &stop).map(|o| (inputs, o))
         })

@@ -170,7 +170,9 @@ impl pb::run_service_server::RunService for RunApi {
         let kind = execute::check_options(Some(&options), "options.")?;
         let (scenario, revision, team) =
             scenario_at(&self.store, id, r.revision, caller.as_deref()).await?;
-        let inputs = execute::prepare(&self.catalog.get(), &self.calibrations, scenario, options)?;
+        // The scenario's team's catalogue: its imported prices apply.
+        let catalog = self.catalog.for_team(&team);
+        let inputs = execute::prepare(&catalog, &self.calibrations, scenario, options)?;
         // A simulation holds one of the shared slots; the work stops when
         // the caller goes away.
         let permit = match kind {

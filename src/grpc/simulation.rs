@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::simulate::{self, SimulationSlots};
+use super::tenant::caller;
 use crate::catalog::{LiveCatalog, Precision};
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
@@ -42,20 +43,29 @@ impl SimulationApi {
         Arc::clone(&self.slots)
     }
 
-    fn simulation_request(&self, req: &pb::RunSimulationRequest) -> Result<simulate::Request> {
+    /// The catalogue the caller's team sees (its imported prices included).
+    fn catalog_for<T>(&self, request: &Request<T>) -> Arc<crate::catalog::Catalog> {
+        self.catalog.for_team(&caller(request).unwrap_or_default())
+    }
+
+    fn simulation_request(
+        &self,
+        catalog: &crate::catalog::Catalog,
+        req: &pb::RunSimulationRequest,
+    ) -> Result<simulate::Request> {
         let calibration = self.calibrations.get(
             req.scenario
                 .as_ref()
                 .and_then(|s| s.self_host.as_ref())
                 .map_or("", |h| h.calibration.as_str()),
         )?;
-        simulate::request(&self.catalog.get(), &calibration, req)
+        simulate::request(catalog, &calibration, req)
     }
 
     /// Resolves a scenario into a plan: validation, catalogue, estimator.
-    fn plan(&self, scenario: &Scenario) -> Result<tco::Plan> {
+    fn plan(&self, catalog: &crate::catalog::Catalog, scenario: &Scenario) -> Result<tco::Plan> {
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        tco::plan(&self.catalog.get(), scenario, &calibration, "scenario.")
+        tco::plan(catalog, scenario, &calibration, "scenario.")
     }
 }
 
@@ -77,12 +87,13 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::RunSimulationRequest>,
     ) -> Result<Response<pb::SimulationResult>, Status> {
-        let request = self.simulation_request(request.get_ref())?;
+        let catalog = self.catalog_for(&request);
+        let request = self.simulation_request(&catalog, request.get_ref())?;
         let dates = simulate::dates(&request);
         let outcome = simulate::run(&self.slots, request, |_| true).await?;
         Ok(Response::new(simulate::result(
             &outcome,
-            self.catalog.get().version(),
+            catalog.version(),
             &dates,
         )))
     }
@@ -91,12 +102,13 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::RunSimulationRequest>,
     ) -> Result<Response<Self::StreamSimulationStream>, Status> {
-        let request = self.simulation_request(request.get_ref())?;
+        let catalog = self.catalog_for(&request);
+        let request = self.simulation_request(&catalog, request.get_ref())?;
         let dates = simulate::dates(&request);
         Ok(Response::new(simulate::stream(
             &self.slots,
             request,
-            self.catalog.get().version(),
+            catalog.version(),
             dates,
         )?))
     }
@@ -105,11 +117,11 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::ProjectRequest>,
     ) -> Result<Response<pb::ProjectResponse>, Status> {
+        let catalog = self.catalog_for(&request);
         let req = request.into_inner();
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let calibration = self.calibrations.get(&scenario.self_host.calibration)?;
-        let catalog = self.catalog.get();
         let projection =
             blocking(move || tco::project(&catalog, &scenario, &calibration, basis)).await?;
         Ok(Response::new(projection_response(&projection)))
@@ -119,10 +131,11 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::FindBreakEvenRequest>,
     ) -> Result<Response<pb::FindBreakEvenResponse>, Status> {
+        let catalog = self.catalog_for(&request);
         let req = request.into_inner();
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
-        let plan = self.plan(&scenario)?;
+        let plan = self.plan(&catalog, &scenario)?;
         let response = blocking(move || Ok(break_even_response(&plan, basis))).await?;
         Ok(Response::new(response))
     }
@@ -131,12 +144,13 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::BreakEvenMapRequest>,
     ) -> Result<Response<pb::BreakEvenMapResponse>, Status> {
+        let catalog = self.catalog_for(&request);
         let req = request.into_inner();
         let scenario = scenario(req.scenario.as_ref())?;
         let basis = basis(req.basis)?;
         let x = axis("x", req.x.as_ref())?;
         let y = axis("y", req.y.as_ref())?;
-        let plan = self.plan(&scenario)?;
+        let plan = self.plan(&catalog, &scenario)?;
         let map = blocking(move || tco::map::break_even_map(&plan, x, y, basis)).await?;
         Ok(Response::new(pb::BreakEvenMapResponse {
             cells: map
@@ -167,8 +181,8 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         &self,
         request: Request<pb::CompareOptionsRequest>,
     ) -> Result<Response<pb::CompareOptionsResponse>, Status> {
+        let catalog = self.catalog_for(&request);
         let req = request.into_inner();
-        let catalog = self.catalog.get();
         let template = pb::Scenario {
             name: "comparison".into(),
             horizon_months: req.horizon_months,

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, FieldViolation, Result};
 
-pub use custom::CustomEntry;
+pub use custom::{CustomEntry, ImportedPrice};
 pub use jobs::{ItemResult, ItemState, NewItem, NewJob, PendingItem, StoredItem, StoredJob};
 pub use runs::{RunQuery, StoredRun};
 pub use sqlite::{Sqlite, SqliteOptions};
@@ -292,6 +292,11 @@ pub trait Backend: Send + Sync + 'static {
         now: i64,
     ) -> Result<CustomEntry>;
     fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()>;
+    /// Every imported price, by team, id and date.
+    fn imported_prices(&self) -> Result<Vec<ImportedPrice>>;
+    /// Saves the entries of one import in one transaction: all or none.
+    /// An entry of the same team, id and date replaces the earlier one.
+    fn put_imported_prices(&self, prices: &[ImportedPrice], now: i64) -> Result<()>;
 }
 
 /// The scenario store the handlers use; cheap to clone.
@@ -475,6 +480,15 @@ impl Store {
     pub async fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
         let (kind, name) = (kind.to_string(), name.to_string());
         self.blocking(move |b| b.delete_custom_entry(&kind, &name))
+            .await
+    }
+
+    pub async fn imported_prices(&self) -> Result<Vec<ImportedPrice>> {
+        self.blocking(|b| b.imported_prices()).await
+    }
+
+    pub async fn put_imported_prices(&self, prices: Vec<ImportedPrice>) -> Result<()> {
+        self.blocking(move |b| b.put_imported_prices(&prices, now_ms()))
             .await
     }
 

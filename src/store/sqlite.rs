@@ -20,7 +20,7 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
-use super::custom::CustomEntry;
+use super::custom::{CustomEntry, ImportedPrice};
 use super::jobs::{ItemResult, NewJob, PendingItem, StoredJob};
 use super::runs::{RunQuery, StoredRun};
 use super::{
@@ -151,6 +151,22 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (kind, name)
+    ) STRICT;
+    "#,
+    // 5: prices a team imported (catalog import-litellm): each a dated
+    // entry of an existing price id, seen by that team only.
+    r#"
+    CREATE TABLE imported_prices (
+        team           TEXT NOT NULL,
+        price_id       TEXT NOT NULL,
+        -- YYYY-MM-DD, the first day the price applies.
+        effective_date TEXT NOT NULL,
+        -- The catalogue path of the entry's price file.
+        path           TEXT NOT NULL,
+        -- The entry in the price-file format.
+        text           TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        PRIMARY KEY (team, price_id, effective_date)
     ) STRICT;
     "#,
 ];
@@ -724,6 +740,14 @@ impl Backend for Sqlite {
 
     fn delete_custom_entry(&self, kind: &str, name: &str) -> Result<()> {
         self.delete_custom_row(kind, name)
+    }
+
+    fn imported_prices(&self) -> Result<Vec<ImportedPrice>> {
+        self.imported_rows()
+    }
+
+    fn put_imported_prices(&self, prices: &[ImportedPrice], now: i64) -> Result<()> {
+        self.put_imported_rows(prices, now)
     }
 }
 
