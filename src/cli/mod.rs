@@ -77,6 +77,9 @@ pub struct Global {
     /// Print the result table as CSV, with raw numbers.
     #[arg(long, global = true)]
     pub csv: bool,
+    /// Leave out the assumptions and warnings printed under a summary.
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// Bearer token for a server started with `--tokens` (better passed
     /// through the environment, which other users cannot list).
     #[arg(long, global = true, env = "BREAKEVEN_TOKEN", hide_env_values = true)]
@@ -171,6 +174,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             (_, true) => Format::Csv,
             _ => Format::Table,
         },
+        quiet: global.quiet,
     };
     match cli.command {
         Command::Serve(args) => local::serve(args).await,

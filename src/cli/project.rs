@@ -112,6 +112,11 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             },
         )
         .add(
+            "break_even_months_fractional",
+            "crossing at",
+            fractional(s.break_even_months_fractional),
+        )
+        .add(
             "first_crossover_month",
             "first crossover",
             month_cell(start, s.first_crossover_month),
@@ -208,6 +213,7 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
     report
         .title(title(scenario))
         .record(summary)
+        .assumptions(&p.assumptions, &p.warnings)
         .table(months_table(basis, &p.months));
     report
 }
@@ -256,6 +262,14 @@ fn title(scenario: &Scenario) -> String {
         "{name}: {} months from {}",
         scenario.horizon_months, scenario.start_month
     )
+}
+
+/// The interpolated break-even time in months, e.g. "17.8 months".
+pub(super) fn fractional(months: Option<f64>) -> Cell {
+    match months {
+        Some(m) => Cell::number(format!("{} months", number(m, 2)), m),
+        None => Cell::number("never", 0.0),
+    }
 }
 
 /// A break-even volume in requests a day, or why there is none.
@@ -316,6 +330,11 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
             },
         )
         .add(
+            "break_even_months_fractional",
+            "crossing at",
+            fractional(b.break_even_months_fractional),
+        )
+        .add(
             "first_crossover_month",
             "first crossover",
             month_cell(start, b.first_crossover_month),
@@ -367,6 +386,7 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
     report
         .title(title(scenario))
         .record(summary)
+        .assumptions(&b.assumptions, &b.warnings)
         .table(sensitivities);
     report
 }
