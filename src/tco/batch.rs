@@ -426,7 +426,9 @@ impl Plan {
                     // serve, at that month's prices (month 1 at the
                     // earliest).
                     let due = t.saturating_sub(o.lead_time_months);
-                    let before_start = due == 0 && o.purchase_in_month_0;
+                    // The opening fleet, and whatever falls due before month 1, is
+                    // paid in month 0 when the scenario says so.
+                    let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
                     let pay = (due.max(1) - 1) as usize;
                     let price_then = if before_start {
                         &[1.0; LANES]
@@ -675,6 +677,32 @@ mod tests {
                     m.t
                 );
             }
+        }
+    }
+
+    /// Operating hours with idle power outside them, and the opening
+    /// fleet paid in month 0.
+    #[test]
+    fn duty_cycles_and_month_0_purchases_match_the_reference_to_the_bit() {
+        for lead_time in [0, 2] {
+            let mut s = scenario("owned", lead_time);
+            s.workload.duty_cycle = Some(crate::tco::scenario::DutyCycle {
+                hours_per_day: 9.0,
+                days_per_month: 21.0,
+            });
+            if let crate::tco::scenario::Deployment::Owned(o) = &mut s.self_host.deployment {
+                o.idle_watts_per_gpu = Some(120.0);
+                o.purchase_in_month_0 = Some(true);
+            }
+            check(&s);
+            let catalog = Catalog::embedded().unwrap();
+            let plan = plan(&catalog, &s, &Calibration::defaults(), "").unwrap();
+            let mut batch = Batch::new(&plan);
+            plan.run_batch(&mut batch);
+            let mut months = Vec::new();
+            plan.run(&PathInputs::default(), &mut months);
+            assert!(months[0].capex_paid_month_0 > 0.0);
+            assert_eq!(batch.capex_month_0[0], months[0].capex_paid_month_0);
         }
     }
 

@@ -617,7 +617,10 @@ pub fn plan(
         }
         r.note(
             "self_host.layout",
-            format!("{replicas} replicas × TP{tp}"),
+            format!(
+                "{replicas} replica{} × TP{tp}",
+                if replicas == 1 { "" } else { "s" }
+            ),
             Origin::Derived {
                 how: if s.tensor_parallel == 0 {
                     "the smallest tensor-parallel group that fits and uses the fleet".into()

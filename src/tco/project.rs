@@ -278,11 +278,12 @@ impl Plan {
                             Routing::Overflow { .. } => target - held,
                             _ => (target - held).div_ceil(o.lot_gpus) * o.lot_gpus,
                         };
-                        // Paid `lead_time_months` before service; what falls
-                        // before month 1 is paid in month 0 when the
-                        // scenario says so, else in month 1.
+                        // Paid `lead_time_months` before service, month 1 at
+                        // the earliest; or, when the scenario says so, the
+                        // opening fleet and whatever falls due before month 1
+                        // in month 0.
                         let due = t.saturating_sub(o.lead_time_months);
-                        let before_start = due == 0 && o.purchase_in_month_0;
+                        let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
                         let pay = due.max(1);
                         let capex = f64::from(added)
                             * o.capex_per_gpu
