@@ -449,6 +449,7 @@ proto_names!(
     ListApiPricesResponse,
     ApiPrice,
     ThroughputEstimate,
+    CalibrateResponse,
     ProjectResponse,
     FindBreakEvenResponse,
     SimulationResult,
