@@ -178,6 +178,17 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             "mean utilisation",
             Cell::number(percent(s.mean_utilization), s.mean_utilization),
         );
+    // With a duty cycle, the operating hours' figure and the month's differ.
+    if s.mean_utilization_whole_month < s.mean_utilization {
+        summary.add(
+            "mean_utilization_whole_month",
+            "over every hour",
+            Cell::number(
+                percent(s.mean_utilization_whole_month),
+                s.mean_utilization_whole_month,
+            ),
+        );
+    }
     if let Some(v) = &s.break_even_volume {
         summary.add(
             "break_even_requests_per_day",

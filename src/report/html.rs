@@ -371,12 +371,18 @@ impl Page<'_> {
         card(
             "Break-even month",
             sm.break_even_month.map_or("none".into(), |t| self.month(t)),
-            match sm.break_even_month {
-                Some(t) => format!(
+            match (sm.break_even_month, sm.break_even_months_fractional) {
+                (Some(t), Some(f)) => format!(
+                    "month {t}, from which self-hosting stays cheaper ({} basis); the \
+                     cumulative costs cross {} months in",
+                    self.basis(),
+                    fmt::number(f, 1)
+                ),
+                (Some(t), None) => format!(
                     "month {t}, from which self-hosting stays cheaper ({} basis)",
                     self.basis()
                 ),
-                None => format!(
+                (None, _) => format!(
                     "self-hosting does not stay cheaper within {} months",
                     r.scenario.horizon_months
                 ),

@@ -565,6 +565,36 @@ pub fn plan(
             tpot_s: limit(s.tpot_seconds),
         },
     };
+    r.note(
+        "self_host.kv_precision",
+        kv.name(),
+        if s.kv_precision.is_empty() {
+            Origin::Default {
+                reason: "fp8 with fp8 or fp4 weights, bf16 otherwise (the serving engines' \
+                         usual pairing)"
+                    .into(),
+            }
+        } else {
+            Origin::Scenario
+        },
+    );
+    r.note(
+        "routing",
+        match scenario.routing {
+            Routing::AllSelfHosted => "all traffic self-hosted".to_string(),
+            Routing::Fraction { self_hosted } => format!("{self_hosted} self-hosted"),
+            Routing::Overflow { gpus } => {
+                format!("a fixed fleet of {gpus} GPUs, the rest on the API")
+            }
+        },
+        if scenario.routing == Routing::AllSelfHosted {
+            Origin::Default {
+                reason: "everything self-hosted unless a routing is given".into(),
+            }
+        } else {
+            Origin::Scenario
+        },
+    );
     let estimate_with = |query: &Query| {
         estimator::estimate(catalog, query, calibration)
             .map_err(|e| prefix_error(e, &format!("{prefix}self_host.")))
@@ -683,6 +713,38 @@ pub fn plan(
                     s.model, s.gpu, estimate.ttft_s, estimate.tpot_s
                 )));
             }
+            // The latency limits shape the estimate (an override is the
+            // user's measurement at its own latency, so they do not apply).
+            for (field, limit) in [
+                ("self_host.ttft_seconds", s.ttft_seconds),
+                ("self_host.tpot_seconds", s.tpot_seconds),
+            ] {
+                if limit > 0.0 {
+                    r.note(field, limit, Origin::Scenario);
+                } else {
+                    r.note(
+                        field,
+                        "none",
+                        Origin::Default {
+                            reason: "no latency limit when 0 or unset: throughput at the best \
+                                     batch"
+                                .into(),
+                        },
+                    );
+                }
+            }
+            let e = &gpu.efficiency;
+            r.note(
+                "self_host.gpu.efficiency",
+                format!(
+                    "{} of memory bandwidth, {} of compute",
+                    e.memory_bandwidth, e.compute
+                ),
+                Origin::Catalogue {
+                    entry: gpu.id.clone(),
+                    source: format!("{} ({})", e.provenance.source, e.provenance.as_of),
+                },
+            );
             r.note(
                 "self_host.throughput",
                 format!(
@@ -776,20 +838,35 @@ pub fn plan(
                         o.host_watts_per_gpu,
                         defaults::HOST_WATTS_PER_GPU,
                     ) / 1000.0;
-                    r.note(
-                        "self_host.gpu.tdp_w",
-                        gpu.tdp_w,
-                        Origin::Catalogue {
-                            entry: gpu.id.clone(),
-                            source: format!(
-                                "{} ({})",
-                                gpu.specs_provenance.source, gpu.specs_provenance.as_of
-                            ),
-                        },
-                    );
                     (tdp_kw * load + host, host)
                 }
             };
+            r.note(
+                "self_host.gpu.tdp_w",
+                gpu.tdp_w,
+                Origin::Catalogue {
+                    entry: gpu.id.clone(),
+                    source: format!(
+                        "{} ({})",
+                        gpu.specs_provenance.source, gpu.specs_provenance.as_of
+                    ),
+                },
+            );
+            r.note(
+                "self_host.deployment.owned.provisioned_watts_per_gpu",
+                (tdp_kw + host_kw) * 1000.0,
+                Origin::Derived {
+                    how: if o.watts_per_gpu.is_some() {
+                        format!(
+                            "TDP plus the default host share ({} W): colocation bills \
+                             provisioned power, not the draw at load",
+                            defaults::HOST_WATTS_PER_GPU.value
+                        )
+                    } else {
+                        "TDP plus host watts, billed by colocation".into()
+                    },
+                },
+            );
             let idle_kw = if operating_days * hours_per_day < days_per_month * 24.0 {
                 match o.idle_watts_per_gpu {
                     Some(w) => {
@@ -883,9 +960,6 @@ pub fn plan(
             })
         }
     };
-    if let (Routing::Overflow { .. }, Costs::Owned(_)) = (&scenario.routing, &costs) {
-        // A fixed fleet is bought as given: the lot does not apply.
-    }
     let assumptions = r.finish()?;
 
     Ok(Plan {

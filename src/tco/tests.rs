@@ -434,3 +434,66 @@ fn sensitivities_move_the_answers_the_right_way() {
     );
     assert!(api_up.horizon_difference < api_down.horizon_difference);
 }
+
+/// The crossing is interpolated inside the break-even month: with
+/// cumulative self-host minus API at +d₀ at the end of month t − 1 and −d₁
+/// at the end of month t, it lies d₀ / (d₀ + d₁) into month t.
+#[test]
+fn the_fractional_break_even_interpolates_within_the_month() {
+    let mut s = base();
+    s.horizon_months = 36;
+    s.workload.requests_per_day = Some(2_000_000.0);
+    s.self_host.deployment = Deployment::Owned(owned());
+    let p = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let t = p.summary.break_even_month.expect("breaks even") as usize;
+    let behind = |i: usize| {
+        let m = &p.months[i - 1];
+        m.cumulative_self_host_cash - m.cumulative_api
+    };
+    let (before, after) = (behind(t - 1), behind(t));
+    assert!(before > 0.0 && after <= 0.0);
+    let expected = (t - 1) as f64 + before / (before - after);
+    assert_eq!(p.summary.break_even_months_fractional, Some(expected));
+    assert!(expected > (t - 1) as f64 && expected <= t as f64);
+
+    // Never behind: the crossing is at the start.
+    let mut cheap = base();
+    cheap.self_host.deployment = Deployment::Rented(Rented {
+        usd_per_gpu_hour: Some(0.0),
+        ..Rented::default()
+    });
+    let p = run(&cheap);
+    assert_eq!(p.summary.break_even_month, Some(1));
+    assert_eq!(p.summary.break_even_months_fractional, Some(0.0));
+    // Never ahead: none.
+    let mut dear = base();
+    dear.self_host.deployment = Deployment::Rented(Rented {
+        usd_per_gpu_hour: Some(500.0),
+        ..Rented::default()
+    });
+    assert_eq!(run(&dear).summary.break_even_months_fractional, None);
+}
+
+/// A month-0 purchase moves the opening fleet's payment before month 1:
+/// the cumulative cash is the same from month 1 on, the P&L unchanged.
+#[test]
+fn a_month_0_purchase_is_paid_before_month_1() {
+    let mut s = base();
+    s.workload.requests_per_day = Some(1_000.0);
+    s.self_host.deployment = Deployment::Owned(owned());
+    let month_1 = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let mut o = owned();
+    o.purchase_in_month_0 = Some(true);
+    s.self_host.deployment = Deployment::Owned(o);
+    let month_0 = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let capex = month_1.months[0].capex_paid;
+    assert!(capex > 0.0);
+    assert_eq!(month_0.months[0].capex_paid, 0.0);
+    assert_eq!(month_0.summary.capex_paid_month_0, capex);
+    for (a, b) in month_1.months.iter().zip(&month_0.months) {
+        assert!((a.cumulative_self_host_cash - b.cumulative_self_host_cash).abs() < 1e-6);
+        assert_eq!(a.self_host_pnl, b.self_host_pnl);
+    }
+    // Undiscounted in the NPV, so it weighs more than paid a month later.
+    assert!(month_0.summary.npv_self_host > month_1.summary.npv_self_host);
+}
