@@ -393,4 +393,44 @@ mod tests {
         let err = pb::Scenario::try_from(&scenario).unwrap_err();
         assert!(err.to_string().contains("self_host.precision"), "{err}");
     }
+
+    /// The owned deployment as stored before its fields had presence: plain
+    /// proto3 scalars, where 0 was not written and meant "the default".
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct StoredOwned {
+        #[prost(double, tag = "1")]
+        purchase_usd_per_gpu: f64,
+        #[prost(double, tag = "2")]
+        server_usd_per_gpu: f64,
+        #[prost(uint32, tag = "3")]
+        depreciation_months: u32,
+        #[prost(double, tag = "11")]
+        staff_usd_per_month: f64,
+        #[prost(uint32, tag = "14")]
+        lot_gpus: u32,
+    }
+
+    /// Bytes stored by earlier versions read with the meaning they had: a
+    /// zero was never written, so it reads as unset and takes the default
+    /// it stood for; a value set reads as set.
+    #[test]
+    fn stored_scenarios_from_before_presence_keep_their_meaning() {
+        use prost::Message as _;
+        let old = StoredOwned {
+            purchase_usd_per_gpu: 0.0,
+            server_usd_per_gpu: 5_000.0,
+            depreciation_months: 0,
+            staff_usd_per_month: 2_000.0,
+            lot_gpus: 0,
+        };
+        let new = pb::OwnedDeployment::decode(old.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(new.purchase_usd_per_gpu, None);
+        assert_eq!(new.server_usd_per_gpu, Some(5_000.0));
+        assert_eq!(new.depreciation_months, None);
+        assert_eq!(new.staff_usd_per_month, Some(2_000.0));
+        assert_eq!(new.lot_gpus, None);
+        // And what is stored now reads back under the old schema too.
+        let back = StoredOwned::decode(new.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(back, old);
+    }
 }
