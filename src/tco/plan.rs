@@ -565,6 +565,9 @@ pub fn plan(
             tpot_s: limit(s.tpot_seconds),
         },
     };
+    if s.kv_precision.is_empty() && r.none {
+        r.require("self_host.kv_precision");
+    }
     r.note(
         "self_host.kv_precision",
         kv.name(),
