@@ -163,8 +163,8 @@ pub fn bench_plan_json(catalog: &Catalog) -> crate::Result<String> {
                 .into(),
         ));
     };
-    let w = &plan.scenario.workload;
-    let sh = &plan.scenario.self_host;
+    let w = &plan.traffic;
+    let sh = &plan.sizing;
     let rates =
         |f: fn(&tco::plan::ApiRates) -> f64| -> Vec<f64> { plan.api_rates.iter().map(f).collect() };
     let stochastic = bench_stochastic();
@@ -197,7 +197,7 @@ pub fn bench_plan_json(catalog: &Catalog) -> crate::Result<String> {
     let json = serde_json::json!({
         "scenario": plan.scenario.name,
         "horizon_months": plan.horizon,
-        "discount_rate": plan.scenario.discount_rate,
+        "discount_rate": plan.discount_rate,
         "workload": {
             "requests_per_day": w.requests_per_day,
             "input_tokens": w.input_tokens,

@@ -69,8 +69,16 @@ fn every_gpu_is_plausible_and_sourced() {
         for provenance in [
             &gpu.specs_provenance,
             &gpu.purchase_per_gpu.provenance,
-            &gpu.rental_on_demand_per_gpu_hour.provenance,
-            &gpu.rental_reserved_1y_per_gpu_hour.provenance,
+            // Built-in GPUs carry both rental rates (custom owned-only
+            // entries may leave them out).
+            &gpu.rental_on_demand_per_gpu_hour
+                .as_ref()
+                .unwrap()
+                .provenance,
+            &gpu.rental_reserved_1y_per_gpu_hour
+                .as_ref()
+                .unwrap()
+                .provenance,
             &gpu.efficiency.provenance,
         ] {
             assert!(!provenance.source.is_empty(), "{}", gpu.id);

@@ -133,14 +133,18 @@ fn the_readme_lists_every_example_and_nothing_else() {
 fn rented_70b_month_one_api_cost_is_tokens_times_gpt_4o_mini_list_prices() {
     let s = load("llama-70b-fp8-rented-h100-vs-gpt-4o-mini.toml");
     assert_eq!(s.api.price_id, "gpt-4o-mini");
-    assert_eq!(s.workload.cached_input_fraction, 0.0);
-    assert_eq!(s.workload.batch_fraction, 0.0);
+    assert_eq!(s.workload.cached_input_fraction, Some(0.0));
+    assert_eq!(s.workload.batch_fraction, Some(0.0));
     assert!(s.api.volume_discounts.is_empty());
     let p = project(&s, Basis::ProfitAndLoss);
     let w = &s.workload;
-    let hand =
-        w.days_per_month * w.requests_per_day * (w.input_tokens * 0.15 + w.output_tokens * 0.60)
-            / 1e6;
+    let days = w.days_per_month.unwrap_or(30.0);
+    let (requests, input, output) = (
+        w.requests_per_day.unwrap(),
+        w.input_tokens.unwrap(),
+        w.output_tokens.unwrap(),
+    );
+    let hand = days * requests * (input * 0.15 + output * 0.60) / 1e6;
     assert_eq!(cents(p.months[0].api_cost), cents(hand));
     assert_eq!(
         p.summary.break_even_month, None,

@@ -207,11 +207,12 @@ fn workload_spec() -> BoxedStrategy<pb::WorkloadSpec> {
                 requests_per_day: requests,
                 input_tokens: input,
                 output_tokens: output,
-                cached_input_fraction: cached,
-                batch_fraction: batch,
-                peak_to_average: peak,
-                days_per_month: days,
-                annual_growth: growth,
+                cached_input_fraction: Some(cached),
+                batch_fraction: Some(batch),
+                peak_to_average: Some(peak),
+                days_per_month: Some(days),
+                annual_growth: Some(growth),
+                ..Default::default()
             },
         )
         .boxed()
@@ -239,7 +240,7 @@ fn api_option() -> BoxedStrategy<pb::ApiOption> {
         .prop_map(
             |(price_id, decline, volume_discounts, fine_tune)| pb::ApiOption {
                 price_id,
-                annual_price_decline: decline,
+                annual_price_decline: Some(decline),
                 volume_discounts,
                 fine_tune,
             },
@@ -273,20 +274,21 @@ fn owned() -> BoxedStrategy<pb::OwnedDeployment> {
                 (purchase, server, depreciation, capital, resale, power, pue),
                 (load, host, colocation, staff, staff_per_gpu, lead, lot),
             )| pb::OwnedDeployment {
-                purchase_usd_per_gpu: purchase,
-                server_usd_per_gpu: server,
-                depreciation_months: depreciation,
+                purchase_usd_per_gpu: Some(purchase),
+                server_usd_per_gpu: Some(server),
+                depreciation_months: Some(depreciation),
                 cost_of_capital: capital,
-                resale_fraction: resale,
+                resale_fraction: Some(resale),
                 power_usd_per_kwh: power,
                 pue,
                 load_fraction: load,
                 host_watts_per_gpu: host,
                 colocation_usd_per_kw_month: colocation,
-                staff_usd_per_month: staff,
-                staff_usd_per_gpu_month: staff_per_gpu,
-                lead_time_months: lead,
-                lot_gpus: lot,
+                staff_usd_per_month: Some(staff),
+                staff_usd_per_gpu_month: Some(staff_per_gpu),
+                lead_time_months: Some(lead),
+                lot_gpus: Some(lot),
+                ..Default::default()
             },
         )
         .boxed()
@@ -298,8 +300,8 @@ fn self_host_option() -> BoxedStrategy<pb::SelfHostOption> {
         (id(RATES), number(0.5..10.0), number(0.0..0.5)).prop_map(|(rate, usd, decline)| {
             Deployment::Rented(pb::RentedDeployment {
                 rate,
-                usd_per_gpu_hour: usd,
-                annual_price_decline: decline,
+                usd_per_gpu_hour: Some(usd),
+                annual_price_decline: Some(decline),
             })
         });
     let deployment = prop_oneof![3 => rented, 2 => owned().prop_map(Deployment::Owned)];
@@ -336,10 +338,11 @@ fn self_host_option() -> BoxedStrategy<pb::SelfHostOption> {
                 tpot_seconds: tpot,
                 target_utilization: utilization,
                 min_replicas,
-                tokenizer_ratio: tokenizer,
-                quality_factor: quality,
+                tokenizer_ratio: Some(tokenizer),
+                quality_factor: Some(quality),
                 deployment,
                 calibration,
+                ..Default::default()
             },
         )
         .boxed()
@@ -376,6 +379,7 @@ fn scenario() -> BoxedStrategy<pb::Scenario> {
                 api,
                 self_host,
                 routing,
+                ..Default::default()
             },
         )
         .boxed()

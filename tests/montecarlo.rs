@@ -27,7 +27,7 @@ fn scenario(horizon_months: u32) -> pb::Scenario {
             requests_per_day: 2_000_000.0,
             input_tokens: 1000.0,
             output_tokens: 250.0,
-            annual_growth: 0.5,
+            annual_growth: Some(0.5),
             ..Default::default()
         }),
         api: Some(pb::ApiOption {
@@ -42,6 +42,7 @@ fn scenario(horizon_months: u32) -> pb::Scenario {
             ..Default::default()
         }),
         routing: None,
+        ..Default::default()
     }
 }
 

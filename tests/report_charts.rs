@@ -40,7 +40,7 @@ fn results() -> &'static Results {
         // dearer and pay off in month 21, so every chart has a crossing.
         scenario.name = "Llama 3.1 70B FP8 on rented H100 vs GPT-4o".into();
         scenario.api.price_id = "gpt-4o".into();
-        scenario.workload.requests_per_day = 20_000.0;
+        scenario.workload.requests_per_day = Some(20_000.0);
         let calibration = Calibration::defaults();
         let projection =
             tco::project(&catalog, &scenario, &calibration, Basis::ProfitAndLoss).unwrap();

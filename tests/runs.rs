@@ -23,7 +23,7 @@ fn scenario(gpu: &str) -> pb::Scenario {
             requests_per_day: 400_000.0,
             input_tokens: 1500.0,
             output_tokens: 300.0,
-            annual_growth: 0.5,
+            annual_growth: Some(0.5),
             ..Default::default()
         }),
         api: Some(pb::ApiOption {

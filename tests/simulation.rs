@@ -18,7 +18,7 @@ fn workload() -> pb::WorkloadSpec {
         requests_per_day: 100_000.0,
         input_tokens: 1_000.0,
         output_tokens: 200.0,
-        peak_to_average: 2.0,
+        peak_to_average: Some(2.0),
         ..Default::default()
     }
 }
@@ -45,13 +45,14 @@ fn scenario() -> pb::Scenario {
             deployment: Some(pb::self_host_option::Deployment::Rented(
                 pb::RentedDeployment {
                     rate: "custom".into(),
-                    usd_per_gpu_hour: 2.0,
-                    annual_price_decline: 0.0,
+                    usd_per_gpu_hour: Some(2.0),
+                    annual_price_decline: Some(0.0),
                 },
             )),
             ..Default::default()
         }),
         routing: None,
+        ..Default::default()
     }
 }
 
@@ -68,8 +69,8 @@ fn owned() -> pb::Scenario {
     let mut s = scenario();
     s.self_host.as_mut().unwrap().deployment = Some(pb::self_host_option::Deployment::Owned(
         pb::OwnedDeployment {
-            staff_usd_per_month: 2_000.0,
-            resale_fraction: 0.4,
+            staff_usd_per_month: Some(2_000.0),
+            resale_fraction: Some(0.4),
             ..Default::default()
         },
     ));
@@ -645,7 +646,7 @@ async fn invalid_scenarios_name_the_field_under_scenario() {
             s.workload.as_mut().unwrap().input_tokens = f64::NAN
         }),
         ("scenario.workload.cached_input_fraction", |s| {
-            s.workload.as_mut().unwrap().cached_input_fraction = 1.5
+            s.workload.as_mut().unwrap().cached_input_fraction = Some(1.5)
         }),
         ("scenario.self_host.target_utilization", |s| {
             s.self_host.as_mut().unwrap().target_utilization = Some(0.0)

@@ -35,8 +35,9 @@ pub struct Gpu {
     pub specs_provenance: Provenance,
     pub purchase_per_gpu: UsdFigure,
     pub server_per_gpu: Option<UsdFigure>,
-    pub rental_on_demand_per_gpu_hour: UsdFigure,
-    pub rental_reserved_1y_per_gpu_hour: UsdFigure,
+    /// Rental rates; absent for hardware that is only owned.
+    pub rental_on_demand_per_gpu_hour: Option<UsdFigure>,
+    pub rental_reserved_1y_per_gpu_hour: Option<UsdFigure>,
     pub efficiency: Efficiency,
 }
 
@@ -62,8 +63,9 @@ struct GpuFile {
     specs: SpecsFile,
     purchase: PurchaseFile,
     server: Option<PurchaseFile>,
-    rental_on_demand: RentalFile,
-    rental_reserved_1y: RentalFile,
+    /// Optional: owned hardware needs no rental rates.
+    rental_on_demand: Option<RentalFile>,
+    rental_reserved_1y: Option<RentalFile>,
     efficiency: EfficiencyFile,
 }
 
@@ -165,9 +167,17 @@ pub(crate) fn parse(text: &str, stem: &str, check: &mut Checker) -> Option<Gpu> 
         .server
         .as_ref()
         .map(|p| purchase(p, "server.", 0.0, check));
-    let on_demand = rental(&file.rental_on_demand, "rental_on_demand.", check);
-    let reserved = rental(&file.rental_reserved_1y, "rental_reserved_1y.", check);
-    if reserved.usd > on_demand.usd {
+    let on_demand = file
+        .rental_on_demand
+        .as_ref()
+        .map(|r| rental(r, "rental_on_demand.", check));
+    let reserved = file
+        .rental_reserved_1y
+        .as_ref()
+        .map(|r| rental(r, "rental_reserved_1y.", check));
+    if let (Some(reserved), Some(on_demand)) = (&reserved, &on_demand)
+        && reserved.usd > on_demand.usd
+    {
         check.fail(
             "rental_reserved_1y.usd_per_gpu_hour",
             format!(

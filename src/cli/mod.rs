@@ -16,6 +16,7 @@
 //! ([`file`]), so a mistake is reported with its line and field without a
 //! server.
 
+pub mod calibrate;
 pub mod catalog;
 pub mod custom;
 pub mod estimate;
@@ -79,6 +80,9 @@ pub struct Global {
     /// Print the result table as CSV, with raw numbers.
     #[arg(long, global = true)]
     pub csv: bool,
+    /// Leave out the assumptions and warnings printed under a summary.
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// Bearer token for a server started with `--tokens` (better passed
     /// through the environment, which other users cannot list).
     #[arg(long, global = true, env = "BREAKEVEN_TOKEN", hide_env_values = true)]
@@ -126,6 +130,9 @@ pub enum Command {
     Catalog(catalog::Command),
     /// Throughput, latency and cost of a model on a GPU for a workload.
     Estimate(estimate::Args),
+    /// Fit the estimator to measured throughput (CSV or vLLM benchmark
+    /// JSON) and keep the result on the server under a name.
+    Calibrate(calibrate::Args),
     /// Project a scenario file month by month.
     Project(project::ProjectArgs),
     /// Break-even volume and month of a scenario file, with sensitivities.
@@ -173,6 +180,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             (_, true) => Format::Csv,
             _ => Format::Table,
         },
+        quiet: global.quiet,
     };
     match cli.command {
         Command::Serve(args) => local::serve(args).await,
@@ -181,6 +189,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::CheckData(args) => local::check_data(args),
         Command::Catalog(command) => catalog::run(global, out, command).await,
         Command::Estimate(args) => estimate::run(global, out, args).await,
+        Command::Calibrate(args) => calibrate::run(global, out, args).await,
         Command::Project(args) => project::project(global, out, args).await,
         Command::BreakEven(args) => project::break_even(global, out, args).await,
         Command::Simulate(args) => simulate::run(global, out, args).await,

@@ -29,6 +29,8 @@ pub enum Format {
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub format: Format,
+    /// Leave out the assumptions and warnings under summaries.
+    pub quiet: bool,
 }
 
 /// One value: how it reads and what a program gets.
@@ -227,6 +229,9 @@ pub enum Block {
     Table(Table),
     /// Lines printed as they are, set apart like a record.
     Text(String),
+    /// The assumptions and warnings under a summary: like text, and left
+    /// out with `--quiet`.
+    Notes(String),
 }
 
 /// What a command prints for people, and which part is its CSV.
@@ -264,6 +269,25 @@ impl Report {
         self
     }
 
+    /// The values an answer used that the scenario did not give, with
+    /// where they came from, and the answer's warnings: for people only,
+    /// and left out with `--quiet`. Nothing when there are none.
+    pub fn assumptions(
+        &mut self,
+        assumptions: &[pb::Assumption],
+        warnings: &[String],
+    ) -> &mut Report {
+        if let Some(notes) = assumptions_text(assumptions, warnings) {
+            self.blocks.push(Block::Notes(notes));
+        }
+        self
+    }
+
+    /// Removes the blocks `--quiet` leaves out.
+    pub fn quiet(&mut self) {
+        self.blocks.retain(|b| !matches!(b, Block::Notes(_)));
+    }
+
     /// The text for people: blocks separated by blank lines.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -273,7 +297,7 @@ impl Report {
                 out.push('\n');
             }
             match block {
-                Block::Title(text) | Block::Text(text) => {
+                Block::Title(text) | Block::Text(text) | Block::Notes(text) => {
                     out.push_str(text.trim_end());
                     out.push('\n');
                 }
@@ -303,6 +327,42 @@ impl Report {
     }
 }
 
+/// The lines of [`Report::assumptions`]: each value not typed in the
+/// scenario (field, value, where from) in aligned columns, then warnings.
+pub fn assumptions_text(assumptions: &[pb::Assumption], warnings: &[String]) -> Option<String> {
+    let rows: Vec<(&str, &str, String)> = assumptions
+        .iter()
+        .filter_map(|a| {
+            let from = match pb::AssumptionOrigin::try_from(a.origin) {
+                Ok(pb::AssumptionOrigin::Scenario) => return None,
+                Ok(pb::AssumptionOrigin::Catalogue) => {
+                    format!("catalogue {}: {}", a.entry, a.source)
+                }
+                Ok(pb::AssumptionOrigin::BuiltInDefault) => format!("default: {}", a.source),
+                Ok(pb::AssumptionOrigin::Derived) => format!("derived: {}", a.source),
+                _ => a.source.clone(),
+            };
+            Some((a.field.as_str(), a.value.as_str(), from))
+        })
+        .collect();
+    if rows.is_empty() && warnings.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    if !rows.is_empty() {
+        let field = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        let value = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        out.push_str("assumed (not in the scenario; --quiet hides these):\n");
+        for (f, v, from) in &rows {
+            out.push_str(&format!("  {f:<field$}  {v:<value$}  {from}\n"));
+        }
+    }
+    for w in warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    Some(out)
+}
+
 impl Output {
     /// Prints `report` for people or as CSV, or `message` as JSON.
     pub fn show<M: Proto>(
@@ -313,7 +373,13 @@ impl Output {
         match self.format {
             Format::Json => print(&json(message)?),
             Format::Csv => print(&report().csv()?),
-            Format::Table => print(&report().render()),
+            Format::Table => {
+                let mut report = report();
+                if self.quiet {
+                    report.quiet();
+                }
+                print(&report.render())
+            }
         }
     }
 
@@ -383,6 +449,7 @@ proto_names!(
     ListApiPricesResponse,
     ApiPrice,
     ThroughputEstimate,
+    CalibrateResponse,
     ProjectResponse,
     FindBreakEvenResponse,
     SimulationResult,

@@ -112,6 +112,11 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             },
         )
         .add(
+            "break_even_months_fractional",
+            "crossing at",
+            fractional(s.break_even_months_fractional),
+        )
+        .add(
             "first_crossover_month",
             "first crossover",
             month_cell(start, s.first_crossover_month),
@@ -173,6 +178,17 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             "mean utilisation",
             Cell::number(percent(s.mean_utilization), s.mean_utilization),
         );
+    // With a duty cycle, the operating hours' figure and the month's differ.
+    if s.mean_utilization_whole_month < s.mean_utilization {
+        summary.add(
+            "mean_utilization_whole_month",
+            "over every hour",
+            Cell::number(
+                percent(s.mean_utilization_whole_month),
+                s.mean_utilization_whole_month,
+            ),
+        );
+    }
     if let Some(v) = &s.break_even_volume {
         summary.add(
             "break_even_requests_per_day",
@@ -213,7 +229,9 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
     {
         report.text(note);
     }
-    report.table(months_table(basis, &p.months));
+    report
+        .assumptions(&p.assumptions, &p.warnings)
+        .table(months_table(basis, &p.months));
     report
 }
 
@@ -261,6 +279,14 @@ fn title(scenario: &Scenario) -> String {
         "{name}: {} months from {}",
         scenario.horizon_months, scenario.start_month
     )
+}
+
+/// The interpolated break-even time in months, e.g. "17.8 months".
+pub(super) fn fractional(months: Option<f64>) -> Cell {
+    match months {
+        Some(m) => Cell::number(format!("{} months", number(m, 2)), m),
+        None => Cell::number("never", 0.0),
+    }
 }
 
 /// A break-even volume in requests a day, or "not reached".
@@ -343,6 +369,11 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
             },
         )
         .add(
+            "break_even_months_fractional",
+            "crossing at",
+            fractional(b.break_even_months_fractional),
+        )
+        .add(
             "first_crossover_month",
             "first crossover",
             month_cell(start, b.first_crossover_month),
@@ -395,6 +426,8 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
     if let Some(note) = volume_note(b.breaks_even, &v) {
         report.text(note);
     }
-    report.table(sensitivities);
+    report
+        .assumptions(&b.assumptions, &b.warnings)
+        .table(sensitivities);
     report
 }

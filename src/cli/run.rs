@@ -535,7 +535,18 @@ fn show_report(run: &pb::Run) -> Report {
     if let Some(heading) = heading(run) {
         report.title(heading);
     }
-    report.record(key_figures(run)).record(inputs_record(run));
+    report.record(key_figures(run));
+    if let Some(o) = &run.output {
+        // The same values whatever the run computed: its scenario's.
+        if let Some(p) = &o.projection {
+            report.assumptions(&p.assumptions, &p.warnings);
+        } else if let Some(b) = &o.break_even {
+            report.assumptions(&b.assumptions, &b.warnings);
+        } else if let Some(s) = &o.simulation {
+            report.assumptions(&s.assumptions, &s.warnings);
+        }
+    }
+    report.record(inputs_record(run));
     let months = run
         .output
         .as_ref()

@@ -315,7 +315,9 @@ pub(super) fn report(start: Option<NaiveDate>, r: &pb::SimulationResult) -> Repo
         );
 
     let mut report = Report::new();
-    report.record(summary);
+    report
+        .record(summary)
+        .assumptions(&r.assumptions, &r.warnings);
 
     if !r.tornado.is_empty() {
         let mut tornado = Table::new(vec![

@@ -107,14 +107,21 @@ pub fn fit_layout(model: &Model, gpu: &Gpu, weights: Precision, gpus: u32, layou
     fit
 }
 
-/// Tensor-parallel degrees a model can use on a GPU: powers of two up to
-/// the GPUs of one node that divide the attention heads.
+/// Tensor-parallel degrees the estimator tries when none is given: powers
+/// of two up to the GPUs of one node that divide the attention heads.
 pub fn tp_candidates(model: &Model, gpu: &Gpu) -> impl Iterator<Item = u32> {
     let heads = model.attention_heads;
     let max = gpu.gpus_per_node;
     [1u32, 2, 4, 8, 16, 32, 64]
         .into_iter()
         .filter(move |&tp| tp <= max && heads.is_multiple_of(tp))
+}
+
+/// Whether a model can be split `tp` ways on a GPU: any degree up to the
+/// GPUs of one node (the interconnect's reach) that divides the attention
+/// heads, so 3 or 6 where the heads allow it, not only powers of two.
+pub fn tp_allowed(model: &Model, gpu: &Gpu, tp: u32) -> bool {
+    tp >= 1 && tp <= gpu.gpus_per_node && model.attention_heads.is_multiple_of(tp)
 }
 
 #[cfg(test)]

@@ -261,13 +261,11 @@ fn validate(query: &Query, model: &Model, gpu: &Gpu) -> Result<()> {
             );
         }
     }
-    if query.tensor_parallel != 0
-        && !memory::tp_candidates(model, gpu).any(|tp| tp == query.tensor_parallel)
-    {
+    if query.tensor_parallel != 0 && !memory::tp_allowed(model, gpu, query.tensor_parallel) {
         fail(
             "tensor_parallel",
             format!(
-                "{} is not a power of two up to {} GPUs per node that divides {}'s {} attention heads",
+                "{} is not a degree up to {} GPUs per node that divides {}'s {} attention heads",
                 query.tensor_parallel, gpu.gpus_per_node, model.id, model.attention_heads
             ),
         );
@@ -383,7 +381,13 @@ impl Setup<'_> {
 
         let output_per_s = x * self.output;
         let total_per_s = x * (self.input + self.output);
-        let hourly = self.gpu.rental_on_demand_per_gpu_hour.usd * tp;
+        // Hardware only owned has no rental rate: its cost per token is 0 here.
+        let hourly = self
+            .gpu
+            .rental_on_demand_per_gpu_hour
+            .as_ref()
+            .map_or(0.0, |f| f.usd)
+            * tp;
         let layers = r.model_layers;
         Estimate {
             memory: MemoryUse {
@@ -693,6 +697,8 @@ mod tests {
             .gpu("h100-sxm")
             .unwrap()
             .rental_on_demand_per_gpu_hour
+            .as_ref()
+            .unwrap()
             .usd;
         let expected = hourly / (e.output_tokens_per_second_per_gpu * 3600.0) * 1e6;
         assert!((e.cost_per_million_output_tokens_usd / expected - 1.0).abs() < 1e-9);

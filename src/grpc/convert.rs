@@ -113,8 +113,11 @@ impl From<&catalog::Gpu> for pb::Gpu {
             specs_provenance: Some((&g.specs_provenance).into()),
             purchase_per_gpu: Some((&g.purchase_per_gpu).into()),
             server_per_gpu: g.server_per_gpu.as_ref().map(Into::into),
-            rental_on_demand_per_gpu_hour: Some((&g.rental_on_demand_per_gpu_hour).into()),
-            rental_reserved_1y_per_gpu_hour: Some((&g.rental_reserved_1y_per_gpu_hour).into()),
+            rental_on_demand_per_gpu_hour: g.rental_on_demand_per_gpu_hour.as_ref().map(Into::into),
+            rental_reserved_1y_per_gpu_hour: g
+                .rental_reserved_1y_per_gpu_hour
+                .as_ref()
+                .map(Into::into),
             efficiency: Some(pb::Efficiency {
                 memory_bandwidth: g.efficiency.memory_bandwidth,
                 compute: g.efficiency.compute,
@@ -203,8 +206,8 @@ impl From<&catalog::ApiPrice> for pb::ApiPrice {
 }
 
 /// A scenario read from a file, in the form the API takes. The reverse of
-/// `simulation::scenario`: every default the file left out is sent
-/// explicitly, so the server sees exactly what the file's reader saw.
+/// `simulation::scenario`: a field the file leaves out stays unset, so the
+/// server fills the same default and lists it among the assumptions.
 /// Fails only on a precision name the API has no value for.
 impl TryFrom<&sc::Scenario> for pb::Scenario {
     type Error = Error;
@@ -229,7 +232,7 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
         let deployment = match &h.deployment {
             sc::Deployment::Rented(r) => {
                 pb::self_host_option::Deployment::Rented(pb::RentedDeployment {
-                    rate: r.rate.clone(),
+                    rate: r.rate.clone().unwrap_or_default(),
                     usd_per_gpu_hour: r.usd_per_gpu_hour,
                     annual_price_decline: r.annual_price_decline,
                 })
@@ -239,17 +242,20 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                     purchase_usd_per_gpu: o.purchase_usd_per_gpu,
                     server_usd_per_gpu: o.server_usd_per_gpu,
                     depreciation_months: o.depreciation_months,
-                    cost_of_capital: Some(o.cost_of_capital),
+                    cost_of_capital: o.cost_of_capital,
                     resale_fraction: o.resale_fraction,
-                    power_usd_per_kwh: Some(o.power_usd_per_kwh),
-                    pue: Some(o.pue),
-                    load_fraction: Some(o.load_fraction),
-                    host_watts_per_gpu: Some(o.host_watts_per_gpu),
-                    colocation_usd_per_kw_month: Some(o.colocation_usd_per_kw_month),
+                    power_usd_per_kwh: o.power_usd_per_kwh,
+                    pue: o.pue,
+                    load_fraction: o.load_fraction,
+                    host_watts_per_gpu: o.host_watts_per_gpu,
+                    colocation_usd_per_kw_month: o.colocation_usd_per_kw_month,
                     staff_usd_per_month: o.staff_usd_per_month,
                     staff_usd_per_gpu_month: o.staff_usd_per_gpu_month,
                     lead_time_months: o.lead_time_months,
                     lot_gpus: o.lot_gpus,
+                    watts_per_gpu: o.watts_per_gpu,
+                    idle_watts_per_gpu: o.idle_watts_per_gpu,
+                    purchase_in_month_0: o.purchase_in_month_0,
                 })
             }
         };
@@ -266,16 +272,31 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
             name: s.name.clone(),
             horizon_months: s.horizon_months,
             start_month: s.start_month.clone(),
-            discount_rate: Some(s.discount_rate),
+            defaults: match s.defaults {
+                None => String::new(),
+                Some(sc::DefaultsMode::Catalogue) => "catalogue".into(),
+                Some(sc::DefaultsMode::None) => "none".into(),
+            },
+            discount_rate: s.discount_rate,
             workload: Some(pb::WorkloadSpec {
-                requests_per_day: w.requests_per_day,
-                input_tokens: w.input_tokens,
-                output_tokens: w.output_tokens,
+                requests_per_day: w.requests_per_day.unwrap_or(0.0),
+                input_tokens: w.input_tokens.unwrap_or(0.0),
+                output_tokens: w.output_tokens.unwrap_or(0.0),
                 cached_input_fraction: w.cached_input_fraction,
                 batch_fraction: w.batch_fraction,
                 peak_to_average: w.peak_to_average,
                 days_per_month: w.days_per_month,
                 annual_growth: w.annual_growth,
+                duty_cycle: w.duty_cycle.map(|d| pb::DutyCycle {
+                    hours_per_day: d.hours_per_day,
+                    days_per_month: d.days_per_month,
+                }),
+                tokens_per_month: w.tokens_per_month.map(|t| pb::TokensPerMonth {
+                    input: t.input,
+                    output: t.output,
+                    total: t.total,
+                    input_share: t.input_share,
+                }),
             }),
             api: Some(pb::ApiOption {
                 price_id: a.price_id.clone(),
@@ -297,17 +318,25 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
             self_host: Some(pb::SelfHostOption {
                 model_id: h.model.clone(),
                 gpu_id: h.gpu.clone(),
-                precision: precision("self_host.precision", &h.precision)?,
+                precision: precision(
+                    "self_host.precision",
+                    h.precision.as_deref().unwrap_or_default(),
+                )?,
                 kv_cache_precision: precision("self_host.kv_precision", &h.kv_precision)?,
                 tensor_parallel: h.tensor_parallel,
                 ttft_seconds: h.ttft_seconds,
                 tpot_seconds: h.tpot_seconds,
-                target_utilization: Some(h.target_utilization),
-                min_replicas: Some(h.min_replicas),
+                target_utilization: h.target_utilization,
+                min_replicas: h.min_replicas,
                 tokenizer_ratio: h.tokenizer_ratio,
                 quality_factor: h.quality_factor,
                 deployment: Some(deployment),
                 calibration: h.calibration.clone(),
+                throughput_override: h.throughput_override.map(|o| pb::ThroughputOverride {
+                    output_tokens_per_second_per_gpu: o.output_tokens_per_second_per_gpu,
+                    requests_per_second_per_replica: o.requests_per_second_per_replica,
+                    expected_error: o.expected_error,
+                }),
             }),
             routing,
         })
@@ -363,5 +392,45 @@ mod tests {
         let scenario = sc::Scenario::from_toml(&text).unwrap();
         let err = pb::Scenario::try_from(&scenario).unwrap_err();
         assert!(err.to_string().contains("self_host.precision"), "{err}");
+    }
+
+    /// The owned deployment as stored before its fields had presence: plain
+    /// proto3 scalars, where 0 was not written and meant "the default".
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct StoredOwned {
+        #[prost(double, tag = "1")]
+        purchase_usd_per_gpu: f64,
+        #[prost(double, tag = "2")]
+        server_usd_per_gpu: f64,
+        #[prost(uint32, tag = "3")]
+        depreciation_months: u32,
+        #[prost(double, tag = "11")]
+        staff_usd_per_month: f64,
+        #[prost(uint32, tag = "14")]
+        lot_gpus: u32,
+    }
+
+    /// Bytes stored by earlier versions read with the meaning they had: a
+    /// zero was never written, so it reads as unset and takes the default
+    /// it stood for; a value set reads as set.
+    #[test]
+    fn stored_scenarios_from_before_presence_keep_their_meaning() {
+        use prost::Message as _;
+        let old = StoredOwned {
+            purchase_usd_per_gpu: 0.0,
+            server_usd_per_gpu: 5_000.0,
+            depreciation_months: 0,
+            staff_usd_per_month: 2_000.0,
+            lot_gpus: 0,
+        };
+        let new = pb::OwnedDeployment::decode(old.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(new.purchase_usd_per_gpu, None);
+        assert_eq!(new.server_usd_per_gpu, Some(5_000.0));
+        assert_eq!(new.depreciation_months, None);
+        assert_eq!(new.staff_usd_per_month, Some(2_000.0));
+        assert_eq!(new.lot_gpus, None);
+        // And what is stored now reads back under the old schema too.
+        let back = StoredOwned::decode(new.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(back, old);
     }
 }

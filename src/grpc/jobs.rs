@@ -162,7 +162,7 @@ impl Input {
             (Input::AnnualGrowth, Value::Number(v)) => {
                 s.workload
                     .get_or_insert_with(Default::default)
-                    .annual_growth = *v;
+                    .annual_growth = Some(*v);
             }
             (Input::RequestsPerDay, Value::Number(v)) => {
                 s.workload

@@ -142,7 +142,7 @@ pub(super) fn compute(
     cancel: &AtomicBool,
     catalog_version: String,
 ) -> Result<pb::SimulationResult> {
-    let dates = dates(&request);
+    let dates = context(&request);
     let outcome = outcome(&request, cancel)?;
     Ok(result(&outcome, catalog_version, &dates))
 }
@@ -199,7 +199,7 @@ pub fn stream(
     slots: &SimulationSlots,
     request: Request,
     catalog_version: String,
-    dates: Vec<String>,
+    dates: Context,
 ) -> Result<ReceiverStream<std::result::Result<pb::SimulationEvent, tonic::Status>>> {
     let permit = slots.acquire()?;
     let (tx, rx) = mpsc::channel(32);
@@ -278,7 +278,8 @@ fn percentiles(s: &montecarlo::Stats) -> pb::Percentiles {
 }
 
 /// The protobuf result; `dates` holds the first day of each month.
-pub fn result(o: &Outcome, catalog_version: String, dates: &[String]) -> pb::SimulationResult {
+pub fn result(o: &Outcome, catalog_version: String, context: &Context) -> pb::SimulationResult {
+    let dates = &context.dates;
     pb::SimulationResult {
         paths: o.paths,
         seed: o.seed,
@@ -326,18 +327,33 @@ pub fn result(o: &Outcome, catalog_version: String, dates: &[String]) -> pb::Sim
             })
             .collect(),
         quantile_relative_error: o.quantile_relative_error,
+        assumptions: context.assumptions.clone(),
+        warnings: context.warnings.clone(),
     }
 }
 
-/// First day of each month of the request's scenario.
-pub fn dates(request: &Request) -> Vec<String> {
-    (1..=request.plan.horizon as u32)
-        .map(|t| {
-            tco::project::month_date(&request.plan, t)
-                .format("%Y-%m-%d")
-                .to_string()
-        })
-        .collect()
+/// What a result carries from the request's plan besides the engine's
+/// figures.
+pub struct Context {
+    /// First day of each month of the scenario.
+    dates: Vec<String>,
+    assumptions: Vec<pb::Assumption>,
+    warnings: Vec<String>,
+}
+
+/// The request's dates, assumptions and warnings.
+pub fn context(request: &Request) -> Context {
+    Context {
+        dates: (1..=request.plan.horizon as u32)
+            .map(|t| {
+                tco::project::month_date(&request.plan, t)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .collect(),
+        assumptions: super::simulation::assumptions_pb(&request.plan),
+        warnings: request.plan.warnings.clone(),
+    }
 }
 
 fn distribution(field: &str, d: Option<&pb::DistributionSpec>) -> Result<Distribution> {

@@ -14,7 +14,8 @@ use crate::estimator::calibrate::Calibrations;
 use crate::tco::{
     self, Basis, BreakEvenVolume, Scenario,
     map::{Axis, MapInput},
-    scenario::{self as sc, defaults},
+    plan::Origin,
+    scenario::{self as sc},
 };
 
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
     ) -> Result<Response<pb::SimulationResult>, Status> {
         let catalog = self.catalog_for(&request);
         let request = self.simulation_request(&catalog, request.get_ref())?;
-        let dates = simulate::dates(&request);
+        let dates = simulate::context(&request);
         let outcome = simulate::run(&self.slots, request, |_| true).await?;
         Ok(Response::new(simulate::result(
             &outcome,
@@ -104,7 +105,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
     ) -> Result<Response<Self::StreamSimulationStream>, Status> {
         let catalog = self.catalog_for(&request);
         let request = self.simulation_request(&catalog, request.get_ref())?;
-        let dates = simulate::dates(&request);
+        let dates = simulate::context(&request);
         Ok(Response::new(simulate::stream(
             &self.slots,
             request,
@@ -204,6 +205,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
                 ..req.self_host.unwrap_or_default()
             }),
             routing: None,
+            defaults: String::new(),
         };
         let template = scenario(Some(&template))?;
         let calibration = self.calibrations.get(&template.self_host.calibration)?;
@@ -260,6 +262,9 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
                 horizon_difference: -s.horizon_savings,
             })
             .collect(),
+        break_even_months_fractional: summary.break_even_months_fractional,
+        assumptions: assumptions_pb(plan),
+        warnings: plan.warnings.clone(),
     }
 }
 
@@ -308,8 +313,9 @@ fn precision_name(field: &str, value: i32, default: &str) -> Result<String> {
         .to_string())
 }
 
-/// Reads a protobuf scenario into the domain's, filling documented
-/// defaults; field-level checks happen in `Scenario::validate`.
+/// Reads a protobuf scenario into the domain's. Unset optional fields stay
+/// unset: the plan fills them and lists what it filled. Field-level checks
+/// happen in `Scenario::validate`.
 pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
     let s = s.ok_or_else(|| Error::invalid("scenario", "is required"))?;
     let w = s
@@ -323,47 +329,31 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
         .self_host
         .clone()
         .ok_or_else(|| Error::invalid("scenario.self_host", "is required"))?;
-    let or = |v: f64, d: f64| if v == 0.0 { d } else { v };
     let deployment = match h.deployment {
-        None => sc::Deployment::Rented(sc::Rented {
-            rate: defaults::rate(),
-            usd_per_gpu_hour: 0.0,
-            annual_price_decline: 0.0,
-        }),
+        None => sc::Deployment::Rented(sc::Rented::default()),
         Some(pb::self_host_option::Deployment::Rented(r)) => sc::Deployment::Rented(sc::Rented {
-            rate: if r.rate.is_empty() {
-                defaults::rate()
-            } else {
-                r.rate
-            },
+            rate: (!r.rate.is_empty()).then_some(r.rate),
             usd_per_gpu_hour: r.usd_per_gpu_hour,
             annual_price_decline: r.annual_price_decline,
         }),
         Some(pb::self_host_option::Deployment::Owned(o)) => sc::Deployment::Owned(sc::Owned {
             purchase_usd_per_gpu: o.purchase_usd_per_gpu,
             server_usd_per_gpu: o.server_usd_per_gpu,
-            depreciation_months: if o.depreciation_months == 0 {
-                defaults::depreciation_months()
-            } else {
-                o.depreciation_months
-            },
-            cost_of_capital: o.cost_of_capital.unwrap_or_else(defaults::cost_of_capital),
+            depreciation_months: o.depreciation_months,
+            cost_of_capital: o.cost_of_capital,
             resale_fraction: o.resale_fraction,
-            power_usd_per_kwh: o
-                .power_usd_per_kwh
-                .unwrap_or_else(defaults::power_usd_per_kwh),
-            pue: o.pue.unwrap_or_else(defaults::pue),
-            load_fraction: o.load_fraction.unwrap_or_else(defaults::load_fraction),
-            host_watts_per_gpu: o
-                .host_watts_per_gpu
-                .unwrap_or_else(defaults::host_watts_per_gpu),
-            colocation_usd_per_kw_month: o
-                .colocation_usd_per_kw_month
-                .unwrap_or_else(defaults::colocation_usd_per_kw_month),
+            power_usd_per_kwh: o.power_usd_per_kwh,
+            pue: o.pue,
+            load_fraction: o.load_fraction,
+            host_watts_per_gpu: o.host_watts_per_gpu,
+            watts_per_gpu: o.watts_per_gpu,
+            idle_watts_per_gpu: o.idle_watts_per_gpu,
+            colocation_usd_per_kw_month: o.colocation_usd_per_kw_month,
             staff_usd_per_month: o.staff_usd_per_month,
             staff_usd_per_gpu_month: o.staff_usd_per_gpu_month,
             lead_time_months: o.lead_time_months,
             lot_gpus: o.lot_gpus,
+            purchase_in_month_0: o.purchase_in_month_0,
         }),
     };
     let routing = match s.routing.as_ref().and_then(|r| r.mode) {
@@ -371,20 +361,47 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
         Some(pb::routing::Mode::SelfHostedFraction(f)) => sc::Routing::Fraction { self_hosted: f },
         Some(pb::routing::Mode::OverflowGpus(gpus)) => sc::Routing::Overflow { gpus },
     };
+    let defaults = match s.defaults.as_str() {
+        "" => None,
+        "catalogue" => Some(sc::DefaultsMode::Catalogue),
+        "none" => Some(sc::DefaultsMode::None),
+        other => {
+            return Err(Error::invalid(
+                "scenario.defaults",
+                format!("{other:?} is not one of catalogue, none"),
+            ));
+        }
+    };
+    let tokens = w.tokens_per_month.map(|t| sc::TokensPerMonth {
+        input: t.input,
+        output: t.output,
+        total: t.total,
+        input_share: t.input_share,
+    });
+    // Proto3 cannot tell 0 from unset on these plain fields: 0 is unset
+    // with token volumes (where they are optional) and 0 without.
+    let plain = |v: f64, optional: bool| (!(optional && v == 0.0)).then_some(v);
+    let sizes_optional = tokens.is_some();
     Ok(Scenario {
         name: s.name.clone(),
         horizon_months: s.horizon_months,
         start_month: s.start_month.clone(),
-        discount_rate: s.discount_rate.unwrap_or_else(defaults::discount_rate),
+        defaults,
+        discount_rate: s.discount_rate,
         workload: sc::WorkloadSpec {
-            requests_per_day: w.requests_per_day,
-            input_tokens: w.input_tokens,
-            output_tokens: w.output_tokens,
+            requests_per_day: plain(w.requests_per_day, sizes_optional),
+            input_tokens: plain(w.input_tokens, sizes_optional),
+            output_tokens: plain(w.output_tokens, sizes_optional),
+            tokens_per_month: tokens,
             cached_input_fraction: w.cached_input_fraction,
             batch_fraction: w.batch_fraction,
-            peak_to_average: or(w.peak_to_average, defaults::peak_to_average()),
-            days_per_month: or(w.days_per_month, defaults::days_per_month()),
+            peak_to_average: w.peak_to_average,
+            days_per_month: w.days_per_month,
             annual_growth: w.annual_growth,
+            duty_cycle: w.duty_cycle.map(|d| sc::DutyCycle {
+                hours_per_day: d.hours_per_day,
+                days_per_month: d.days_per_month,
+            }),
         },
         api: sc::ApiOption {
             price_id: a.price_id,
@@ -406,7 +423,10 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
         self_host: sc::SelfHostOption {
             model: h.model_id,
             gpu: h.gpu_id,
-            precision: precision_name("scenario.self_host.precision", h.precision, "bf16")?,
+            precision: match h.precision {
+                0 => None,
+                p => Some(precision_name("scenario.self_host.precision", p, "bf16")?),
+            },
             kv_precision: precision_name(
                 "scenario.self_host.kv_cache_precision",
                 h.kv_cache_precision,
@@ -415,17 +435,48 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             tensor_parallel: h.tensor_parallel,
             ttft_seconds: h.ttft_seconds,
             tpot_seconds: h.tpot_seconds,
-            target_utilization: h
-                .target_utilization
-                .unwrap_or_else(defaults::target_utilization),
-            min_replicas: h.min_replicas.unwrap_or_else(defaults::min_replicas),
-            tokenizer_ratio: or(h.tokenizer_ratio, 1.0),
-            quality_factor: or(h.quality_factor, 1.0),
+            target_utilization: h.target_utilization,
+            min_replicas: h.min_replicas,
+            tokenizer_ratio: h.tokenizer_ratio,
+            quality_factor: h.quality_factor,
             calibration: h.calibration,
+            throughput_override: h.throughput_override.map(|o| sc::ThroughputOverride {
+                output_tokens_per_second_per_gpu: o.output_tokens_per_second_per_gpu,
+                requests_per_second_per_replica: o.requests_per_second_per_replica,
+                expected_error: o.expected_error,
+            }),
             deployment,
         },
         routing,
     })
+}
+
+/// The assumptions and warnings of a plan, in the API's form.
+pub(super) fn assumptions_pb(plan: &tco::Plan) -> Vec<pb::Assumption> {
+    plan.assumptions
+        .iter()
+        .map(|a| {
+            let (origin, entry, source) = match &a.origin {
+                Origin::Scenario => (pb::AssumptionOrigin::Scenario, "", ""),
+                Origin::Catalogue { entry, source } => (
+                    pb::AssumptionOrigin::Catalogue,
+                    entry.as_str(),
+                    source.as_str(),
+                ),
+                Origin::Default { reason } => {
+                    (pb::AssumptionOrigin::BuiltInDefault, "", reason.as_str())
+                }
+                Origin::Derived { how } => (pb::AssumptionOrigin::Derived, "", how.as_str()),
+            };
+            pb::Assumption {
+                field: a.field.clone(),
+                value: a.value.clone(),
+                origin: origin.into(),
+                entry: entry.to_string(),
+                source: source.to_string(),
+            }
+        })
+        .collect()
 }
 
 fn volume_pb(v: &BreakEvenVolume) -> pb::BreakEvenVolume {
@@ -479,6 +530,7 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
                 cumulative_api: m.cumulative_api,
                 cumulative_self_host_pnl: m.cumulative_self_host_pnl,
                 cumulative_self_host_cash: m.cumulative_self_host_cash,
+                utilization_whole_month: m.utilization_whole_month,
             })
             .collect(),
         summary: Some(pb::ProjectionSummary {
@@ -514,6 +566,11 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
                 .iter()
                 .map(|a| format!("{}@{}", a.id, a.effective_date))
                 .collect(),
+            break_even_months_fractional: s.break_even_months_fractional,
+            capex_paid_month_0: s.capex_paid_month_0,
+            mean_utilization_whole_month: s.mean_utilization_whole_month,
         }),
+        assumptions: assumptions_pb(&p.plan),
+        warnings: p.plan.warnings.clone(),
     }
 }

@@ -204,6 +204,15 @@ impl<C: Count> Aggregate<C> {
         let mut cumulative_sh = [0.0; LANES];
         let mut savings = [0.0; LANES];
         let mut npv = [0.0; LANES];
+        // Capex paid in month 0, before the horizon: in the cash view's
+        // cumulative totals from the start, and undiscounted in the NPV.
+        for l in 0..LANES {
+            let month_0 = batch.capex_month_0[l];
+            if basis == Basis::Cash {
+                cumulative_sh[l] = month_0;
+            }
+            npv[l] = 0.0 - month_0;
+        }
         // The month after the last in which self-hosting is behind,
         // cumulatively: the break-even month if within the horizon.
         let mut after_last_loss = [0u32; LANES];

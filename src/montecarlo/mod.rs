@@ -200,7 +200,7 @@ fn apply_statics(
 ) -> Option<f64> {
     let mut api_decline = None;
     for ((name, _), &v) in stochastic.uncertain.iter().zip(values) {
-        let w = &mut scratch.scenario.workload;
+        let w = &mut scratch.traffic;
         match name.as_str() {
             "workload.requests_per_day" => w.requests_per_day = v.max(0.0),
             "workload.annual_growth" => w.annual_growth = v.max(-0.99),
@@ -209,9 +209,9 @@ fn apply_statics(
             "workload.peak_to_average" => w.peak_to_average = v.max(1.0),
             "api.annual_price_decline" => api_decline = Some(v.clamp(0.0, 0.99)),
             "self_host.target_utilization" => {
-                scratch.scenario.self_host.target_utilization = v.clamp(0.01, 1.0)
+                scratch.sizing.target_utilization = v.clamp(0.01, 1.0)
             }
-            "self_host.quality_factor" => scratch.scenario.self_host.quality_factor = v.max(0.01),
+            "self_host.quality_factor" => scratch.sizing.quality_factor = v.max(0.01),
             other => match (&mut scratch.costs, &base.costs) {
                 (
                     Costs::Rented {
@@ -259,7 +259,7 @@ impl<'a> Job<'a> {
                     .map_err(|why| Error::invalid("stochastic.correlation", why))?,
             )
         };
-        let monthly = (1.0 + plan.scenario.discount_rate).powf(1.0 / 12.0) - 1.0;
+        let monthly = (1.0 + plan.discount_rate).powf(1.0 / 12.0) - 1.0;
         let discount = (1..=plan.horizon)
             .map(|t| (1.0 + monthly).powi(-(t as i32)))
             .collect();
@@ -267,8 +267,8 @@ impl<'a> Job<'a> {
             stochastic,
             horizon: plan.horizon,
             cholesky,
-            base_requests_per_day: plan.scenario.workload.requests_per_day,
-            base_growth: plan.scenario.workload.annual_growth,
+            base_requests_per_day: plan.traffic.requests_per_day,
+            base_growth: plan.traffic.annual_growth,
             fixed,
         };
         Ok(Job {
@@ -332,7 +332,7 @@ impl<'a> Job<'a> {
         let mut batch = Batch::new(plan);
         let mut agg = ChunkAggregate::new(h);
         let mut drivers: Vec<Vec<f64>> = Vec::new();
-        let base_decline = plan.scenario.api.annual_price_decline;
+        let base_decline = plan.api_annual_price_decline;
         for first in (start..end).step_by(LANES) {
             if cancel.load(Ordering::Relaxed) {
                 break;
@@ -372,11 +372,8 @@ impl<'a> Job<'a> {
             }
             if uncertain {
                 for lane in 0..n {
-                    scratch.scenario.workload = plan.scenario.workload.clone();
-                    scratch.scenario.self_host.target_utilization =
-                        plan.scenario.self_host.target_utilization;
-                    scratch.scenario.self_host.quality_factor =
-                        plan.scenario.self_host.quality_factor;
+                    scratch.traffic = plan.traffic.clone();
+                    scratch.sizing = plan.sizing.clone();
                     scratch.costs = plan.costs.clone();
                     let decline =
                         apply_statics(plan, &mut scratch, self.stochastic, &draw.statics[lane]);
@@ -511,16 +508,16 @@ pub fn simulate(
 
 /// The scenario's own value of an uncertain input.
 fn base_of(plan: &Plan, name: &str) -> Option<f64> {
-    let s = &plan.scenario;
+    let (w, sh) = (&plan.traffic, &plan.sizing);
     Some(match name {
-        "workload.requests_per_day" => s.workload.requests_per_day,
-        "workload.annual_growth" => s.workload.annual_growth,
-        "workload.cached_input_fraction" => s.workload.cached_input_fraction,
-        "workload.batch_fraction" => s.workload.batch_fraction,
-        "workload.peak_to_average" => s.workload.peak_to_average,
-        "api.annual_price_decline" => s.api.annual_price_decline,
-        "self_host.target_utilization" => s.self_host.target_utilization,
-        "self_host.quality_factor" => s.self_host.quality_factor,
+        "workload.requests_per_day" => w.requests_per_day,
+        "workload.annual_growth" => w.annual_growth,
+        "workload.cached_input_fraction" => w.cached_input_fraction,
+        "workload.batch_fraction" => w.batch_fraction,
+        "workload.peak_to_average" => w.peak_to_average,
+        "api.annual_price_decline" => plan.api_annual_price_decline,
+        "self_host.target_utilization" => sh.target_utilization,
+        "self_host.quality_factor" => sh.quality_factor,
         other => match &plan.costs {
             Costs::Rented {
                 usd_per_gpu_hour, ..

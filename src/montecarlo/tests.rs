@@ -116,6 +116,72 @@ fn check_deterministic(months: &[tco::Month], outcome: &Outcome) {
     );
 }
 
+/// Hardware paid in month 0 and a business-hours duty cycle: the cash
+/// view of every path starts from the month-0 payment, as the projection's
+/// does, and the NPV counts it undiscounted.
+#[test]
+fn a_month_0_purchase_starts_every_cash_path_as_the_projection_does() {
+    let scenario = Scenario::from_toml(
+        r#"
+        horizon_months = 24
+        start_month = "2025-06"
+        [workload]
+        requests_per_day = 200000
+        input_tokens = 1000
+        output_tokens = 200
+        [workload.duty_cycle]
+        hours_per_day = 10
+        days_per_month = 21
+        [api]
+        price_id = "gpt-4o"
+        [self_host]
+        model = "llama-3.1-8b"
+        gpu = "h100-sxm"
+        precision = "fp8"
+        min_replicas = 1
+        [self_host.deployment.owned]
+        lot_gpus = 1
+        idle_watts_per_gpu = 80
+        purchase_in_month_0 = true
+        "#,
+    )
+    .unwrap();
+    let calibration = Calibration {
+        name: "default".into(),
+        tuning: Tuning::default(),
+        expected_error: 0.0,
+        points: 0,
+    };
+    let plan = tco::plan(&Catalog::embedded().unwrap(), &scenario, &calibration, "").unwrap();
+    let mut months = Vec::new();
+    plan.run(&tco::PathInputs::default(), &mut months);
+    let summary = tco::summarize(&plan, &months, Basis::Cash);
+    assert!(summary.capex_paid_month_0 > 0.0);
+    let cash = Settings {
+        basis: Basis::Cash,
+        ..settings(100)
+    };
+    let outcome = run(&plan, &Stochastic::default(), &cash);
+    for (m, s) in months.iter().zip(&outcome.months) {
+        assert_eq!(
+            s.cumulative_self_host.mean, m.cumulative_self_host_cash,
+            "month {}",
+            m.t
+        );
+    }
+    let savings = summary.npv_api - summary.npv_self_host;
+    assert!(
+        (outcome.npv_savings.mean - savings).abs() <= 1e-9 * savings.abs(),
+        "{} against {savings}",
+        outcome.npv_savings.mean
+    );
+    let deterministic = tco::summarize_break_even(&months, Basis::Cash);
+    assert_eq!(
+        outcome.p_no_break_even,
+        if deterministic.is_some() { 0.0 } else { 1.0 }
+    );
+}
+
 fn drawer<'a>(stochastic: &'a Stochastic, horizon: usize) -> Drawer<'a> {
     Drawer {
         stochastic,

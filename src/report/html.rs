@@ -17,8 +17,8 @@ use crate::catalog::{Catalog, Provenance, UsdFigure};
 use crate::error::Error;
 use crate::estimator::{Estimate, ScalingPoint};
 use crate::montecarlo::Outcome;
-use crate::tco::plan::Plan;
-use crate::tco::scenario::{Deployment, Routing, parse_month};
+use crate::tco::plan::{Assumption, Origin, Plan};
+use crate::tco::scenario::{Deployment, parse_month};
 use crate::tco::{Basis, BreakEvenVolume, Month, Projection, Scenario, Sensitivity, Summary};
 
 use super::{Format, Tornado, chart, format as fmt, median_break_even, projected_months};
@@ -46,6 +46,12 @@ pub struct Report {
     pub scaling: Vec<ScalingPoint>,
     /// The catalogue figures used, with their sources ([`sources`]).
     pub sources: Vec<Source>,
+    /// Every value the computation used and where it came from.
+    pub assumptions: Vec<Assumption>,
+    /// Warnings about the answer (idle GPUs, a fleet below its minimum).
+    pub warnings: Vec<String>,
+    /// The annual discount rate behind the net present values.
+    pub discount_rate: f64,
     /// Which catalogue the figures come from ([`Catalog::version`]); empty
     /// to leave out.
     pub catalog_version: String,
@@ -89,6 +95,9 @@ impl Report {
             sweep: None,
             scaling: Vec::new(),
             sources: sources(&projection.plan, catalog),
+            assumptions: projection.plan.assumptions.clone(),
+            warnings: projection.plan.warnings.clone(),
+            discount_rate: projection.plan.discount_rate,
             catalog_version: catalog.version(),
             generated: String::new(),
         }
@@ -130,28 +139,29 @@ pub fn sources(plan: &Plan, catalog: &Catalog) -> Vec<Source> {
         provenance: f.provenance.clone(),
     };
     match &s.deployment {
-        Deployment::Rented(r) => match r.rate.as_str() {
-            "reserved" => out.push(usd(
-                format!("{} one-year reserved rental", gpu.name),
-                &gpu.rental_reserved_1y_per_gpu_hour,
-                "per GPU-hour",
-            )),
-            "custom" => {}
-            _ => out.push(usd(
-                format!("{} on-demand rental", gpu.name),
-                &gpu.rental_on_demand_per_gpu_hour,
-                "per GPU-hour",
-            )),
-        },
+        Deployment::Rented(r) if r.usd_per_gpu_hour.is_none() => {
+            let (name, figure) = match r.rate.as_deref() {
+                Some("reserved") => ("one-year reserved", &gpu.rental_reserved_1y_per_gpu_hour),
+                _ => ("on-demand", &gpu.rental_on_demand_per_gpu_hour),
+            };
+            if let Some(f) = figure {
+                out.push(usd(
+                    format!("{} {name} rental", gpu.name),
+                    f,
+                    "per GPU-hour",
+                ));
+            }
+        }
+        Deployment::Rented(_) => {}
         Deployment::Owned(o) => {
-            if o.purchase_usd_per_gpu <= 0.0 {
+            if o.purchase_usd_per_gpu.is_none() {
                 out.push(usd(
                     format!("{} purchase price", gpu.name),
                     &gpu.purchase_per_gpu,
                     "per GPU",
                 ));
             }
-            if o.server_usd_per_gpu <= 0.0
+            if o.server_usd_per_gpu.is_none()
                 && let Some(server) = &gpu.server_per_gpu
             {
                 out.push(usd(
@@ -361,12 +371,18 @@ impl Page<'_> {
         card(
             "Break-even month",
             sm.break_even_month.map_or("none".into(), |t| self.month(t)),
-            match sm.break_even_month {
-                Some(t) => format!(
+            match (sm.break_even_month, sm.break_even_months_fractional) {
+                (Some(t), Some(f)) => format!(
+                    "month {t}, from which self-hosting stays cheaper ({} basis); the \
+                     cumulative costs cross {} months in",
+                    self.basis(),
+                    fmt::number(f, 1)
+                ),
+                (Some(t), None) => format!(
                     "month {t}, from which self-hosting stays cheaper ({} basis)",
                     self.basis()
                 ),
-                None => format!(
+                (None, _) => format!(
                     "self-hosting does not stay cheaper within {} months",
                     r.scenario.horizon_months
                 ),
@@ -419,7 +435,7 @@ impl Page<'_> {
                 "API {} against self-hosted {} at {} a year",
                 fmt::money(sm.npv_api),
                 fmt::money(sm.npv_self_host),
-                fmt::percent(r.scenario.discount_rate, 1)
+                fmt::percent(r.discount_rate, 1)
             ),
         );
         if let Some(o) = &r.outcome {
@@ -589,200 +605,34 @@ impl Page<'_> {
         out.push_str("</section>\n");
     }
 
+    /// Every value the answer used, with where it came from: the
+    /// scenario, a catalogue entry and its source, or a built-in default
+    /// and its reason.
     fn inputs(&self, out: &mut String) {
-        let s = &self.r.scenario;
-        let w = &s.workload;
-        let sh = &s.self_host;
-        out.push_str("<section id=\"inputs\">\n<h2>Inputs</h2>\n");
-        let opt = |v: f64, text: String| if v > 0.0 { text } else { "none".into() };
-        let mut rows: Vec<(&str, String)> = vec![
-            (
-                "Horizon",
-                format!("{} months from {}", s.horizon_months, self.month(1)),
-            ),
-            (
-                "Discount rate",
-                format!("{} a year", fmt::percent(s.discount_rate, 1)),
-            ),
-        ];
-        table(out, "Scenario", &rows);
-
-        rows = vec![
-            (
-                "Requests per day (month 1)",
-                fmt::number(w.requests_per_day, 0),
-            ),
-            ("Prompt tokens per request", fmt::number(w.input_tokens, 0)),
-            (
-                "Generated tokens per request",
-                fmt::number(w.output_tokens, 0),
-            ),
-            (
-                "Cached prompt share",
-                fmt::percent(w.cached_input_fraction, 0),
-            ),
-            ("Batch API share", fmt::percent(w.batch_fraction, 0)),
-            (
-                "Peak to average",
-                format!("{}×", fmt::number(w.peak_to_average, 2)),
-            ),
-            ("Days per month", fmt::number(w.days_per_month, 0)),
-            ("Annual growth", fmt::percent(w.annual_growth, 1)),
-        ];
-        table(out, "Workload", &rows);
-
-        rows = vec![
-            ("Catalogue price", s.api.price_id.clone()),
-            (
-                "Expected price decline",
-                format!("{} a year", fmt::percent(s.api.annual_price_decline, 0)),
-            ),
-        ];
-        for d in &s.api.volume_discounts {
-            rows.push((
-                "Volume discount",
-                format!(
-                    "{} from {} a month",
-                    fmt::percent(d.discount, 0),
-                    fmt::money(d.monthly_spend_usd)
-                ),
-            ));
+        let r = self.r;
+        out.push_str(
+            "<section id=\"inputs\">\n<h2>Inputs and assumptions</h2>\n<table>\n<thead><tr>\
+             <th>Field</th><th>Value</th><th>From</th></tr></thead>\n<tbody>\n",
+        );
+        for a in &r.assumptions {
+            let from = match &a.origin {
+                Origin::Scenario => "scenario".to_string(),
+                Origin::Catalogue { entry, source } => format!("catalogue {entry}: {source}"),
+                Origin::Default { reason } => format!("default: {reason}"),
+                Origin::Derived { how } => format!("derived: {how}"),
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&a.field),
+                escape(&a.value),
+                escape(&from)
+            );
         }
-        if let Some(ft) = &s.api.fine_tune {
-            rows.push((
-                "Fine-tuned variant",
-                format!(
-                    "training {}, {}× token price, {} prompt tokens saved",
-                    fmt::money(ft.training_cost_usd),
-                    fmt::number(ft.price_multiplier, 2),
-                    fmt::number(ft.prompt_tokens_saved, 0)
-                ),
-            ));
+        out.push_str("</tbody>\n</table>\n");
+        for w in &r.warnings {
+            let _ = writeln!(out, "<p class=\"warning\">{}</p>", escape(w));
         }
-        table(out, "API", &rows);
-
-        rows = vec![
-            ("Model", sh.model.clone()),
-            ("GPU", sh.gpu.clone()),
-            (
-                "Precision",
-                if sh.kv_precision.is_empty() {
-                    sh.precision.clone()
-                } else {
-                    format!("{} weights, {} KV cache", sh.precision, sh.kv_precision)
-                },
-            ),
-            (
-                "Tensor parallel",
-                if sh.tensor_parallel == 0 {
-                    "smallest that fits".into()
-                } else {
-                    sh.tensor_parallel.to_string()
-                },
-            ),
-            (
-                "Time to first token limit",
-                opt(sh.ttft_seconds, format!("{} s", sh.ttft_seconds)),
-            ),
-            (
-                "Time per output token limit",
-                opt(sh.tpot_seconds, format!("{} ms", sh.tpot_seconds * 1000.0)),
-            ),
-            ("Target utilisation", fmt::percent(sh.target_utilization, 0)),
-            ("Minimum replicas", sh.min_replicas.to_string()),
-            ("Tokenizer ratio", fmt::number(sh.tokenizer_ratio, 2)),
-            ("Quality factor", fmt::number(sh.quality_factor, 2)),
-        ];
-        if !sh.calibration.is_empty() {
-            rows.push(("Calibration", sh.calibration.clone()));
-        }
-        match &sh.deployment {
-            Deployment::Rented(d) => {
-                rows.push((
-                    "Rental",
-                    match d.rate.as_str() {
-                        "custom" => {
-                            format!("{} per GPU-hour", fmt::money_cents(d.usd_per_gpu_hour))
-                        }
-                        "reserved" => "catalogue one-year reserved rate".into(),
-                        _ => "catalogue on-demand rate".into(),
-                    },
-                ));
-                rows.push((
-                    "Expected rental decline",
-                    format!("{} a year", fmt::percent(d.annual_price_decline, 0)),
-                ));
-            }
-            Deployment::Owned(o) => {
-                let or_catalogue = |v: f64| {
-                    if v > 0.0 {
-                        format!("{} per GPU", fmt::money(v))
-                    } else {
-                        "catalogue".into()
-                    }
-                };
-                rows.extend([
-                    ("GPU purchase", or_catalogue(o.purchase_usd_per_gpu)),
-                    ("Rest of server", or_catalogue(o.server_usd_per_gpu)),
-                    ("Depreciation", format!("{} months", o.depreciation_months)),
-                    (
-                        "Cost of capital",
-                        format!("{} a year", fmt::percent(o.cost_of_capital, 1)),
-                    ),
-                    ("Resale at horizon", fmt::percent(o.resale_fraction, 0)),
-                    (
-                        "Power",
-                        format!("{} per kWh", fmt::money_cents(o.power_usd_per_kwh)),
-                    ),
-                    ("PUE", fmt::number(o.pue, 2)),
-                    (
-                        "Load",
-                        format!("{} of TDP", fmt::percent(o.load_fraction, 0)),
-                    ),
-                    (
-                        "Host power",
-                        format!("{} W per GPU", fmt::number(o.host_watts_per_gpu, 0)),
-                    ),
-                    (
-                        "Colocation",
-                        format!("{} per kW-month", fmt::money(o.colocation_usd_per_kw_month)),
-                    ),
-                    (
-                        "Staff",
-                        format!(
-                            "{} a month + {} per GPU-month",
-                            fmt::money(o.staff_usd_per_month),
-                            fmt::money(o.staff_usd_per_gpu_month)
-                        ),
-                    ),
-                    ("Lead time", format!("{} months", o.lead_time_months)),
-                    (
-                        "Purchase lot",
-                        if o.lot_gpus == 0 {
-                            "one node".into()
-                        } else {
-                            format!("{} GPUs", o.lot_gpus)
-                        },
-                    ),
-                ]);
-            }
-        }
-        rows.push((
-            "Routing",
-            match s.routing {
-                Routing::AllSelfHosted => "all traffic self-hosted".into(),
-                Routing::Fraction { self_hosted } => {
-                    format!(
-                        "{} self-hosted, the rest on the API",
-                        fmt::percent(self_hosted, 0)
-                    )
-                }
-                Routing::Overflow { gpus } => {
-                    format!("{gpus} GPUs serve what they can, the rest goes to the API")
-                }
-            },
-        ));
-        table(out, "Self-hosting", &rows);
         out.push_str("</section>\n");
     }
 

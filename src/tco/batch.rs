@@ -93,6 +93,8 @@ pub struct Batch {
     /// depreciation of the cohort that expires in each month, with 1 where
     /// there is one (at most one cohort enters, so one expires, a month).
     capex_paid: Vec<Row>,
+    /// Owned GPUs: capex paid in month 0, before the horizon.
+    pub capex_month_0: Row,
     expiring: Vec<Row>,
     expires: Vec<Row>,
 }
@@ -134,6 +136,7 @@ impl Batch {
             self_host_cash: rows(0.0),
             utilization: rows(0.0),
             capex_paid: rows(0.0),
+            capex_month_0: zero,
             expiring: rows(0.0),
             expires: rows(0.0),
         };
@@ -174,8 +177,8 @@ impl Batch {
     /// that lane's uncertain static inputs applied.
     #[inline(always)]
     pub fn set_statics(&mut self, lane: usize, plan: &Plan) {
-        let w = &plan.scenario.workload;
-        let sh = &plan.scenario.self_host;
+        let w = &plan.traffic;
+        let sh = &plan.sizing;
         let s = &mut *self.statics;
         s.requests_per_day[lane] = w.requests_per_day;
         // A power per path is a noticeable cost next to the rest of this;
@@ -261,12 +264,15 @@ impl Plan {
         let h = self.horizon;
         assert_eq!(b.horizon, h, "a batch is made for one plan");
         let s = &*b.statics;
-        let w = &self.scenario.workload;
-        let days = w.days_per_month;
+        let w = &self.traffic;
+        let days = w.operating_days;
         let hours = self.hours_per_month;
+        let operating_hours = self.operating_hours_per_month;
+        let idle_hours = hours - operating_hours;
+        let seconds = w.operating_seconds_per_day;
         let rps = self.replica_requests_per_s;
         let tp = f64::from(self.tensor_parallel);
-        let min_replicas = f64::from(self.scenario.self_host.min_replicas);
+        let min_replicas = f64::from(self.sizing.min_replicas);
         let cap = f64::from(u32::MAX / 1024);
         let share = match self.routing {
             Routing::Fraction { self_hosted } => self_hosted,
@@ -295,6 +301,7 @@ impl Plan {
                 rows.fill([0.0; LANES]);
             }
         }
+        b.capex_month_0 = [0.0; LANES];
 
         let mut requests = [0.0; LANES];
         let mut served = [0.0; LANES];
@@ -363,7 +370,7 @@ impl Plan {
                     for l in 0..LANES {
                         let wanted = requests[l] * share * s.quality_factor[l];
                         let per_replica_per_day =
-                            rps * throughput[l] * s.target_utilization[l] * 86_400.0
+                            rps * throughput[l] * s.target_utilization[l] * seconds
                                 / s.peak_to_average[l];
                         served[l] = wanted.min(fleet_replicas * per_replica_per_day);
                         replicas[l] = fleet_replicas;
@@ -372,7 +379,7 @@ impl Plan {
                 None => {
                     for l in 0..LANES {
                         let wanted = requests[l] * share * s.quality_factor[l];
-                        let peak_rps = wanted / 86_400.0 * s.peak_to_average[l];
+                        let peak_rps = wanted / seconds * s.peak_to_average[l];
                         let per_replica = rps * throughput[l] * s.target_utilization[l];
                         let needed =
                             ceil_small((peak_rps / per_replica).min(cap)).max(min_replicas);
@@ -418,8 +425,16 @@ impl Plan {
                     // Capex is paid `lead_time_months` before the GPUs
                     // serve, at that month's prices (month 1 at the
                     // earliest).
-                    let pay = (t.saturating_sub(o.lead_time_months).max(1) - 1) as usize;
-                    let price_then = &b.gpu_price[pay];
+                    let due = t.saturating_sub(o.lead_time_months);
+                    // The opening fleet, and whatever falls due before month 1, is
+                    // paid in month 0 when the scenario says so.
+                    let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
+                    let pay = (due.max(1) - 1) as usize;
+                    let price_then = if before_start {
+                        &[1.0; LANES]
+                    } else {
+                        &b.gpu_price[pay]
+                    };
                     // A fixed overflow fleet is bought as given; growing
                     // fleets in whole lots.
                     let mut wanted = [0.0; LANES];
@@ -457,7 +472,12 @@ impl Plan {
                         b.expiring[end] = monthly;
                         b.expires[end] = cohort;
                     }
-                    for (paid, c) in b.capex_paid[pay].iter_mut().zip(&capex) {
+                    let paid_row = if before_start {
+                        &mut b.capex_month_0
+                    } else {
+                        &mut b.capex_paid[pay]
+                    };
+                    for (paid, c) in paid_row.iter_mut().zip(&capex) {
                         *paid += c;
                     }
                     let (expiring, expires) = (&b.expiring[i], &b.expires[i]);
@@ -479,11 +499,18 @@ impl Plan {
                     }
                     for l in 0..LANES {
                         let g = held[l];
-                        let power = g
+                        let mut power = g
                             * o.kw_at_load_per_gpu
-                            * hours
+                            * operating_hours
                             * s.power_usd_per_kwh[l]
                             * power_price[l];
+                        if idle_hours > 0.0 {
+                            power += g
+                                * o.kw_idle_per_gpu
+                                * idle_hours
+                                * s.power_usd_per_kwh[l]
+                                * power_price[l];
+                        }
                         let colocation =
                             g * o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month;
                         let staff = s.staff_usd_per_month[l] + o.staff_usd_per_gpu_month * g;
@@ -503,7 +530,7 @@ impl Plan {
                 }
             }
             for l in 0..LANES {
-                let capacity = replicas[l] * rps * throughput[l] * 86_400.0;
+                let capacity = replicas[l] * rps * throughput[l] * seconds;
                 let busy = (served[l] / capacity).min(1.0);
                 utilization[l] = if capacity > 0.0 { busy } else { 0.0 };
             }
@@ -603,14 +630,14 @@ mod tests {
         let mut lanes = Vec::new();
         for lane in 0..LANES {
             let mut p = plan.clone();
-            let w = &mut p.scenario.workload;
+            let w = &mut p.traffic;
             w.requests_per_day *= rng.random_range(0.0..3.0);
             w.annual_growth = rng.random_range(-0.5..2.0);
             w.cached_input_fraction = rng.random_range(0.0..1.0);
             w.batch_fraction = rng.random_range(0.0..1.0);
             w.peak_to_average = rng.random_range(1.0..3.0);
-            p.scenario.self_host.target_utilization = rng.random_range(0.2..1.0);
-            p.scenario.self_host.quality_factor = rng.random_range(0.5..2.0);
+            p.sizing.target_utilization = rng.random_range(0.2..1.0);
+            p.sizing.quality_factor = rng.random_range(0.5..2.0);
             match &mut p.costs {
                 Costs::Rented {
                     usd_per_gpu_hour, ..
@@ -650,6 +677,32 @@ mod tests {
                     m.t
                 );
             }
+        }
+    }
+
+    /// Operating hours with idle power outside them, and the opening
+    /// fleet paid in month 0.
+    #[test]
+    fn duty_cycles_and_month_0_purchases_match_the_reference_to_the_bit() {
+        for lead_time in [0, 2] {
+            let mut s = scenario("owned", lead_time);
+            s.workload.duty_cycle = Some(crate::tco::scenario::DutyCycle {
+                hours_per_day: 9.0,
+                days_per_month: 21.0,
+            });
+            if let crate::tco::scenario::Deployment::Owned(o) = &mut s.self_host.deployment {
+                o.idle_watts_per_gpu = Some(120.0);
+                o.purchase_in_month_0 = Some(true);
+            }
+            check(&s);
+            let catalog = Catalog::embedded().unwrap();
+            let plan = plan(&catalog, &s, &Calibration::defaults(), "").unwrap();
+            let mut batch = Batch::new(&plan);
+            plan.run_batch(&mut batch);
+            let mut months = Vec::new();
+            plan.run(&PathInputs::default(), &mut months);
+            assert!(months[0].capex_paid_month_0 > 0.0);
+            assert_eq!(batch.capex_month_0[0], months[0].capex_paid_month_0);
         }
     }
 

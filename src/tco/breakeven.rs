@@ -104,7 +104,10 @@ impl Plan {
                 let capex = o.capex_per_gpu * adjust.gpu_price;
                 let per_gpu = capex / f64::from(o.depreciation_months)
                     + o.cost_of_capital / 12.0 * capex
-                    + o.kw_at_load_per_gpu * self.hours_per_month * o.power_usd_per_kwh
+                    + (o.kw_at_load_per_gpu * self.operating_hours_per_month
+                        + o.kw_idle_per_gpu
+                            * (self.hours_per_month - self.operating_hours_per_month))
+                        * o.power_usd_per_kwh
                     + o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month
                     + o.staff_usd_per_gpu_month;
                 (per_gpu, o.staff_usd_per_month)
@@ -114,7 +117,7 @@ impl Plan {
 
     /// Month-1 API cost of `requests_per_day`.
     fn steady_api(&self, requests_per_day: f64, adjust: Adjust) -> f64 {
-        let w = &self.scenario.workload;
+        let w = &self.traffic;
         let rates: &ApiRates = &self.api_rates[0];
         api_cost(
             rates,
@@ -124,7 +127,7 @@ impl Plan {
             w.output_tokens,
             w.cached_input_fraction,
             w.batch_fraction,
-            w.days_per_month,
+            w.operating_days,
             &self.volume_discounts,
         )
     }
@@ -137,7 +140,7 @@ impl Plan {
     /// the API costs less than the step; the answer is just past the last
     /// such point.
     pub fn break_even_volume(&self, adjust: Adjust) -> BreakEvenVolume {
-        let s = &self.scenario;
+        let (w, sh) = (&self.traffic, &self.sizing);
         let (per_gpu, fixed) = self.steady_costs(adjust);
         let tp = self.tensor_parallel;
         let share = match self.routing {
@@ -151,9 +154,10 @@ impl Plan {
             _ => NotReached::NothingSelfHosted,
         };
         // API-side requests/day one replica serves.
-        let capacity = self.replica_requests_per_s * s.self_host.target_utilization * 86_400.0
-            / s.workload.peak_to_average
-            / s.self_host.quality_factor;
+        let capacity =
+            self.replica_requests_per_s * sh.target_utilization * w.operating_seconds_per_day
+                / w.peak_to_average
+                / sh.quality_factor;
         let mut result = BreakEvenVolume {
             monthly_cost_per_gpu: per_gpu,
             requests_per_day_per_replica: capacity,
@@ -184,7 +188,7 @@ impl Plan {
             Costs::Rented { .. } => 1,
         };
         let step_cost = |replicas: u32| -> f64 {
-            let gpus = replicas.max(s.self_host.min_replicas) * tp;
+            let gpus = replicas.max(sh.min_replicas) * tp;
             f64::from(gpus.div_ceil(lot) * lot) * per_gpu + fixed
         };
         // Beyond this many replicas the API's slope outruns every step.
@@ -200,7 +204,7 @@ impl Plan {
             return result;
         }
         let mut answer = 0.0;
-        for k in 1..=(last_possible as u32).max(s.self_host.min_replicas + 1) {
+        for k in 1..=(last_possible as u32).max(sh.min_replicas + 1) {
             let (lo, hi) = (capacity * f64::from(k - 1), capacity * f64::from(k));
             let cost = step_cost(k);
             // The API's cost is lowest just above the segment's start or
@@ -270,7 +274,7 @@ pub fn sensitivities(plan: &Plan, basis: Basis) -> Vec<Sensitivity> {
             let series = vec![1.0 + change; plan.horizon];
             let mut path = PathInputs::default();
             match input {
-                "annual_growth" => p.scenario.workload.annual_growth *= 1.0 + change,
+                "annual_growth" => p.traffic.annual_growth *= 1.0 + change,
                 "api_price" => {
                     adjust.api_price = 1.0 + change;
                     path.api_price = &series;

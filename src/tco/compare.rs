@@ -107,7 +107,7 @@ pub fn compare(
                 let mut s = base.clone();
                 s.self_host.model = model.id.clone();
                 s.self_host.gpu = gpu.id.clone();
-                s.self_host.precision = precision.name().into();
+                s.self_host.precision = Some(precision.name().into());
                 s.self_host.kv_precision = String::new();
                 s.self_host.tensor_parallel = 0;
                 let id = format!("{}/{}/{}", model.id, gpu.id, precision);
@@ -172,7 +172,7 @@ fn first_fitting(
         .max_by(|a, b| a.memory_gb.total_cmp(&b.memory_gb))
         .map(|g| g.id.clone())
         .unwrap_or_default();
-    fallback.self_host.precision = "bf16".into();
+    fallback.self_host.precision = Some("bf16".into());
     fallback.self_host.ttft_seconds = 0.0;
     fallback.self_host.tpot_seconds = 0.0;
     super::plan::plan(catalog, &fallback, calibration, "").map(|_| fallback)

@@ -129,11 +129,11 @@ pub fn break_even_map(plan: &Plan, x: Axis, y: Axis, basis: Basis) -> Result<Map
             let mut gpu = 1.0;
             for (input, value) in [(x.input, xv), (y.input, yv)] {
                 match input {
-                    MapInput::RequestsPerDay => p.scenario.workload.requests_per_day = value,
-                    MapInput::AnnualGrowth => p.scenario.workload.annual_growth = value,
+                    MapInput::RequestsPerDay => p.traffic.requests_per_day = value,
+                    MapInput::AnnualGrowth => p.traffic.annual_growth = value,
                     MapInput::ApiPriceMultiplier => api = value,
                     MapInput::ApiAnnualPriceDecline => {
-                        let old = plan.scenario.api.annual_price_decline;
+                        let old = plan.api_annual_price_decline;
                         for (i, rates) in p.api_rates.iter_mut().enumerate() {
                             let years = i as f64 / 12.0;
                             let f = ((1.0 - value) / (1.0 - old)).powf(years);
@@ -141,11 +141,11 @@ pub fn break_even_map(plan: &Plan, x: Axis, y: Axis, basis: Basis) -> Result<Map
                             rates.cached_input *= f;
                             rates.output *= f;
                         }
-                        p.scenario.api.annual_price_decline = value;
+                        p.api_annual_price_decline = value;
                     }
                     MapInput::GpuPriceMultiplier => gpu = value,
-                    MapInput::TargetUtilization => p.scenario.self_host.target_utilization = value,
-                    MapInput::PeakToAverage => p.scenario.workload.peak_to_average = value,
+                    MapInput::TargetUtilization => p.sizing.target_utilization = value,
+                    MapInput::PeakToAverage => p.traffic.peak_to_average = value,
                 }
             }
             let api_series = vec![api; plan.horizon];

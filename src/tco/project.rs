@@ -69,8 +69,13 @@ pub struct Month {
     pub self_host_pnl: f64,
     /// Self-host option, cash view.
     pub self_host_cash: f64,
-    /// Self-hosted work over the capacity held, 0–1.
+    /// Self-hosted work over the capacity held in operating hours, 0–1.
     pub utilization: f64,
+    /// The same over every hour of the month.
+    pub utilization_whole_month: f64,
+    /// Month 1 only: capex paid in month 0, before the horizon (in the
+    /// cash view's cumulative totals from month 1 on).
+    pub capex_paid_month_0: f64,
     pub cumulative_api: f64,
     pub cumulative_self_host_pnl: f64,
     pub cumulative_self_host_cash: f64,
@@ -125,9 +130,9 @@ impl Plan {
         if requests_per_day <= 0.0 {
             return 0;
         }
-        let s = &self.scenario;
-        let peak_rps = requests_per_day / 86_400.0 * s.workload.peak_to_average;
-        let per_replica = self.replica_requests_per_s * throughput * s.self_host.target_utilization;
+        let peak_rps = requests_per_day / self.traffic.operating_seconds_per_day
+            * self.traffic.peak_to_average;
+        let per_replica = self.replica_requests_per_s * throughput * self.sizing.target_utilization;
         // The quotient rounded up, capped: `min` first, then truncation and
         // one comparison rather than `f64::ceil`, which baseline x86-64
         // makes a libm call (this runs every month of every projection).
@@ -138,18 +143,21 @@ impl Plan {
         } else {
             whole
         };
-        needed.max(s.self_host.min_replicas)
+        needed.max(self.sizing.min_replicas)
     }
 
     /// Runs the model over `path`, writing one [`Month`] per month into
     /// `months` (cleared first, so a buffer can be reused across paths).
     pub fn run(&self, path: &PathInputs, months: &mut Vec<Month>) {
         months.clear();
-        let s = &self.scenario;
-        let w = &s.workload;
-        let sh = &s.self_host;
-        let days = w.days_per_month;
+        let w = &self.traffic;
+        let sh = &self.sizing;
+        // Traffic arrives on operating days; rentals run the whole month.
+        let days = w.operating_days;
         let hours = self.hours_per_month;
+        let operating_hours = self.operating_hours_per_month;
+        let idle_hours = hours - operating_hours;
+        let seconds = w.operating_seconds_per_day;
         let tp = self.tensor_parallel;
         let share = match self.routing {
             Routing::Fraction { self_hosted } => self_hosted,
@@ -157,6 +165,7 @@ impl Plan {
         };
         let fine_tune = self.fine_tune;
         let mut cohorts: Vec<Cohort> = Vec::new();
+        let mut month_0_capex = 0.0;
         // Cohorts all depreciate over the same months and enter in order, so
         // they also expire in order: the depreciation of a month is a
         // running sum, not a scan.
@@ -215,7 +224,7 @@ impl Plan {
             // Self-hosted work, in open-model requests.
             let wanted = requests * share * sh.quality_factor;
             let per_replica_per_day =
-                self.replica_requests_per_s * throughput * sh.target_utilization * 86_400.0
+                self.replica_requests_per_s * throughput * sh.target_utilization * seconds
                     / w.peak_to_average;
             let (served, replicas) = match self.routing {
                 Routing::Overflow { gpus } => {
@@ -269,10 +278,20 @@ impl Plan {
                             Routing::Overflow { .. } => target - held,
                             _ => (target - held).div_ceil(o.lot_gpus) * o.lot_gpus,
                         };
-                        let pay = t.saturating_sub(o.lead_time_months).max(1);
+                        // Paid `lead_time_months` before service, month 1 at
+                        // the earliest; or, when the scenario says so, the
+                        // opening fleet and whatever falls due before month 1
+                        // in month 0.
+                        let due = t.saturating_sub(o.lead_time_months);
+                        let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
+                        let pay = due.max(1);
                         let capex = f64::from(added)
                             * o.capex_per_gpu
-                            * at(path.gpu_price, pay as usize - 1);
+                            * if before_start {
+                                1.0
+                            } else {
+                                at(path.gpu_price, pay as usize - 1)
+                            };
                         let monthly = capex / f64::from(o.depreciation_months);
                         cohorts.push(Cohort {
                             end: t + o.depreciation_months,
@@ -281,7 +300,9 @@ impl Plan {
                         depreciation += monthly;
                         book += capex;
                         held += added;
-                        if pay == t {
+                        if before_start {
+                            month_0_capex += capex;
+                        } else if pay == t {
                             m.capex_paid += capex;
                         } else {
                             months[pay as usize - 1].capex_paid += capex;
@@ -302,9 +323,16 @@ impl Plan {
                     book -= m.depreciation;
                     m.power = g
                         * o.kw_at_load_per_gpu
-                        * hours
+                        * operating_hours
                         * o.power_usd_per_kwh
                         * at(path.power_price, i);
+                    if idle_hours > 0.0 {
+                        m.power += g
+                            * o.kw_idle_per_gpu
+                            * idle_hours
+                            * o.power_usd_per_kwh
+                            * at(path.power_price, i);
+                    }
                     m.colocation = g * o.kw_provisioned_per_gpu * o.colocation_usd_per_kw_month;
                     m.staff = o.staff_usd_per_month + o.staff_usd_per_gpu_month * g;
                     m.replacements = g
@@ -322,13 +350,15 @@ impl Plan {
                         + m.replacements;
                 }
             }
-            let capacity =
-                f64::from(replicas) * self.replica_requests_per_s * throughput * 86_400.0;
+            let capacity = f64::from(replicas) * self.replica_requests_per_s * throughput * seconds;
             m.utilization = if capacity > 0.0 {
                 (served / capacity).min(1.0)
             } else {
                 0.0
             };
+            // The same over every hour of the billing month.
+            m.utilization_whole_month =
+                m.utilization * (seconds * days) / (86_400.0 * w.days_per_month);
             months.push(m);
         }
 
@@ -336,7 +366,10 @@ impl Plan {
         // The capex comes last, so that everything before it is known when
         // its month runs (which is what lets the Monte Carlo engine's batch
         // version of this model work in one pass).
-        let (mut api_total, mut pnl_total, mut cash_total) = (0.0, 0.0, 0.0);
+        let (mut api_total, mut pnl_total, mut cash_total) = (0.0, 0.0, month_0_capex);
+        if let Some(first) = months.first_mut() {
+            first.capex_paid_month_0 = month_0_capex;
+        }
         for m in months.iter_mut() {
             m.self_host_pnl += m.residual_api_cost;
             if matches!(self.costs, Costs::Owned(_)) {
@@ -371,9 +404,15 @@ pub struct Summary {
     /// First month from which cumulative self-host cost stays at or below
     /// cumulative API cost through the horizon; `None`: not within it.
     pub break_even_month: Option<u32>,
+    /// The crossing within the break-even month, interpolated linearly
+    /// between the ends of the months around it (e.g. 17.8 for a crossing
+    /// eight tenths into month 18); 0 when self-hosting is never behind.
+    pub break_even_months_fractional: Option<f64>,
     /// First month in which cumulative self-host cost is at or below
     /// cumulative API cost, even if it later rises above.
     pub first_crossover_month: Option<u32>,
+    /// Capex paid in month 0, before the horizon (cash view).
+    pub capex_paid_month_0: f64,
     pub total_api: f64,
     pub total_fine_tuned_api: f64,
     pub total_self_host_pnl: f64,
@@ -390,6 +429,8 @@ pub struct Summary {
     /// the GPUs held: a secondary figure, since idle GPUs are paid for.
     pub self_host_usage_only_cost_per_million_tokens: f64,
     pub mean_utilization: f64,
+    /// Mean utilisation over every hour of each month.
+    pub mean_utilization_whole_month: f64,
 }
 
 /// The first month from which cumulative self-host cost stays at or below
@@ -416,11 +457,32 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
         Basis::Cash => m.cumulative_self_host_cash,
     };
     let break_even_month = summarize_break_even(months, basis);
+    let month_0 = months.first().map_or(0.0, |m| m.capex_paid_month_0);
+    let break_even_months_fractional = break_even_month.map(|t| {
+        // Self-host minus API, cumulative, at the end of month t − 1 (month
+        // 0: what was paid before the horizon) and of month t.
+        let behind = |i: usize| -> f64 {
+            if i == 0 {
+                return match basis {
+                    Basis::ProfitAndLoss => 0.0,
+                    Basis::Cash => month_0,
+                };
+            }
+            let m = &months[i - 1];
+            self_host(m) - m.cumulative_api
+        };
+        let (before, after) = (behind(t as usize - 1), behind(t as usize));
+        if before <= 0.0 {
+            f64::from(t - 1)
+        } else {
+            f64::from(t - 1) + before / (before - after)
+        }
+    });
     let first_crossover_month = months
         .iter()
         .position(|m| self_host(m) <= m.cumulative_api)
         .map(|i| i as u32 + 1);
-    let monthly = ((1.0 + plan.scenario.discount_rate).powf(1.0 / 12.0)) - 1.0;
+    let monthly = ((1.0 + plan.discount_rate).powf(1.0 / 12.0)) - 1.0;
     let pv = |f: &dyn Fn(&Month) -> f64| -> f64 {
         months
             .iter()
@@ -446,14 +508,17 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
     Summary {
         basis,
         break_even_month,
+        break_even_months_fractional,
         first_crossover_month,
+        capex_paid_month_0: month_0,
         total_api: last.cumulative_api,
         total_fine_tuned_api: months.iter().map(|m| m.fine_tuned_api_cost).sum(),
         total_self_host_pnl: last.cumulative_self_host_pnl,
         total_self_host_cash: last.cumulative_self_host_cash,
         npv_api: pv(&|m| m.api_cost),
         npv_fine_tuned_api: pv(&|m| m.fine_tuned_api_cost),
-        npv_self_host: pv(&|m| m.self_host_cash),
+        // Month 0 is not discounted.
+        npv_self_host: month_0 + pv(&|m| m.self_host_cash),
         total_tokens,
         api_cost_per_million_tokens: per_mtok(last.cumulative_api),
         self_host_cost_per_million_tokens: per_mtok(match basis {
@@ -465,6 +530,15 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
             0.0
         } else {
             months.iter().map(|m| m.utilization).sum::<f64>() / months.len() as f64
+        },
+        mean_utilization_whole_month: if months.is_empty() {
+            0.0
+        } else {
+            months
+                .iter()
+                .map(|m| m.utilization_whole_month)
+                .sum::<f64>()
+                / months.len() as f64
         },
     }
 }

@@ -9,6 +9,11 @@ use crate::catalog::{Catalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 
 /// Everything a projection needs.
+///
+/// A field that has a default is an `Option`: absent (None) takes the
+/// default, which the plan lists among its assumptions; present is taken
+/// as given, 0 included, and a value outside its range is an error, never
+/// replaced.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -19,9 +24,13 @@ pub struct Scenario {
     pub horizon_months: u32,
     /// First month, `YYYY-MM`.
     pub start_month: String,
+    /// Where unset fields come from: the catalogue and the built-in
+    /// defaults, or nowhere (every cost and sizing field required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<DefaultsMode>,
     /// Annual rate for discounting cash flows to a net present value.
-    #[serde(default = "defaults::discount_rate")]
-    pub discount_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_rate: Option<f64>,
     pub workload: WorkloadSpec,
     pub api: ApiOption,
     pub self_host: SelfHostOption,
@@ -29,43 +38,94 @@ pub struct Scenario {
     pub routing: Routing,
 }
 
+/// Where the values of unset fields come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultsMode {
+    /// Catalogue figures and the built-in defaults (the default).
+    #[default]
+    Catalogue,
+    /// None: every cost and sizing field must be given, for reproducing
+    /// someone else's numbers.
+    None,
+}
+
 /// The traffic to serve.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
-    /// Requests per day in the first month.
-    pub requests_per_day: f64,
+    /// Requests per (operating) day in the first month; or give
+    /// `tokens_per_month`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_day: Option<f64>,
     /// Mean prompt tokens per request (API tokenizer).
-    pub input_tokens: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<f64>,
     /// Mean generated tokens per request (API tokenizer).
-    pub output_tokens: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<f64>,
+    /// The first month's traffic as token volumes, instead of
+    /// `requests_per_day`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_month: Option<TokensPerMonth>,
     /// Share of input tokens the API serves from its prompt cache.
-    #[serde(default)]
-    pub cached_input_fraction: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_fraction: Option<f64>,
     /// Share of traffic that can go through a batch API.
-    #[serde(default)]
-    pub batch_fraction: f64,
-    /// Peak request rate over the average.
-    #[serde(default = "defaults::peak_to_average")]
-    pub peak_to_average: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_fraction: Option<f64>,
+    /// Peak request rate over the average (over operating hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_to_average: Option<f64>,
     /// Days in a billing month.
-    #[serde(default = "defaults::days_per_month")]
-    pub days_per_month: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_per_month: Option<f64>,
     /// Compound annual growth of requests, e.g. 1.5 for +150% a year.
-    #[serde(default)]
-    pub annual_growth: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_growth: Option<f64>,
+    /// When the service runs and the traffic arrives; all day, every day
+    /// of the billing month when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duty_cycle: Option<DutyCycle>,
+}
+
+/// A month's traffic in tokens (API tokenizer): `input` and `output`, or
+/// `total` with `input_share`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokensPerMonth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    /// Share of `total` that is input, 0–1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_share: Option<f64>,
+}
+
+/// Operating hours: the service runs (and traffic arrives) this many
+/// hours a day on this many days a month.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DutyCycle {
+    /// Hours a day, (0, 24].
+    pub hours_per_day: f64,
+    /// Operating days a month, (0, days_per_month].
+    pub days_per_month: f64,
 }
 
 /// Paying an API per token.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ApiOption {
     /// Catalogue price id, e.g. "gpt-4o-mini"; the price in force on the
     /// first day of each month applies.
     pub price_id: String,
     /// Expected further decline of that price per year, 0–1.
-    #[serde(default)]
-    pub annual_price_decline: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_price_decline: Option<f64>,
     /// Discounts on a month's whole bill once its spend reaches a threshold.
     #[serde(default)]
     pub volume_discounts: Vec<VolumeDiscount>,
@@ -106,9 +166,9 @@ pub struct SelfHostOption {
     /// Catalogue GPU id.
     pub gpu: String,
     /// Weight precision name (bf16, fp8, int8, fp4, int4).
-    #[serde(default = "defaults::precision")]
-    pub precision: String,
-    /// KV-cache precision; empty for the estimator's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// KV-cache precision; unset for the estimator's default.
     #[serde(default)]
     pub kv_precision: String,
     /// Tensor-parallel degree; 0 for the smallest that fits.
@@ -121,21 +181,40 @@ pub struct SelfHostOption {
     #[serde(default)]
     pub tpot_seconds: f64,
     /// Load at which replicas are sized, 0–1: headroom for bursts.
-    #[serde(default = "defaults::target_utilization")]
-    pub target_utilization: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_utilization: Option<f64>,
     /// Replicas kept however low the load, for availability.
-    #[serde(default = "defaults::min_replicas")]
-    pub min_replicas: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<u32>,
     /// Open-model tokens per API token for the same text.
-    #[serde(default = "defaults::one")]
-    pub tokenizer_ratio: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_ratio: Option<f64>,
     /// Extra requests the open model needs for the same outcome.
-    #[serde(default = "defaults::one")]
-    pub quality_factor: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_factor: Option<f64>,
     /// Optional name of a throughput calibration.
     #[serde(default)]
     pub calibration: String,
+    /// Throughput measured by the user, used instead of the estimator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_override: Option<ThroughputOverride>,
     pub deployment: Deployment,
+}
+
+/// A measured throughput at the workload: one of the two rates.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ThroughputOverride {
+    /// Output tokens per second per GPU (open-model tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_second_per_gpu: Option<f64>,
+    /// Requests per second one replica sustains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second_per_replica: Option<f64>,
+    /// Expected relative error of the measurement (0.1 = ±10%); 0 when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_error: Option<f64>,
 }
 
 /// How the GPUs are paid for.
@@ -147,61 +226,73 @@ pub enum Deployment {
 }
 
 /// GPUs rented by the hour.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Rented {
     /// "on_demand" or "reserved" (one-year) catalogue rate, or "custom".
-    #[serde(default = "defaults::rate")]
-    pub rate: String,
-    /// $ per GPU-hour when rate is "custom".
-    #[serde(default)]
-    pub usd_per_gpu_hour: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+    /// $ per GPU-hour when rate is "custom" (or unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_gpu_hour: Option<f64>,
     /// Expected decline of the rental price per year, 0–1.
-    #[serde(default)]
-    pub annual_price_decline: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annual_price_decline: Option<f64>,
 }
 
-/// GPUs bought and run in a colocation facility.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// GPUs bought and run in a colocation facility. Every field is optional;
+/// 0 is taken as 0.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Owned {
-    /// Price per GPU, USD; 0 takes the catalogue's.
-    #[serde(default)]
-    pub purchase_usd_per_gpu: f64,
-    /// Rest of the server per GPU, USD; 0 takes the catalogue's.
-    #[serde(default)]
-    pub server_usd_per_gpu: f64,
-    #[serde(default = "defaults::depreciation_months")]
-    pub depreciation_months: u32,
+    /// Price per GPU, USD; the catalogue's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_usd_per_gpu: Option<f64>,
+    /// Rest of the server per GPU, USD; the catalogue's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_usd_per_gpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depreciation_months: Option<u32>,
     /// Annual cost of capital on the book value, 0–1.
-    #[serde(default = "defaults::cost_of_capital")]
-    pub cost_of_capital: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_of_capital: Option<f64>,
     /// Share of the remaining book value recovered at the horizon, 0–1.
-    #[serde(default)]
-    pub resale_fraction: f64,
-    #[serde(default = "defaults::power_usd_per_kwh")]
-    pub power_usd_per_kwh: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resale_fraction: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_usd_per_kwh: Option<f64>,
     /// Power usage effectiveness, ≥ 1.
-    #[serde(default = "defaults::pue")]
-    pub pue: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pue: Option<f64>,
     /// Average draw at load as a share of TDP, 0–1.
-    #[serde(default = "defaults::load_fraction")]
-    pub load_fraction: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_fraction: Option<f64>,
     /// Host (CPU, memory, network) watts per GPU.
-    #[serde(default = "defaults::host_watts_per_gpu")]
-    pub host_watts_per_gpu: f64,
-    #[serde(default = "defaults::colocation_usd_per_kw_month")]
-    pub colocation_usd_per_kw_month: f64,
-    #[serde(default)]
-    pub staff_usd_per_month: f64,
-    #[serde(default)]
-    pub staff_usd_per_gpu_month: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_watts_per_gpu: Option<f64>,
+    /// Average watts per GPU at load, host share included: instead of
+    /// TDP × load_fraction + host_watts_per_gpu.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watts_per_gpu: Option<f64>,
+    /// Watts per GPU, host share included, outside operating hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_watts_per_gpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colocation_usd_per_kw_month: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_usd_per_month: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_usd_per_gpu_month: Option<f64>,
     /// Months between ordering (and paying for) GPUs and using them.
-    #[serde(default)]
-    pub lead_time_months: u32,
-    /// GPUs bought at a time; 0 takes the GPU's per-node count.
-    #[serde(default)]
-    pub lot_gpus: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_time_months: Option<u32>,
+    /// GPUs bought at a time; the GPU's per-node count when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot_gpus: Option<u32>,
+    /// Pay for the opening fleet in month 0, before the horizon (in
+    /// service from month 1), rather than in month 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_in_month_0: Option<bool>,
 }
 
 /// Which traffic goes where.
@@ -217,71 +308,126 @@ pub enum Routing {
     Overflow { gpus: u32 },
 }
 
+/// A built-in default: its value and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Default_<T: 'static> {
+    pub value: T,
+    /// The source, or "Assumption." with the reasoning.
+    pub reason: &'static str,
+}
+
 /// Defaults, each with its source.
 pub mod defaults {
-    /// 8% a year: a typical corporate hurdle rate. Assumption.
-    pub fn discount_rate() -> f64 {
-        0.08
-    }
-    /// 2x: a daily peak twice the mean is common for interactive traffic.
-    /// Assumption.
-    pub fn peak_to_average() -> f64 {
-        2.0
-    }
-    /// 30 days, the convention of per-token pricing examples.
-    pub fn days_per_month() -> f64 {
-        30.0
-    }
-    pub fn precision() -> String {
-        "bf16".into()
-    }
-    /// 70%: headroom for bursts and replica failure. Assumption.
-    pub fn target_utilization() -> f64 {
-        0.7
-    }
-    /// 2 replicas, so one can fail or be upgraded. Assumption.
-    pub fn min_replicas() -> u32 {
-        2
-    }
-    pub fn one() -> f64 {
-        1.0
-    }
-    pub fn rate() -> String {
-        "on_demand".into()
-    }
-    /// 60 months: hyperscalers depreciate servers over 5–6 years.
-    pub fn depreciation_months() -> u32 {
-        60
-    }
-    /// 8% a year. Assumption.
-    pub fn cost_of_capital() -> f64 {
-        0.08
-    }
-    /// 8 ¢/kWh: US industrial electricity, about 7–9 ¢ in many states (EIA
-    /// 2024).
-    pub fn power_usd_per_kwh() -> f64 {
-        0.08
-    }
-    /// 1.0: the default colocation rate is all-in and already bills cooling,
-    /// so PUE is not applied on top. Own data centres average 1.56 (Uptime
-    /// Institute 2024): set it with colocation at 0.
-    pub fn pue() -> f64 {
-        1.0
-    }
-    /// 70% of TDP on average under serving load. Assumption.
-    pub fn load_fraction() -> f64 {
-        0.7
-    }
-    /// 150 W per GPU for CPUs, memory, NICs and fans of an 8-GPU server
-    /// (~1.2 kW of a ~6.8 kW HGX H100 system). Assumption.
-    pub fn host_watts_per_gpu() -> f64 {
-        150.0
-    }
-    /// $184 per kW per month: North American primary markets (CBRE, H2
-    /// 2024).
-    pub fn colocation_usd_per_kw_month() -> f64 {
-        184.0
-    }
+    use super::Default_ as D;
+
+    pub const DISCOUNT_RATE: D<f64> = D {
+        value: 0.08,
+        reason: "a typical corporate hurdle rate; assumption",
+    };
+    pub const PEAK_TO_AVERAGE: D<f64> = D {
+        value: 2.0,
+        reason: "a daily peak twice the mean is common for interactive traffic; assumption",
+    };
+    pub const DAYS_PER_MONTH: D<f64> = D {
+        value: 30.0,
+        reason: "the convention of per-token pricing examples",
+    };
+    pub const CACHED_INPUT_FRACTION: D<f64> = D {
+        value: 0.0,
+        reason: "no prompt caching unless stated",
+    };
+    pub const BATCH_FRACTION: D<f64> = D {
+        value: 0.0,
+        reason: "no batch API traffic unless stated",
+    };
+    pub const ANNUAL_GROWTH: D<f64> = D {
+        value: 0.0,
+        reason: "constant traffic unless stated",
+    };
+    pub const API_ANNUAL_PRICE_DECLINE: D<f64> = D {
+        value: 0.0,
+        reason: "catalogue prices only, no further decline unless stated",
+    };
+    pub const PRECISION: D<&str> = D {
+        value: "bf16",
+        reason: "the native precision of most open-weight releases",
+    };
+    pub const TARGET_UTILIZATION: D<f64> = D {
+        value: 0.7,
+        reason: "headroom for bursts and replica failure; assumption",
+    };
+    pub const MIN_REPLICAS: D<u32> = D {
+        value: 2,
+        reason: "so one replica can fail or be upgraded; assumption",
+    };
+    pub const TOKENIZER_RATIO: D<f64> = D {
+        value: 1.0,
+        reason: "the open model's tokenizer taken as the API's; assumption",
+    };
+    pub const QUALITY_FACTOR: D<f64> = D {
+        value: 1.0,
+        reason: "the open model taken as good as the API's; assumption",
+    };
+    pub const RATE: D<&str> = D {
+        value: "on_demand",
+        reason: "the catalogue's on-demand rental rate",
+    };
+    pub const RENTAL_PRICE_DECLINE: D<f64> = D {
+        value: 0.0,
+        reason: "constant rental price unless stated",
+    };
+    pub const DEPRECIATION_MONTHS: D<u32> = D {
+        value: 60,
+        reason: "hyperscalers depreciate servers over 5–6 years",
+    };
+    pub const COST_OF_CAPITAL: D<f64> = D {
+        value: 0.08,
+        reason: "8% a year; assumption",
+    };
+    pub const RESALE_FRACTION: D<f64> = D {
+        value: 0.0,
+        reason: "no resale value unless stated",
+    };
+    pub const POWER_USD_PER_KWH: D<f64> = D {
+        value: 0.08,
+        reason: "US industrial electricity, about 7–9 ¢ in many states (EIA 2024)",
+    };
+    pub const PUE: D<f64> = D {
+        value: 1.0,
+        reason: "the default colocation rate is all-in and bills cooling; own data centres \
+                 average 1.56 (Uptime Institute 2024)",
+    };
+    pub const LOAD_FRACTION: D<f64> = D {
+        value: 0.7,
+        reason: "70% of TDP on average under serving load; assumption",
+    };
+    pub const HOST_WATTS_PER_GPU: D<f64> = D {
+        value: 150.0,
+        reason: "CPUs, memory, NICs and fans of an 8-GPU server, ~1.2 kW of a ~6.8 kW HGX H100 \
+                 system; assumption",
+    };
+    /// Share of TDP a GPU draws idle, outside operating hours.
+    pub const IDLE_FRACTION_OF_TDP: D<f64> = D {
+        value: 0.1,
+        reason: "an idle H100 SXM draws about 70 W of its 700 W TDP (nvidia-smi readings); \
+                 host watts added at full; assumption",
+    };
+    pub const COLOCATION_USD_PER_KW_MONTH: D<f64> = D {
+        value: 184.0,
+        reason: "North American primary markets (CBRE, H2 2024)",
+    };
+    pub const STAFF: D<f64> = D {
+        value: 0.0,
+        reason: "no staff cost unless stated",
+    };
+    pub const LEAD_TIME_MONTHS: D<u32> = D {
+        value: 0,
+        reason: "GPUs in service the month they are paid for unless stated",
+    };
+    pub const PURCHASE_IN_MONTH_0: D<bool> = D {
+        value: false,
+        reason: "the opening fleet is paid in month 1 unless stated",
+    };
 }
 
 impl Scenario {
@@ -305,7 +451,13 @@ impl Scenario {
             .ok_or_else(|| Error::invalid("scenario.start_month", "is out of range"))
     }
 
-    /// Checks every field; `prefix` is prepended to field paths.
+    /// Whether unset fields must be given (`defaults = "none"`).
+    pub fn no_defaults(&self) -> bool {
+        self.defaults == Some(DefaultsMode::None)
+    }
+
+    /// Checks every field given; `prefix` is prepended to field paths.
+    /// Unset fields are not checked here: their defaults are in range.
     pub fn validate(&self, catalog: &Catalog, prefix: &str) -> Result<()> {
         let mut v = Violations {
             prefix,
@@ -327,21 +479,71 @@ impl Scenario {
                 ),
             ),
         }
-        v.range("discount_rate", self.discount_rate, 0.0, 1.0);
+        v.range_opt("discount_rate", self.discount_rate, 0.0, 1.0);
         let w = &self.workload;
-        v.range("workload.requests_per_day", w.requests_per_day, 0.0, 1e12);
-        v.positive("workload.input_tokens", w.input_tokens, 10_000_000.0);
-        v.positive("workload.output_tokens", w.output_tokens, 10_000_000.0);
-        v.range(
+        match (&w.tokens_per_month, w.requests_per_day) {
+            (Some(_), Some(_)) => v.fail(
+                "workload.requests_per_day",
+                "give either requests_per_day or tokens_per_month, not both",
+            ),
+            (None, None) => v.fail(
+                "workload.requests_per_day",
+                "is required (or give workload.tokens_per_month)",
+            ),
+            (None, Some(r)) => v.range("workload.requests_per_day", r, 0.0, 1e12),
+            (Some(t), None) => {
+                let at = |f: &str| format!("workload.tokens_per_month.{f}");
+                match (t.input, t.output, t.total, t.input_share) {
+                    (Some(i), Some(o), None, None) => {
+                        v.range(&at("input"), i, 0.0, 1e18);
+                        v.range(&at("output"), o, 0.0, 1e18);
+                        if i + o <= 0.0 {
+                            v.fail(&at("output"), "input and output cannot both be 0");
+                        }
+                    }
+                    (None, None, Some(total), Some(share)) => {
+                        v.positive(&at("total"), total, 1e18);
+                        v.range(&at("input_share"), share, 0.0, 1.0);
+                    }
+                    _ => v.fail(
+                        "workload.tokens_per_month",
+                        "give input and output, or total and input_share",
+                    ),
+                }
+            }
+        }
+        let tokens_given = w.tokens_per_month.is_some();
+        for (field, value) in [
+            ("workload.input_tokens", w.input_tokens),
+            ("workload.output_tokens", w.output_tokens),
+        ] {
+            match value {
+                Some(n) => v.positive(field, n, 10_000_000.0),
+                None if !tokens_given => v.fail(field, "is required"),
+                None => {}
+            }
+        }
+        if tokens_given && w.input_tokens.is_some() != w.output_tokens.is_some() {
+            v.fail(
+                "workload.output_tokens",
+                "give both input_tokens and output_tokens per request, or neither",
+            );
+        }
+        v.range_opt(
             "workload.cached_input_fraction",
             w.cached_input_fraction,
             0.0,
             1.0,
         );
-        v.range("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
-        v.range("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
-        v.range("workload.days_per_month", w.days_per_month, 28.0, 31.0);
-        v.range("workload.annual_growth", w.annual_growth, -0.99, 100.0);
+        v.range_opt("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
+        v.range_opt("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
+        v.range_opt("workload.days_per_month", w.days_per_month, 28.0, 31.0);
+        v.range_opt("workload.annual_growth", w.annual_growth, -0.99, 100.0);
+        if let Some(d) = &w.duty_cycle {
+            v.positive("workload.duty_cycle.hours_per_day", d.hours_per_day, 24.0);
+            let days = w.days_per_month.unwrap_or(defaults::DAYS_PER_MONTH.value);
+            v.positive("workload.duty_cycle.days_per_month", d.days_per_month, days);
+        }
 
         let a = &self.api;
         if catalog.prices().ids().all(|id| id != a.price_id) {
@@ -350,7 +552,7 @@ impl Scenario {
                 format!("{:?} is not a catalogue price id", a.price_id),
             );
         }
-        v.range(
+        v.range_opt(
             "api.annual_price_decline",
             a.annual_price_decline,
             0.0,
@@ -387,7 +589,7 @@ impl Scenario {
                 "api.fine_tune.prompt_tokens_saved",
                 ft.prompt_tokens_saved,
                 0.0,
-                w.input_tokens.max(0.0),
+                w.input_tokens.unwrap_or(f64::INFINITY).max(0.0),
             );
         }
 
@@ -404,10 +606,12 @@ impl Scenario {
                 format!("{:?} is not a catalogue GPU", s.gpu),
             );
         }
-        if Precision::parse(&s.precision).is_none() {
+        if let Some(p) = &s.precision
+            && Precision::parse(p).is_none()
+        {
             v.fail(
                 "self_host.precision",
-                format!("{:?} is not one of bf16, fp8, int8, fp4, int4", s.precision),
+                format!("{p:?} is not one of bf16, fp8, int8, fp4, int4"),
             );
         }
         if !s.kv_precision.is_empty() && Precision::parse(&s.kv_precision).is_none() {
@@ -421,33 +625,58 @@ impl Scenario {
         }
         v.range("self_host.ttft_seconds", s.ttft_seconds, 0.0, 3600.0);
         v.range("self_host.tpot_seconds", s.tpot_seconds, 0.0, 3600.0);
-        if !(s.target_utilization > 0.0 && s.target_utilization <= 1.0) {
+        if let Some(u) = s.target_utilization
+            && !(u > 0.0 && u <= 1.0)
+        {
             v.fail(
                 "self_host.target_utilization",
-                format!("must be in (0, 1], got {}", s.target_utilization),
+                format!("must be in (0, 1], got {u}"),
             );
         }
-        if s.min_replicas > 100_000 {
+        if s.min_replicas.is_some_and(|n| n > 100_000) {
             v.fail("self_host.min_replicas", "must be at most 100000");
         }
-        v.range("self_host.tokenizer_ratio", s.tokenizer_ratio, 0.25, 4.0);
-        v.range("self_host.quality_factor", s.quality_factor, 0.25, 10.0);
+        v.range_opt("self_host.tokenizer_ratio", s.tokenizer_ratio, 0.25, 4.0);
+        v.range_opt("self_host.quality_factor", s.quality_factor, 0.25, 10.0);
+        if let Some(o) = &s.throughput_override {
+            let at = |f: &str| format!("self_host.throughput_override.{f}");
+            match (
+                o.output_tokens_per_second_per_gpu,
+                o.requests_per_second_per_replica,
+            ) {
+                (Some(t), None) => v.positive(&at("output_tokens_per_second_per_gpu"), t, 1e7),
+                (None, Some(r)) => v.positive(&at("requests_per_second_per_replica"), r, 1e6),
+                _ => v.fail(
+                    "self_host.throughput_override",
+                    "give one of output_tokens_per_second_per_gpu and \
+                     requests_per_second_per_replica",
+                ),
+            }
+            v.range_opt(&at("expected_error"), o.expected_error, 0.0, 1.0);
+        }
         match &s.deployment {
             Deployment::Rented(r) => {
-                match r.rate.as_str() {
-                    "on_demand" | "reserved" => {}
-                    "custom" => v.positive(
-                        "self_host.deployment.rented.usd_per_gpu_hour",
-                        r.usd_per_gpu_hour,
-                        1000.0,
+                let at = |f: &str| format!("self_host.deployment.rented.{f}");
+                match (r.rate.as_deref(), r.usd_per_gpu_hour) {
+                    (None | Some("custom"), Some(usd)) => {
+                        v.range(&at("usd_per_gpu_hour"), usd, 0.0, 1000.0)
+                    }
+                    (Some("custom"), None) => v.fail(
+                        &at("usd_per_gpu_hour"),
+                        "is required when rate is \"custom\"",
                     ),
-                    other => v.fail(
-                        "self_host.deployment.rented.rate",
+                    (None | Some("on_demand" | "reserved"), None) => {}
+                    (Some("on_demand" | "reserved"), Some(_)) => v.fail(
+                        &at("usd_per_gpu_hour"),
+                        "applies only when rate is \"custom\"",
+                    ),
+                    (Some(other), _) => v.fail(
+                        &at("rate"),
                         format!("{other:?} is not one of on_demand, reserved, custom"),
                     ),
                 }
-                v.range(
-                    "self_host.deployment.rented.annual_price_decline",
+                v.range_opt(
+                    &at("annual_price_decline"),
                     r.annual_price_decline,
                     0.0,
                     0.99,
@@ -455,48 +684,67 @@ impl Scenario {
             }
             Deployment::Owned(o) => {
                 let at = |f: &str| format!("self_host.deployment.owned.{f}");
-                v.range(
+                v.range_opt(
                     &at("purchase_usd_per_gpu"),
                     o.purchase_usd_per_gpu,
                     0.0,
                     1e7,
                 );
-                v.range(&at("server_usd_per_gpu"), o.server_usd_per_gpu, 0.0, 1e7);
-                if !(1..=240).contains(&o.depreciation_months) {
+                v.range_opt(&at("server_usd_per_gpu"), o.server_usd_per_gpu, 0.0, 1e7);
+                if let Some(m) = o.depreciation_months
+                    && !(1..=240).contains(&m)
+                {
                     v.fail(
                         &at("depreciation_months"),
-                        format!("must be 1–240, got {}", o.depreciation_months),
+                        format!("must be 1–240, got {m}"),
                     );
                 }
-                v.range(&at("cost_of_capital"), o.cost_of_capital, 0.0, 1.0);
-                v.range(&at("resale_fraction"), o.resale_fraction, 0.0, 1.0);
-                v.range(&at("power_usd_per_kwh"), o.power_usd_per_kwh, 0.0, 10.0);
-                v.range(&at("pue"), o.pue, 1.0, 3.0);
-                v.range(&at("load_fraction"), o.load_fraction, 0.0, 1.0);
-                v.range(
+                v.range_opt(&at("cost_of_capital"), o.cost_of_capital, 0.0, 1.0);
+                v.range_opt(&at("resale_fraction"), o.resale_fraction, 0.0, 1.0);
+                v.range_opt(&at("power_usd_per_kwh"), o.power_usd_per_kwh, 0.0, 10.0);
+                v.range_opt(&at("pue"), o.pue, 1.0, 3.0);
+                v.range_opt(&at("load_fraction"), o.load_fraction, 0.0, 1.0);
+                v.range_opt(
                     &at("host_watts_per_gpu"),
                     o.host_watts_per_gpu,
                     0.0,
                     10_000.0,
                 );
-                v.range(
+                v.range_opt(&at("watts_per_gpu"), o.watts_per_gpu, 0.0, 20_000.0);
+                v.range_opt(
+                    &at("idle_watts_per_gpu"),
+                    o.idle_watts_per_gpu,
+                    0.0,
+                    20_000.0,
+                );
+                if o.watts_per_gpu.is_some()
+                    && (o.load_fraction.is_some() || o.host_watts_per_gpu.is_some())
+                {
+                    v.fail(
+                        &at("watts_per_gpu"),
+                        "give either watts_per_gpu or load_fraction and host_watts_per_gpu",
+                    );
+                }
+                v.range_opt(
                     &at("colocation_usd_per_kw_month"),
                     o.colocation_usd_per_kw_month,
                     0.0,
                     10_000.0,
                 );
-                v.range(&at("staff_usd_per_month"), o.staff_usd_per_month, 0.0, 1e9);
-                v.range(
+                v.range_opt(&at("staff_usd_per_month"), o.staff_usd_per_month, 0.0, 1e9);
+                v.range_opt(
                     &at("staff_usd_per_gpu_month"),
                     o.staff_usd_per_gpu_month,
                     0.0,
                     1e7,
                 );
-                if o.lead_time_months > 36 {
+                if o.lead_time_months.is_some_and(|m| m > 36) {
                     v.fail(&at("lead_time_months"), "must be at most 36");
                 }
-                if o.lot_gpus > 1024 {
-                    v.fail(&at("lot_gpus"), "must be at most 1024");
+                match o.lot_gpus {
+                    Some(0) => v.fail(&at("lot_gpus"), "must be at least 1"),
+                    Some(n) if n > 1024 => v.fail(&at("lot_gpus"), "must be at most 1024"),
+                    _ => {}
                 }
             }
         }
@@ -527,7 +775,7 @@ pub fn parse_month(text: &str) -> Option<NaiveDate> {
     date.with_day(1)
 }
 
-struct Violations<'a> {
+pub(crate) struct Violations<'a> {
     prefix: &'a str,
     list: Vec<FieldViolation>,
 }
@@ -544,6 +792,12 @@ impl Violations<'_> {
                 field,
                 format!("must be a number in [{lo}, {hi}], got {value}"),
             );
+        }
+    }
+
+    fn range_opt(&mut self, field: &str, value: Option<f64>, lo: f64, hi: f64) {
+        if let Some(value) = value {
+            self.range(field, value, lo, hi);
         }
     }
 

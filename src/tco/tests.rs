@@ -67,8 +67,8 @@ fn api_cost_is_tokens_times_list_prices() {
 #[test]
 fn caching_batching_and_volume_discounts_compose() {
     let mut s = base();
-    s.workload.cached_input_fraction = 0.5;
-    s.workload.batch_fraction = 0.4;
+    s.workload.cached_input_fraction = Some(0.5);
+    s.workload.batch_fraction = Some(0.4);
     s.api.volume_discounts = vec![
         scenario::VolumeDiscount {
             monthly_spend_usd: 100.0,
@@ -93,7 +93,7 @@ fn caching_batching_and_volume_discounts_compose() {
 #[test]
 fn growth_compounds_monthly_from_an_annual_rate() {
     let mut s = base();
-    s.workload.annual_growth = 1.0;
+    s.workload.annual_growth = Some(1.0);
     let p = run(&s);
     let ratio = p.months[6].requests_per_day / p.months[0].requests_per_day;
     assert!((ratio - 2f64.sqrt()).abs() < 1e-12);
@@ -116,11 +116,11 @@ fn rented_capacity_follows_peak_load_and_utilisation() {
 fn rental_decline_applies_from_the_second_month() {
     let mut s = base();
     s.self_host.deployment = Deployment::Rented(Rented {
-        rate: "custom".into(),
-        usd_per_gpu_hour: 2.0,
-        annual_price_decline: 0.19,
+        rate: Some("custom".into()),
+        usd_per_gpu_hour: Some(2.0),
+        annual_price_decline: Some(0.19),
     });
-    s.workload.requests_per_day = 1000.0;
+    s.workload.requests_per_day = Some(1000.0);
     let p = run(&s);
     let (m1, m7) = (p.months[0], p.months[6]);
     assert_eq!(m1.gpus_held, m7.gpus_held);
@@ -132,27 +132,28 @@ fn rental_decline_applies_from_the_second_month() {
 
 fn owned() -> Owned {
     Owned {
-        purchase_usd_per_gpu: 20_000.0,
-        server_usd_per_gpu: 5_000.0,
-        depreciation_months: 50,
-        cost_of_capital: 0.12,
-        resale_fraction: 0.5,
-        power_usd_per_kwh: 0.10,
-        pue: 1.5,
-        load_fraction: 0.5,
-        host_watts_per_gpu: 100.0,
-        colocation_usd_per_kw_month: 200.0,
-        staff_usd_per_month: 1_000.0,
-        staff_usd_per_gpu_month: 50.0,
-        lead_time_months: 0,
-        lot_gpus: 8,
+        purchase_usd_per_gpu: Some(20_000.0),
+        server_usd_per_gpu: Some(5_000.0),
+        depreciation_months: Some(50),
+        cost_of_capital: Some(0.12),
+        resale_fraction: Some(0.5),
+        power_usd_per_kwh: Some(0.10),
+        pue: Some(1.5),
+        load_fraction: Some(0.5),
+        host_watts_per_gpu: Some(100.0),
+        colocation_usd_per_kw_month: Some(200.0),
+        staff_usd_per_month: Some(1_000.0),
+        staff_usd_per_gpu_month: Some(50.0),
+        lead_time_months: Some(0),
+        lot_gpus: Some(8),
+        ..Owned::default()
     }
 }
 
 #[test]
 fn owned_costs_match_a_hand_count() {
     let mut s = base();
-    s.workload.requests_per_day = 1000.0;
+    s.workload.requests_per_day = Some(1000.0);
     s.horizon_months = 3;
     s.self_host.deployment = Deployment::Owned(owned());
     let p = run(&s);
@@ -182,10 +183,10 @@ fn owned_costs_match_a_hand_count() {
 fn purchases_are_paid_a_lead_time_early_and_never_sold_before_the_horizon() {
     let mut s = base();
     s.horizon_months = 24;
-    s.workload.requests_per_day = 2_000_000.0;
-    s.workload.annual_growth = 3.0;
+    s.workload.requests_per_day = Some(2_000_000.0);
+    s.workload.annual_growth = Some(3.0);
     let mut o = owned();
-    o.lead_time_months = 3;
+    o.lead_time_months = Some(3);
     s.self_host.deployment = Deployment::Owned(o);
     let p = run(&s);
     let held: Vec<u32> = p.months.iter().map(|m| m.gpus_held).collect();
@@ -243,7 +244,7 @@ fn fraction_routing_sizes_for_the_share_and_bills_the_rest() {
 #[test]
 fn overflow_routing_fills_a_fixed_fleet_and_spills_to_the_api() {
     let mut s = base();
-    s.workload.requests_per_day = 5_000_000.0;
+    s.workload.requests_per_day = Some(5_000_000.0);
     s.routing = Routing::Overflow { gpus: 2 };
     let p = run(&s);
     let m = p.months[0];
@@ -258,11 +259,11 @@ fn overflow_routing_fills_a_fixed_fleet_and_spills_to_the_api() {
 #[test]
 fn the_quality_factor_and_tokenizer_ratio_add_self_hosted_work() {
     let mut s = base();
-    s.self_host.quality_factor = 1.5;
+    s.self_host.quality_factor = Some(1.5);
     let p = run(&s);
     assert_eq!(p.months[0].self_hosted_requests_per_day, 150_000.0);
     let mut s = base();
-    s.self_host.tokenizer_ratio = 1.2;
+    s.self_host.tokenizer_ratio = Some(1.2);
     let longer = run(&s);
     assert!(longer.plan.replica_requests_per_s < run(&base()).plan.replica_requests_per_s);
 }
@@ -290,8 +291,8 @@ fn fine_tuning_charges_training_once_and_scales_prices() {
 #[test]
 fn a_scenario_that_never_breaks_even_says_so() {
     let mut s = base();
-    s.workload.requests_per_day = 100.0;
-    s.self_host.min_replicas = 2;
+    s.workload.requests_per_day = Some(100.0);
+    s.self_host.min_replicas = Some(2);
     let p = run(&s);
     assert_eq!(p.summary.break_even_month, None);
     assert_eq!(p.summary.first_crossover_month, None);
@@ -302,7 +303,7 @@ fn a_scenario_that_never_breaks_even_says_so() {
 fn break_even_month_is_where_self_hosting_stays_ahead() {
     let mut s = base();
     s.horizon_months = 36;
-    s.workload.requests_per_day = 2_000_000.0;
+    s.workload.requests_per_day = Some(2_000_000.0);
     s.self_host.deployment = Deployment::Owned(owned());
     let p = run(&s);
     let m = p
@@ -330,7 +331,7 @@ fn break_even_volume_separates_cheaper_from_dearer() {
     assert!(v > 0.0 && continuous >= 0.0, "{volume:?}");
     let month1 = |rpd: f64| {
         let mut s = base();
-        s.workload.requests_per_day = rpd;
+        s.workload.requests_per_day = Some(rpd);
         let p = run(&s);
         (p.months[0].self_host_pnl, p.months[0].api_cost)
     };
@@ -349,10 +350,10 @@ fn break_even_volume_separates_cheaper_from_dearer() {
 fn invalid_scenarios_name_every_field() {
     let mut s = base();
     s.horizon_months = 0;
-    s.workload.requests_per_day = -5.0;
-    s.workload.input_tokens = f64::NAN;
-    s.workload.cached_input_fraction = 1.5;
-    s.self_host.target_utilization = 0.0;
+    s.workload.requests_per_day = Some(-5.0);
+    s.workload.input_tokens = Some(f64::NAN);
+    s.workload.cached_input_fraction = Some(1.5);
+    s.self_host.target_utilization = Some(0.0);
     s.self_host.model = "llama-9".into();
     s.api.price_id = "gpt-9".into();
     let err = project(&catalog(), &s, &defaults(), Basis::ProfitAndLoss).unwrap_err();
@@ -409,7 +410,7 @@ fn scenario_files_report_the_line_of_a_mistake() {
 fn sensitivities_move_the_answers_the_right_way() {
     let mut s = base();
     s.horizon_months = 24;
-    s.workload.requests_per_day = 20_000.0;
+    s.workload.requests_per_day = Some(20_000.0);
     let p = run(&s);
     let table = sensitivities(&p.plan, Basis::ProfitAndLoss);
     assert_eq!(table.len(), 6);
@@ -432,4 +433,67 @@ fn sensitivities_move_the_answers_the_right_way() {
             < gpu_up.break_even_volume.requests_per_day.unwrap()
     );
     assert!(api_up.horizon_savings > api_down.horizon_savings);
+}
+
+/// The crossing is interpolated inside the break-even month: with
+/// cumulative self-host minus API at +d₀ at the end of month t − 1 and −d₁
+/// at the end of month t, it lies d₀ / (d₀ + d₁) into month t.
+#[test]
+fn the_fractional_break_even_interpolates_within_the_month() {
+    let mut s = base();
+    s.horizon_months = 36;
+    s.workload.requests_per_day = Some(2_000_000.0);
+    s.self_host.deployment = Deployment::Owned(owned());
+    let p = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let t = p.summary.break_even_month.expect("breaks even") as usize;
+    let behind = |i: usize| {
+        let m = &p.months[i - 1];
+        m.cumulative_self_host_cash - m.cumulative_api
+    };
+    let (before, after) = (behind(t - 1), behind(t));
+    assert!(before > 0.0 && after <= 0.0);
+    let expected = (t - 1) as f64 + before / (before - after);
+    assert_eq!(p.summary.break_even_months_fractional, Some(expected));
+    assert!(expected > (t - 1) as f64 && expected <= t as f64);
+
+    // Never behind: the crossing is at the start.
+    let mut cheap = base();
+    cheap.self_host.deployment = Deployment::Rented(Rented {
+        usd_per_gpu_hour: Some(0.0),
+        ..Rented::default()
+    });
+    let p = run(&cheap);
+    assert_eq!(p.summary.break_even_month, Some(1));
+    assert_eq!(p.summary.break_even_months_fractional, Some(0.0));
+    // Never ahead: none.
+    let mut dear = base();
+    dear.self_host.deployment = Deployment::Rented(Rented {
+        usd_per_gpu_hour: Some(500.0),
+        ..Rented::default()
+    });
+    assert_eq!(run(&dear).summary.break_even_months_fractional, None);
+}
+
+/// A month-0 purchase moves the opening fleet's payment before month 1:
+/// the cumulative cash is the same from month 1 on, the P&L unchanged.
+#[test]
+fn a_month_0_purchase_is_paid_before_month_1() {
+    let mut s = base();
+    s.workload.requests_per_day = Some(1_000.0);
+    s.self_host.deployment = Deployment::Owned(owned());
+    let month_1 = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let mut o = owned();
+    o.purchase_in_month_0 = Some(true);
+    s.self_host.deployment = Deployment::Owned(o);
+    let month_0 = project(&catalog(), &s, &defaults(), Basis::Cash).unwrap();
+    let capex = month_1.months[0].capex_paid;
+    assert!(capex > 0.0);
+    assert_eq!(month_0.months[0].capex_paid, 0.0);
+    assert_eq!(month_0.summary.capex_paid_month_0, capex);
+    for (a, b) in month_1.months.iter().zip(&month_0.months) {
+        assert!((a.cumulative_self_host_cash - b.cumulative_self_host_cash).abs() < 1e-6);
+        assert_eq!(a.self_host_pnl, b.self_host_pnl);
+    }
+    // Undiscounted in the NPV, so it weighs more than paid a month later.
+    assert!(month_0.summary.npv_self_host > month_1.summary.npv_self_host);
 }
