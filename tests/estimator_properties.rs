@@ -165,14 +165,17 @@ proptest! {
     ) {
         let candidates: Vec<u32> = memory::tp_candidates(c.model, c.gpu).collect();
         prop_assume!(!candidates.is_empty());
-        let at = |tp, input| {
+        let at = |tp, input, layout| {
             let w = Workload { input_tokens: input, output_tokens: output, concurrency: 0 };
-            estimate(&query(&c, tp, w), Tuning::default())
+            estimate(&Query { layout, ..query(&c, tp, w) }, Tuning::default())
         };
-        // At a fixed parallelism, capacity only shrinks as prompts grow.
+        // At a fixed parallelism and layout, capacity only shrinks as
+        // prompts grow. (Left to choose, the estimator may take another
+        // layout for a longer prompt, one that holds more sequences.)
         let tp = candidates[tp.index(candidates.len())];
-        if let Ok(long) = at(tp, long) {
-            let short = at(tp, short);
+        let fixed = Some(Layout::Tensor);
+        if let Ok(long) = at(tp, long, fixed) {
+            let short = at(tp, short, fixed);
             prop_assert!(short.is_ok(), "fits {long:?} tokens but not {short:?}");
             let short = short.unwrap();
             prop_assert!(
@@ -182,9 +185,9 @@ proptest! {
                 long.memory.max_concurrent_sequences
             );
         }
-        // Choosing the parallelism: what fits long fits short.
-        if at(0, long).is_ok() {
-            prop_assert!(at(0, short).is_ok());
+        // Choosing the parallelism and layout: what fits long fits short.
+        if at(0, long, None).is_ok() {
+            prop_assert!(at(0, short, None).is_ok());
         }
     }
 

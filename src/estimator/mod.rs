@@ -137,6 +137,10 @@ pub struct Setup<'a> {
     pub output: f64,
     /// Mean layer-tokens of context per sequence over its life.
     mean_layer_tokens: f64,
+    /// The replica's work to prefill one prompt inside a busy batch, and the
+    /// prompt's latency alone: neither depends on the concurrency.
+    prefill: StepTime,
+    prefill_alone_s: f64,
     pub max_concurrency: u32,
     kv: Precision,
     calibration: &'a Calibration,
@@ -167,6 +171,8 @@ pub fn setup<'a>(
         Setup {
             model,
             gpu,
+            prefill: replica.prefill_work(model, input),
+            prefill_alone_s: replica.prefill_alone(model, input).total(),
             replica,
             input,
             output,
@@ -180,6 +186,14 @@ pub fn setup<'a>(
         Some(layout) => vec![layout],
         None => Layout::ALL.to_vec(),
     };
+    // Experts spread whole never lose to the same experts split: the same
+    // weights, KV and all-reduces per GPU, in wider GEMMs. So where both
+    // apply, only the first is tried.
+    let dominated = |layout: Layout, tp: u32| {
+        query.layout.is_none()
+            && layout == Layout::Tensor
+            && Layout::TensorExpert.applies(model, tp)
+    };
     let gpu_counts: Vec<u32> = match query.tensor_parallel {
         0 => memory::tp_candidates(model, gpu).collect(),
         tp => vec![tp],
@@ -187,7 +201,7 @@ pub fn setup<'a>(
     for &tp in &gpu_counts {
         let fitting = layouts
             .iter()
-            .filter(|layout| layout.applies(model, tp))
+            .filter(|&&layout| layout.applies(model, tp) && !dominated(layout, tp))
             .map(|&layout| {
                 Replica::new(
                     model,
@@ -350,12 +364,12 @@ impl Setup<'_> {
         let tp = f64::from(r.tp);
         let decode = r.decode_step(c, self.mean_layer_tokens);
         let d = decode.total();
-        let prefill = r.prefill_work(self.model, self.input);
+        let prefill = self.prefill;
         let p = prefill.total();
         let per_request = p + self.output * d / c;
         let x = 1.0 / per_request;
         let tpot = c * p / self.output + d;
-        let ttft = r.prefill_alone(self.model, self.input).total() + d;
+        let ttft = self.prefill_alone_s + d;
         let meets_targets =
             targets.ttft_s.is_none_or(|t| ttft <= t) && targets.tpot_s.is_none_or(|t| tpot <= t);
 

@@ -73,6 +73,9 @@ pub struct Replica {
     routed_bytes_per_gpu: f64,
     experts: f64,
     experts_per_token: f64,
+    /// ln(1 − k/E): the log-probability that one token leaves an expert
+    /// untouched.
+    ln_untouched: f64,
     /// KV bytes per layer-token on one GPU.
     kv_bytes_per_layer_token_per_gpu: f64,
     /// FLOPs per token in the linear layers other than routed experts, per
@@ -222,6 +225,7 @@ impl Replica {
             routed_bytes_per_gpu: routed_params * wbytes / tpf,
             experts,
             experts_per_token,
+            ln_untouched: (-experts_per_token / experts).ln_1p(),
             kv_bytes_per_layer_token_per_gpu,
             linear_flops_per_token_per_gpu: 2.0 * always_params / tpf,
             expert_flops_per_token_per_gpu: 2.0 * routed_params * experts_per_token / experts / tpf,
@@ -247,7 +251,7 @@ impl Replica {
         if self.routed_bytes_per_gpu == 0.0 {
             return 0.0;
         }
-        1.0 - (1.0 - self.experts_per_token / self.experts).powf(tokens)
+        -(tokens * self.ln_untouched).exp_m1()
     }
 
     /// KV bytes per layer-token on one GPU.
@@ -283,9 +287,14 @@ impl Replica {
         let tile = per_expert.clamp(MIN_GROUPED_GEMM_TILE_TOKENS, GROUPED_GEMM_TILE_TOKENS);
         let rows = MIN_GROUPED_GEMM_TILE_TOKENS.max(per_expert + tile / 2.0);
         let padding = per_expert / rows;
-        dense
-            + tokens * self.expert_flops_per_token_per_gpu
-                / (self.linear_flops * self.expert_efficiency * padding)
+        let grouped = tokens * self.expert_flops_per_token_per_gpu
+            / (self.linear_flops * self.expert_efficiency * padding);
+        // Never longer than running every expert on every token as one
+        // dense GEMM, which an engine could always do instead.
+        let all_experts = tokens * self.expert_flops_per_token_per_gpu * self.experts
+            / self.experts_per_token
+            / self.linear_flops;
+        dense + grouped.min(all_experts)
     }
 
     /// One decode step: `batch` sequences each add a token, attending over
