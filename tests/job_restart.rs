@@ -3,10 +3,11 @@
 //! every item run exactly once, no completed result lost, and the file
 //! intact.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+mod common;
 
 use breakeven::grpc::pb;
 use breakeven::grpc::pb::job_service_client::JobServiceClient;
@@ -23,29 +24,9 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `breakeven serve` on an ephemeral port and waits for the log
-    /// line that gives the address.
+    /// Starts `breakeven serve` on an ephemeral port.
     fn start(db: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_breakeven"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server binary");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before it served")
-                .unwrap();
-            if let Some((_, rest)) = line.split_once("serving addr=") {
-                break rest.trim().parse().expect("an address");
-            }
-        };
-        // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, addr) = common::process::serve(&["--db".as_ref(), db.as_os_str()], None);
         Self { child, addr }
     }
 

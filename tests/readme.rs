@@ -5,9 +5,10 @@
 //! commands print today. Sample outputs elsewhere (a block that starts with
 //! `$ breakeven …`) are run and compared the same way.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+mod common;
 
 const README: &str = include_str!("../README.md");
 const BIN: &str = env!("CARGO_BIN_EXE_breakeven");
@@ -206,25 +207,7 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--seed-examples", "--addr", "127.0.0.1:0"])
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server binary");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before it served")
-                .unwrap();
-            if let Some((_, rest)) = line.split_once("serving addr=") {
-                break rest.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, addr) = common::process::serve(&["--seed-examples".as_ref()], Some(dir));
         Server {
             child,
             url: format!("http://{addr}"),
