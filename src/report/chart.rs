@@ -624,10 +624,11 @@ impl Chart for NpvDistribution<'_> {
                 .label("mean of the worst 5% (CVaR 95%)")
                 .legend(|(x, y)| TriangleMarker::new((x + 11, y), 7, LOSS.filled()));
         }
-        // Each quantile named above the box, centred on it; alternate
-        // heights keep neighbours from running into each other.
+        // Each quantile named above the box, centred on it, each on the
+        // lowest row where it runs into no label already placed: close
+        // quantiles (a small spread) stack instead of overlapping.
         let centred = note(NOTE, &NEUTRAL).pos(Pos::new(HPos::Center, VPos::Bottom));
-        for (i, (name, x)) in [
+        let labels: Vec<(String, f64)> = [
             ("P5", s.p5),
             ("P25", s.p25),
             ("median", s.p50),
@@ -635,15 +636,18 @@ impl Chart for NpvDistribution<'_> {
             ("P95", s.p95),
         ]
         .into_iter()
-        .enumerate()
-        {
-            let rise = if i % 2 == 0 { 30 } else { 10 };
-            chart.draw_series([EmptyElement::at((x, mid + half))
-                + Text::new(
-                    format!("{name} {}", format::money_compact(x)),
-                    (0, -rise),
-                    centred.clone(),
-                )])?;
+        .map(|(name, x)| (format!("{name} {}", format::money_compact(x)), x))
+        .collect();
+        let mut spans = Vec::with_capacity(labels.len());
+        for (text, x) in &labels {
+            let (width, _) = root.estimate_text_size(text, &centred)?;
+            let (px, _) = chart.backend_coord(&(*x, mid + half));
+            spans.push((f64::from(px), f64::from(width)));
+        }
+        for ((text, x), row) in labels.iter().zip(label_rows(&spans, LABEL_GAP)) {
+            let rise = 10 + row as i32 * (NOTE as i32 + 6);
+            chart.draw_series([EmptyElement::at((*x, mid + half))
+                + Text::new(text.clone(), (0, -rise), centred.clone())])?;
         }
         chart
             .configure_series_labels()
@@ -654,6 +658,32 @@ impl Chart for NpvDistribution<'_> {
             .border_style(GRID)
             .draw()
     }
+}
+
+/// Pixels kept free between two labels on one row.
+const LABEL_GAP: f64 = 6.0;
+
+/// Rows for labels centred at `spans[i].0` and `spans[i].1` wide: each on
+/// the lowest row where it keeps `gap` pixels from every label already
+/// placed on that row, so no two labels overlap however close their
+/// values are.
+fn label_rows(spans: &[(f64, f64)], gap: f64) -> Vec<usize> {
+    let mut placed: Vec<(usize, f64, f64)> = Vec::new();
+    let mut rows = Vec::with_capacity(spans.len());
+    for &(centre, width) in spans {
+        let (left, right) = (centre - width / 2.0, centre + width / 2.0);
+        let row = (0..)
+            .find(|&row| {
+                placed
+                    .iter()
+                    .filter(|(r, _, _)| *r == row)
+                    .all(|&(_, l, r)| right + gap <= l || left >= r + gap)
+            })
+            .expect("some row is free");
+        placed.push((row, left, right));
+        rows.push(row);
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------
@@ -1051,6 +1081,58 @@ mod tests {
             [1.0, 7.0, 13.0, 19.0, 25.0, 31.0, 37.0, 43.0, 49.0, 55.0]
         );
         assert!(month_ticks(240).len() <= 12);
+    }
+
+    /// Label boxes as the NPV chart lays them out: no two on one row
+    /// overlap, whether the quantiles are far apart (one row) or nearly
+    /// equal (stacked).
+    #[test]
+    fn quantile_labels_never_overlap() {
+        let boxes = |spans: &[(f64, f64)]| {
+            let rows = label_rows(spans, LABEL_GAP);
+            for (i, (&(ci, wi), &ri)) in spans.iter().zip(&rows).enumerate() {
+                for (&(cj, wj), &rj) in spans[..i].iter().zip(&rows) {
+                    if ri == rj {
+                        let apart = (ci - cj).abs() - (wi + wj) / 2.0;
+                        assert!(apart >= LABEL_GAP, "{spans:?} on rows {rows:?}");
+                    }
+                }
+            }
+            rows
+        };
+        // Wide spread: all on the first row.
+        assert_eq!(
+            boxes(&[
+                (100.0, 60.0),
+                (250.0, 60.0),
+                (400.0, 70.0),
+                (550.0, 60.0),
+                (700.0, 60.0)
+            ]),
+            [0, 0, 0, 0, 0]
+        );
+        // All five quantiles within a few pixels: five rows.
+        assert_eq!(
+            boxes(&[
+                (400.0, 60.0),
+                (401.0, 60.0),
+                (402.0, 72.0),
+                (403.0, 60.0),
+                (404.0, 60.0)
+            ]),
+            [0, 1, 2, 3, 4]
+        );
+        // Neighbours close, outer ones apart: rows reused where free.
+        assert_eq!(
+            boxes(&[
+                (100.0, 60.0),
+                (380.0, 60.0),
+                (400.0, 72.0),
+                (420.0, 60.0),
+                (700.0, 60.0)
+            ]),
+            [0, 0, 1, 2, 0]
+        );
     }
 
     #[test]
