@@ -649,9 +649,16 @@ impl Chart for NpvDistribution<'_> {
             chart.draw_series([EmptyElement::at((*x, mid + half))
                 + Text::new(text.clone(), (0, -rise), centred.clone())])?;
         }
+        // The legend sits below the box, clear of the stacked labels above,
+        // in the corner away from the median.
+        let corner = if s.p50 > 0.5 * (x0 + x1) {
+            SeriesLabelPosition::LowerLeft
+        } else {
+            SeriesLabelPosition::LowerRight
+        };
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(corner)
             .margin(12)
             .label_font(font(LABEL))
             .background_style(WHITE.mix(0.85))
