@@ -23,6 +23,25 @@ fn wire(name: &str) -> pb::Scenario {
     pb::Scenario::try_from(&Scenario::from_toml(&text).unwrap()).unwrap()
 }
 
+/// Saves an example with `scenario create` and runs it with `scenario run
+/// --kind KIND`; the kept run's id.
+async fn kept_run(server: &TestServer, example_name: &str, kind: &str) -> String {
+    let path = example(example_name);
+    let saved = run(
+        server,
+        &["--json", "scenario", "create", path.to_str().unwrap()],
+    )
+    .await
+    .ok()
+    .json();
+    let id = saved["id"].as_str().unwrap();
+    let kept = run(server, &["--json", "scenario", "run", id, "--kind", kind])
+        .await
+        .ok()
+        .json();
+    kept["id"].as_str().unwrap().to_string()
+}
+
 /// The rows of the last table in `text`, split on runs of two or more
 /// spaces, with the header row first.
 fn last_table(text: &str) -> Vec<Vec<String>> {
@@ -162,28 +181,8 @@ async fn nothing_breaking_even_reads_as_plain_sentences() {
 async fn compared_runs_show_never_and_no_difference_rather_than_zeros() {
     let server = TestServer::start().await;
     let mut ids = Vec::new();
-    for name in [NEVER, NEVER] {
-        let saved = run(
-            &server,
-            &[
-                "--json",
-                "scenario",
-                "create",
-                example(name).to_str().unwrap(),
-            ],
-        )
-        .await
-        .ok()
-        .json();
-        let id = saved["id"].as_str().unwrap().to_string();
-        let kept = run(
-            &server,
-            &["--json", "scenario", "run", &id, "--kind", "break-even"],
-        )
-        .await
-        .ok()
-        .json();
-        ids.push(kept["id"].as_str().unwrap().to_string());
+    for _ in 0..2 {
+        ids.push(kept_run(&server, NEVER, "break-even").await);
     }
     let out = run(&server, &["run", "compare", &ids[0], &ids[1]])
         .await
@@ -228,38 +227,11 @@ async fn compared_runs_show_never_and_no_difference_rather_than_zeros() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_that_write_files_say_what_they_wrote_and_models_show_their_sources() {
     let server = TestServer::start().await;
-    let saved = run(
-        &server,
-        &[
-            "--json",
-            "scenario",
-            "create",
-            example(NEVER).to_str().unwrap(),
-        ],
-    )
-    .await
-    .ok()
-    .json();
-    let kept = run(
-        &server,
-        &["--json", "scenario", "run", saved["id"].as_str().unwrap()],
-    )
-    .await
-    .ok()
-    .json();
+    let kept = kept_run(&server, NEVER, "projection").await;
     let csv = TempFile::named(&format!("export-{}", common::cli::unique()), None);
-    let exported = run(
-        &server,
-        &[
-            "run",
-            "export",
-            kept["id"].as_str().unwrap(),
-            "--out",
-            csv.path(),
-        ],
-    )
-    .await
-    .ok();
+    let exported = run(&server, &["run", "export", &kept, "--out", csv.path()])
+        .await
+        .ok();
     assert_eq!(exported.stderr.trim(), format!("wrote {}", csv.path()));
     assert!(
         std::fs::read_to_string(&csv.0)
