@@ -318,8 +318,7 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                 }
                 if table.is_some() {
                     return Err(Failure::Usage(
-                        "a workbook holds every table; leave out --table with --format xlsx"
-                            .into(),
+                        "a workbook holds every table; leave out --table with --format xlsx".into(),
                     ));
                 }
             }

@@ -37,6 +37,10 @@ pub(super) fn workbook(run: &pb::Run) -> Result<report::Workbook> {
         .map(|b| b.sensitivities.iter().map(sensitivity).collect())
         .unwrap_or_default();
     Ok(report::Workbook {
+        title: format!("breakeven run {}", run.id),
+        created: DateTime::parse_from_rfc3339(&run.create_time)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
         summary: summary_figures(run, &output),
         inputs: input_figures(inputs)?,
         assumptions,
@@ -111,7 +115,12 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
         ),
         fig("Kind", text(kind), "", "kind"),
         fig("Run at", created, "UTC", "create_time"),
-        fig("Engine version", text(&run.engine_version), "", "engine_version"),
+        fig(
+            "Engine version",
+            text(&run.engine_version),
+            "",
+            "engine_version",
+        ),
         fig(
             "Catalogue version",
             text(&run.catalog_version),
@@ -435,8 +444,16 @@ fn unit_of(name: &str) -> (&'static str, Reads) {
         ("_watts_per_gpu", "W per GPU", Number),
         ("_seconds", "seconds", Number),
         ("requests_per_day", "requests per day", Number),
-        ("requests_per_second_per_replica", "requests per second", Number),
-        ("output_tokens_per_second_per_gpu", "tokens per second", Number),
+        (
+            "requests_per_second_per_replica",
+            "requests per second",
+            Number,
+        ),
+        (
+            "output_tokens_per_second_per_gpu",
+            "tokens per second",
+            Number,
+        ),
         ("tokens_per_month", "tokens per month", Number),
         ("_tokens", "tokens", Number),
         ("_gpus", "GPUs", Number),
