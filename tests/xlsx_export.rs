@@ -51,10 +51,20 @@ fn options(kind: pb::RunKind) -> pb::RunOptions {
         simulation: (kind == pb::RunKind::Simulation).then(|| pb::RunSimulationRequest {
             paths: 2000,
             seed: 7,
+            tornado_paths: 500,
             stochastic: Some(pb::StochasticInputs {
                 demand: Some(pb::stochastic_inputs::Demand::DemandGbm(pb::DemandGbm {
                     volatility: 0.4,
                 })),
+                // An uncertain input, so that the tornado has a bar.
+                uncertain: vec![pb::UncertainInput {
+                    input: "workload.annual_growth".into(),
+                    distribution: Some(pb::DistributionSpec {
+                        kind: Some(pb::distribution_spec::Kind::Uniform(
+                            pb::UniformDistribution { min: 0.2, max: 0.8 },
+                        )),
+                    }),
+                }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -391,6 +401,7 @@ fn check(book: &Book, run: &pb::Run) {
         );
 
         let sens = book.sheet("Sensitivity");
+        assert!(!sim.tornado.is_empty() && !sim.rank_correlations.is_empty());
         for (i, bar) in sim.tornado.iter().enumerate() {
             let r = 1 + i as u32;
             assert_eq!(sens.text(r, 0), bar.input);
