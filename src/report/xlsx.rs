@@ -3,7 +3,7 @@
 //! Sensitivity, Sources — written with rust_xlsxwriter.
 //!
 //! The Monthly sheet's cumulative columns and totals row are live formulas
-//! over the monthly cells (`=SUM(F2:F242)`, `=AA2+F3`), so an auditor can
+//! over the monthly cells (`=SUM(F2:F242)`, `=Z2+F3`), so an auditor can
 //! trace every total to the lines it adds; each formula also carries the
 //! value the engine computed as its cached result, so a reader that does
 //! not recalculate (or a script) sees the run's own numbers.
@@ -181,44 +181,91 @@ pub struct SensitivityLine {
     pub horizon_savings: f64,
 }
 
-/// The Monthly sheet's columns, in order: (header, number format).
-/// Cumulative columns come last; the code below names their positions.
-const MONTH_COLUMNS: [(&str, Fmt); 28] = [
-    ("Month", Fmt::Integer),
-    ("Date", Fmt::Month),
-    ("Requests per day", Fmt::Number),
-    ("Input tokens", Fmt::Number),
-    ("Output tokens", Fmt::Number),
-    ("API cost", Fmt::Money),
-    ("Fine-tuned API cost", Fmt::Money),
-    ("Self-hosted requests per day", Fmt::Number),
-    ("API requests per day (self-host option)", Fmt::Number),
-    ("Replicas needed", Fmt::Integer),
-    ("GPUs needed", Fmt::Integer),
-    ("GPUs held", Fmt::Integer),
-    ("Rental", Fmt::Money),
-    ("Depreciation", Fmt::Money),
-    ("Cost of capital", Fmt::Money),
-    ("Power", Fmt::Money),
-    ("Colocation", Fmt::Money),
-    ("Staff", Fmt::Money),
-    ("Residual API cost", Fmt::Money),
-    ("Self-host (P&L)", Fmt::Money),
-    ("Capex paid", Fmt::Money),
-    ("Resale", Fmt::Money),
-    ("Self-host (cash)", Fmt::Money),
-    ("Utilisation", Fmt::Percent),
-    ("Utilisation, whole month", Fmt::Percent),
-    ("Cumulative API", Fmt::Money),
-    ("Cumulative self-host (P&L)", Fmt::Money),
-    ("Cumulative self-host (cash)", Fmt::Money),
+/// One monthly line of the Monthly sheet: its header, how it reads, its
+/// value in a month, and whether the totals row adds it up (money and
+/// tokens; not rates, counts of GPUs or utilisation).
+struct Line {
+    header: &'static str,
+    format: Fmt,
+    value: fn(&MonthLine) -> f64,
+    total: bool,
+}
+
+const fn line(header: &'static str, format: Fmt, value: fn(&MonthLine) -> f64) -> Line {
+    let total = matches!(format, Fmt::Money);
+    Line {
+        header,
+        format,
+        value,
+        total,
+    }
+}
+
+/// The Monthly sheet's lines, from column C on (A is the month, B its
+/// date); the three cumulative columns follow them.
+const LINES: [Line; 23] = [
+    line("Requests per day", Fmt::Number, |m| m.requests_per_day),
+    Line {
+        total: true,
+        ..line("Input tokens", Fmt::Number, |m| m.input_tokens)
+    },
+    Line {
+        total: true,
+        ..line("Output tokens", Fmt::Number, |m| m.output_tokens)
+    },
+    line("API cost", Fmt::Money, |m| m.api_cost),
+    line("Fine-tuned API cost", Fmt::Money, |m| m.fine_tuned_api_cost),
+    line("Self-hosted requests per day", Fmt::Number, |m| {
+        m.self_hosted_requests_per_day
+    }),
+    line(
+        "API requests per day (self-host option)",
+        Fmt::Number,
+        |m| m.api_requests_per_day_in_self_host,
+    ),
+    line("Replicas needed", Fmt::Integer, |m| {
+        f64::from(m.replicas_needed)
+    }),
+    line("GPUs needed", Fmt::Integer, |m| f64::from(m.gpus_needed)),
+    line("GPUs held", Fmt::Integer, |m| f64::from(m.gpus_held)),
+    line("Rental", Fmt::Money, |m| m.rental),
+    line("Depreciation", Fmt::Money, |m| m.depreciation),
+    line("Cost of capital", Fmt::Money, |m| m.cost_of_capital),
+    line("Power", Fmt::Money, |m| m.power),
+    line("Colocation", Fmt::Money, |m| m.colocation),
+    line("Staff", Fmt::Money, |m| m.staff),
+    line("Residual API cost", Fmt::Money, |m| m.residual_api_cost),
+    line("Self-host (P&L)", Fmt::Money, |m| m.self_host_pnl),
+    line("Capex paid", Fmt::Money, |m| m.capex_paid),
+    line("Resale", Fmt::Money, |m| m.resale),
+    line("Self-host (cash)", Fmt::Money, |m| m.self_host_cash),
+    line("Utilisation", Fmt::Percent, |m| m.utilization),
+    line("Utilisation, whole month", Fmt::Percent, |m| {
+        m.utilization_whole_month
+    }),
 ];
-const COL_API: u16 = 5;
-const COL_PNL: u16 = 19;
-const COL_CASH: u16 = 22;
-const COL_CUM_API: u16 = 25;
-/// Columns the totals row adds up: tokens and every money line.
-const TOTALLED: [u16; 15] = [3, 4, 5, 6, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
+
+/// The column of the line headed `header`.
+fn column(header: &str) -> u16 {
+    let i = LINES
+        .iter()
+        .position(|l| l.header == header)
+        .expect("a line of LINES");
+    2 + i as u16
+}
+
+/// The cumulative columns: header, the line each adds up, and its value
+/// in month 0 and in a month.
+type Cumulative = (&'static str, &'static str, fn(&MonthLine) -> f64);
+const CUMULATIVE: [Cumulative; 3] = [
+    ("Cumulative API", "API cost", |m| m.cumulative_api),
+    ("Cumulative self-host (P&L)", "Self-host (P&L)", |m| {
+        m.cumulative_self_host_pnl
+    }),
+    ("Cumulative self-host (cash)", "Self-host (cash)", |m| {
+        m.cumulative_self_host_cash
+    }),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fmt {
@@ -226,7 +273,6 @@ enum Fmt {
     Percent,
     Number,
     Integer,
-    Month,
 }
 
 /// The workbook's formats, made once.
@@ -241,6 +287,7 @@ struct Formats {
     instant: Format,
     bold: Format,
     bold_money: Format,
+    bold_number: Format,
 }
 
 impl Formats {
@@ -256,6 +303,7 @@ impl Formats {
             instant: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss \"UTC\""),
             bold: Format::new().set_bold(),
             bold_money: Format::new().set_bold().set_num_format("$#,##0.00"),
+            bold_number: Format::new().set_bold().set_num_format("#,##0.####"),
         }
     }
 
@@ -265,7 +313,6 @@ impl Formats {
             Fmt::Percent => &self.percent,
             Fmt::Number => &self.number,
             Fmt::Integer => &self.integer,
-            Fmt::Month => &self.month,
         }
     }
 }
@@ -419,107 +466,73 @@ fn inputs(ws: &mut Worksheet, f: &Formats, book: &Workbook) -> std::result::Resu
 /// Row 1 is the header, row 2 month 0 (capex paid before the horizon),
 /// then one row per month, then the totals.
 fn monthly(ws: &mut Worksheet, f: &Formats, book: &Workbook) -> std::result::Result<(), XlsxError> {
-    let names: Vec<&str> = MONTH_COLUMNS.iter().map(|(n, _)| *n).collect();
+    let mut names = vec!["Month", "Date"];
+    names.extend(LINES.iter().map(|l| l.header));
+    names.extend(CUMULATIVE.iter().map(|c| c.0));
     header(ws, f, 0, 0, &names)?;
-    // Month 0: only the purchases made before the first month.
+    let first_cumulative = 2 + LINES.len() as u16;
+    let cell = |row: u32, col: u16| row_col_to_cell(row, col);
+
+    // Month 0: only the purchases made before the first month, which the
+    // cash view's running sum starts from.
     let zero = 1u32;
+    let month_0 = |header: &str| match header {
+        "Capex paid" | "Self-host (cash)" => book.capex_month_0,
+        _ => 0.0,
+    };
     ws.write_number_with_format(zero, 0, 0.0, &f.integer)?;
     ws.write_string(zero, 1, "before month 1")?;
-    for col in [20, COL_CASH] {
-        ws.write_number_with_format(zero, col, book.capex_month_0, &f.money)?;
+    for header in ["Capex paid", "Self-host (cash)"] {
+        ws.write_number_with_format(zero, column(header), month_0(header), &f.money)?;
     }
-    let cell = |row: u32, col: u16| row_col_to_cell(row, col);
-    for (col, source, cached) in [
-        (COL_CUM_API, COL_API, 0.0),
-        (COL_CUM_API + 1, COL_PNL, 0.0),
-        (COL_CUM_API + 2, COL_CASH, book.capex_month_0),
-    ] {
-        let formula = if col == COL_CUM_API + 2 {
-            format!("={}", cell(zero, source))
-        } else {
-            "=0".to_string()
-        };
+    for (i, (_, source, _)) in CUMULATIVE.iter().enumerate() {
         ws.write_formula_with_format(
             zero,
-            col,
-            Formula::new(formula).set_result(cached.to_string()),
+            first_cumulative + i as u16,
+            Formula::new(format!("={}", cell(zero, column(source))))
+                .set_result(month_0(source).to_string()),
             &f.money,
         )?;
     }
+
     for (i, m) in book.months.iter().enumerate() {
         let row = zero + 1 + i as u32;
-        let numbers: [f64; 25] = [
-            f64::from(m.month),
-            0.0, // the date, written below
-            m.requests_per_day,
-            m.input_tokens,
-            m.output_tokens,
-            m.api_cost,
-            m.fine_tuned_api_cost,
-            m.self_hosted_requests_per_day,
-            m.api_requests_per_day_in_self_host,
-            f64::from(m.replicas_needed),
-            f64::from(m.gpus_needed),
-            f64::from(m.gpus_held),
-            m.rental,
-            m.depreciation,
-            m.cost_of_capital,
-            m.power,
-            m.colocation,
-            m.staff,
-            m.residual_api_cost,
-            m.self_host_pnl,
-            m.capex_paid,
-            m.resale,
-            m.self_host_cash,
-            m.utilization,
-            m.utilization_whole_month,
-        ];
-        for (col, v) in numbers.iter().enumerate() {
-            let col = col as u16;
-            if col == 1 {
-                match m.date {
-                    Some(d) => ws.write_datetime_with_format(row, 1, excel_date(d)?, &f.month)?,
-                    None => ws,
-                };
-                continue;
-            }
-            ws.write_number_with_format(row, col, *v, f.of(MONTH_COLUMNS[col as usize].1))?;
+        ws.write_number_with_format(row, 0, f64::from(m.month), &f.integer)?;
+        if let Some(d) = m.date {
+            ws.write_datetime_with_format(row, 1, excel_date(d)?, &f.month)?;
         }
-        // Running sums: last month's cumulative plus this month's line.
-        for (col, source, cached) in [
-            (COL_CUM_API, COL_API, m.cumulative_api),
-            (COL_CUM_API + 1, COL_PNL, m.cumulative_self_host_pnl),
-            (COL_CUM_API + 2, COL_CASH, m.cumulative_self_host_cash),
-        ] {
-            let formula = format!("={}+{}", cell(row - 1, col), cell(row, source));
+        for (j, l) in LINES.iter().enumerate() {
+            ws.write_number_with_format(row, 2 + j as u16, (l.value)(m), f.of(l.format))?;
+        }
+        // Running sums: last month's cumulative plus this month's line,
+        // cached with the engine's own cumulative figure.
+        for (j, (_, source, value)) in CUMULATIVE.iter().enumerate() {
+            let col = first_cumulative + j as u16;
+            let formula = format!("={}+{}", cell(row - 1, col), cell(row, column(source)));
             ws.write_formula_with_format(
                 row,
                 col,
-                Formula::new(formula).set_result(cached.to_string()),
+                Formula::new(formula).set_result(value(m).to_string()),
                 &f.money,
             )?;
         }
     }
+
     // Totals: SUM over month 0 and every month; the cached result is the
     // same sum taken here in month order.
     let last = zero + book.months.len() as u32;
     let total_row = last + 1;
     ws.write_string_with_format(total_row, 0, "Total", &f.bold)?;
-    for col in TOTALLED {
-        let month_0 = match col {
-            20 | COL_CASH => book.capex_month_0,
-            _ => 0.0,
-        };
+    for (j, l) in LINES.iter().enumerate().filter(|(_, l)| l.total) {
+        let col = 2 + j as u16;
         let total = book
             .months
             .iter()
-            .map(|m| month_value(m, col))
-            .fold(month_0, |a, b| a + b);
-        let format = if MONTH_COLUMNS[col as usize].1 == Fmt::Money {
-            &f.bold_money
-        } else {
-            &f.bold
+            .map(l.value)
+            .fold(month_0(l.header), |a, b| a + b);
+        let format = match l.format {
+            Fmt::Money => &f.bold_money,
+            _ => &f.bold_number,
         };
         ws.write_formula_with_format(
             total_row,
@@ -532,28 +545,6 @@ fn monthly(ws: &mut Worksheet, f: &Formats, book: &Workbook) -> std::result::Res
     ws.set_freeze_panes(1, 2).ok();
     fit(ws);
     Ok(())
-}
-
-/// The value of a totalled column in one month.
-fn month_value(m: &MonthLine, col: u16) -> f64 {
-    match col {
-        3 => m.input_tokens,
-        4 => m.output_tokens,
-        5 => m.api_cost,
-        6 => m.fine_tuned_api_cost,
-        12 => m.rental,
-        13 => m.depreciation,
-        14 => m.cost_of_capital,
-        15 => m.power,
-        16 => m.colocation,
-        17 => m.staff,
-        18 => m.residual_api_cost,
-        19 => m.self_host_pnl,
-        20 => m.capex_paid,
-        21 => m.resale,
-        22 => m.self_host_cash,
-        _ => 0.0,
-    }
 }
 
 const STATS: [&str; 7] = ["P5", "P25", "P50", "P75", "P95", "mean", "std error"];
