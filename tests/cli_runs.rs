@@ -38,6 +38,7 @@ async fn export(server: &TestServer, id: &str, table: pb::ExportTable) -> String
         .export_run(pb::ExportRunRequest {
             id: id.into(),
             table: table.into(),
+            format: 0,
         })
         .await
         .unwrap()

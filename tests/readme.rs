@@ -338,6 +338,7 @@ fn the_walk_through_runs_as_written_and_prints_the_figures_it_quotes() {
     assert!(ran >= 5, "only {ran} commands ran");
     assert!(dir.join("report.html").exists(), "the report was written");
     assert!(dir.join("months.csv").exists(), "the export was written");
+    assert!(dir.join("run.xlsx").exists(), "the workbook was written");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

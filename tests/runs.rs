@@ -110,6 +110,7 @@ impl Clients {
             .export_run(pb::ExportRunRequest {
                 id: id.into(),
                 table: table.into(),
+                format: 0,
             })
             .await?
             .into_inner();

@@ -318,6 +318,7 @@ async fn a_team_never_sees_another_teams_scenarios_runs_jobs_or_entries() {
             .export_run(pb::ExportRunRequest {
                 id: run.id.clone(),
                 table: 0,
+                format: 0,
             })
             .await,
         Code::NotFound,

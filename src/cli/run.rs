@@ -131,13 +131,17 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Write a run's table as CSV, as the server streams it.
+    /// Write a run's table as CSV, or the whole run as an Excel workbook,
+    /// as the server streams it.
     Export {
         /// The run id, run_….
         id: String,
-        /// Which table.
-        #[arg(long, value_enum, default_value_t = ExportTable::Months)]
-        table: ExportTable,
+        /// Which table (CSV only; a workbook holds them all) [default: months].
+        #[arg(long, value_enum)]
+        table: Option<ExportTable>,
+        /// The file format; xlsx needs --out.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
         /// Write to this file (replacing it) instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -153,6 +157,25 @@ pub enum ExportTable {
     Summary,
     /// Simulation runs: the percentiles of each month.
     SimulationMonths,
+}
+
+/// The file formats `run export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// CSV text: one table.
+    Csv,
+    /// An Excel workbook of the whole run (Summary, Inputs, Monthly,
+    /// Simulation, Sensitivity, Sources).
+    Xlsx,
+}
+
+impl From<ExportFormat> for pb::ExportFormat {
+    fn from(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::Csv => pb::ExportFormat::Csv,
+            ExportFormat::Xlsx => pb::ExportFormat::Xlsx,
+        }
+    }
 }
 
 impl From<ExportTable> for pb::ExportTable {
@@ -277,18 +300,34 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
         Command::Export {
             id,
             table,
+            format,
             out: path,
         } => {
             if out.format == super::output::Format::Json {
                 return Err(Failure::Usage(
-                    "`run export` writes CSV; leave out --json".into(),
+                    "`run export` writes CSV or XLSX; leave out --json".into(),
                 ));
+            }
+            if format == ExportFormat::Xlsx {
+                // A workbook is binary: it goes to a file, never a terminal
+                // or a pipe that expects text.
+                if path.is_none() {
+                    return Err(Failure::Usage(
+                        "`run export --format xlsx` writes a binary file: give --out FILE".into(),
+                    ));
+                }
+                if table.is_some() {
+                    return Err(Failure::Usage(
+                        "a workbook holds every table; leave out --table with --format xlsx".into(),
+                    ));
+                }
             }
             let mut client = RunServiceClient::new(connect(global).await?);
             let mut stream = client
                 .export_run(pb::ExportRunRequest {
                     id,
-                    table: pb::ExportTable::from(table).into(),
+                    table: pb::ExportTable::from(table.unwrap_or(ExportTable::Months)).into(),
+                    format: pb::ExportFormat::from(format).into(),
                 })
                 .await?
                 .into_inner();

@@ -174,6 +174,22 @@ pub fn recompute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<Recomput
     })
 }
 
+/// The catalogue figures a kept run used, with their sources and dates:
+/// the HTML report's listing, from the run's own files and its
+/// deterministic projection alone (a simulation is not run again).
+pub fn sources_of(inputs: &pb::RunInputs) -> Result<Vec<crate::report::Source>> {
+    let catalog = catalog_of(inputs)?;
+    let options = inputs
+        .options
+        .as_ref()
+        .ok_or_else(|| Error::Internal("run inputs lack options".into()))?;
+    let basis = basis(options.basis)?;
+    let calibration = calibration_of(inputs)?;
+    let domain = scenario(inputs.scenario.as_ref())?;
+    let projection = tco::project(&catalog, &domain, &calibration, basis)?;
+    Ok(crate::report::sources(&projection.plan, &catalog))
+}
+
 fn calibration_of(inputs: &pb::RunInputs) -> Result<Calibration> {
     let c = inputs
         .calibration

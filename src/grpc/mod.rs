@@ -20,6 +20,7 @@ mod simulate;
 mod simulation;
 mod status;
 mod tenant;
+mod workbook;
 
 pub use catalog::CatalogApi;
 pub(crate) use catalog::custom_file;

@@ -1,5 +1,6 @@
 //! `breakeven.v1.RunService`: runs of saved scenarios, kept with the inputs
-//! that reproduce them; listing, comparison, replay and CSV export.
+//! that reproduce them; listing, comparison, replay and export (CSV or
+//! an Excel workbook).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use crate::store::{RunQuery, Store, StoredRun};
 pub const MAX_COMPARED: usize = 20;
 /// Rows per streamed CSV chunk.
 const CSV_ROWS_PER_CHUNK: usize = 64;
+/// Bytes per streamed workbook chunk: well under gRPC's 4 MiB message limit.
+const XLSX_BYTES_PER_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct RunApi {
@@ -308,8 +311,31 @@ impl pb::run_service_server::RunService for RunApi {
         let id = required("id", &r.id)?;
         let table = pb::ExportTable::try_from(r.table)
             .map_err(|_| Error::invalid("table", format!("{} is not an export table", r.table)))?;
+        let format = pb::ExportFormat::try_from(r.format).map_err(|_| {
+            Error::invalid(
+                "format",
+                format!("{} is not an export format; use CSV or XLSX", r.format),
+            )
+        })?;
         let run = run_pb(self.visible_run(id, caller.as_deref()).await?, true)?;
-        let chunks = super::export::csv_chunks(&run, table, CSV_ROWS_PER_CHUNK)?;
+        let chunks = match format {
+            pb::ExportFormat::Unspecified | pb::ExportFormat::Csv => {
+                super::export::csv_chunks(&run, table, CSV_ROWS_PER_CHUNK)?
+            }
+            // Building a workbook works the CPU (a 240-month run, a few
+            // tens of milliseconds): off the async workers.
+            pb::ExportFormat::Xlsx => tokio::task::spawn_blocking(move || {
+                let bytes = super::workbook::xlsx(&run)?;
+                Ok::<_, Error>(
+                    bytes
+                        .chunks(XLSX_BYTES_PER_CHUNK)
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                )
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("workbook worker failed: {e}")))??,
+        };
         let stream = tokio_stream::iter(
             chunks
                 .into_iter()

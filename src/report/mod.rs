@@ -6,7 +6,8 @@
 //! and command-line tables alike; `chart.rs` draws each chart
 //! ([`cumulative_cost`], [`break_even_probability`], [`npv_distribution`],
 //! [`tornado()`], [`throughput`], [`scaling`]); `html.rs` lays a whole
-//! [`Report`] out on one page ([`html()`]). Pure: no I/O, no clock, no
+//! [`Report`] out on one page ([`html()`]); `xlsx.rs` writes a kept run
+//! as an Excel [`Workbook`] ([`xlsx()`]). Pure: no I/O, no clock, no
 //! gRPC — the caller decides where the bytes go. Text is measured with a
 //! bundled font (`fonts/`), so rendering needs nothing installed on the
 //! machine.
@@ -14,11 +15,16 @@
 mod chart;
 pub mod format;
 mod html;
+mod xlsx;
 
 pub use chart::{
     SIZE, break_even_probability, cumulative_cost, npv_distribution, scaling, throughput, tornado,
 };
 pub use html::{Report, Source, Sweep, charts, escape, html, sources};
+pub use xlsx::{
+    AssumptionLine, Figure, MonthLine, SensitivityLine, Simulation, SimulationMonth, TornadoLine,
+    Value, Workbook, xlsx,
+};
 
 use crate::montecarlo::{MonthStats, Outcome, Stats};
 use crate::tco::{Basis, Month, Sensitivity};
