@@ -20,6 +20,7 @@
 //! - [`metrics`]: request counts, latencies and simulation figures in the
 //!   Prometheus text format.
 //! - [`tls`]: the PEM files of a TLS listener, checked.
+//! - [`web`]: CORS for the browser origins allowed to call over gRPC-Web.
 //! - [`cli`]: the `breakeven` command's subcommands: the server, and
 //!   clients of it that print tables, JSON or CSV.
 //! - [`speed`]: timings of the hot paths for the `speed` command.
@@ -42,5 +43,6 @@ pub mod speed;
 pub mod store;
 pub mod tco;
 pub mod tls;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -1,6 +1,6 @@
 //! Runs the gRPC server: catalogue, health and reflection services, TLS,
-//! one log line and one metrics record per request, the metrics endpoint,
-//! graceful shutdown.
+//! gRPC-Web with CORS, one log line and one metrics record per request,
+//! the metrics endpoint, graceful shutdown.
 //!
 //! [`run`] takes its listener and shutdown signal as arguments, so tests
 //! start a real server on an ephemeral port and stop it when they are done.
@@ -54,6 +54,9 @@ pub struct Options {
     pub tls: Option<TlsFiles>,
     /// Serve `GET /metrics` (Prometheus text, plain HTTP) on this listener.
     pub metrics: Option<TcpListener>,
+    /// Browser origins allowed to call over gRPC-Web (CORS), as
+    /// [`crate::web::parse_origin`] returns them; none when empty.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             tokens: None,
             tls: None,
             metrics: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -97,8 +101,11 @@ pub async fn run_with(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Unusable TLS files stop the start before anything else happens.
-    let mut server = Server::builder();
+    // Unusable TLS files or origins stop the start before anything else
+    // happens. HTTP/1.1 is accepted for gRPC-Web; plain gRPC stays on
+    // HTTP/2.
+    let cors = crate::web::Cors::new(&options.cors_origins)?;
+    let mut server = Server::builder().accept_http1(true);
     if let Some(files) = &options.tls {
         server = server
             .tls_config(files.server_config()?)
@@ -244,6 +251,10 @@ pub async fn run_with(
     }
     let serve = server
         .timeout(MAX_CALL_DURATION)
+        // gRPC-Web outermost: the layers below see its calls as plain gRPC,
+        // so they are logged, authenticated and counted the same way.
+        .layer(cors)
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(
             // One log line per call with its method, gRPC status and latency.
             // A call that fails before its body starts carries its status in

@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP).
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+    /// Let browser pages from this origin (`https://host[:port]`) call the
+    /// API over gRPC-Web; repeat for more. Without it, no cross-origin
+    /// browser call is allowed.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = crate::web::parse_origin)]
+    cors_origins: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +98,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         tls_key,
         tls_client_ca,
         metrics_addr,
+        cors_origins,
     } = args;
     let run = async {
         let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
@@ -133,6 +139,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             tokens,
             tls,
             metrics,
+            cors_origins,
         };
         crate::server::run_with(listener, catalog, store, options, shutdown_signal()).await
     };
