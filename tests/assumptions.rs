@@ -217,6 +217,7 @@ async fn an_example_lists_the_catalogue_figures_and_defaults_it_used() {
             scenario: Some(wire("examples/hybrid-overflow.toml")),
             paths: 64,
             seed: 1,
+            allow_deterministic: true,
             ..Default::default()
         })
         .await

@@ -615,6 +615,8 @@ async fn ctrl_c_cancels_a_simulation_and_frees_its_slot() {
         scenario: Some(wire),
         paths: 200_000,
         seed: 1,
+        // Every path the projection: the test needs only the load.
+        allow_deterministic: true,
         ..Default::default()
     };
     let mut client = SimulationServiceClient::new(server.channel().await);
@@ -638,4 +640,36 @@ async fn ctrl_c_cancels_a_simulation_and_frees_its_slot() {
             }
         }
     }
+}
+
+/// `simulate` with nothing random says so in plain words and exits with the
+/// usage code; `--allow-deterministic` runs it, noting that every path is
+/// the projection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_with_nothing_random_says_what_to_set() {
+    let server = TestServer::start().await;
+    let file = example("hybrid-overflow.toml");
+    let file = file.to_str().unwrap();
+    let refused = run(&server, &["simulate", file, "--paths", "200"]).await;
+    assert_eq!(refused.code, USAGE, "{}", refused.stderr);
+    for words in [
+        "nothing in this simulation is random",
+        "--demand-volatility",
+        "--allow-deterministic",
+    ] {
+        assert!(refused.stderr.contains(words), "{}", refused.stderr);
+    }
+    let allowed = run(
+        &server,
+        &["simulate", file, "--paths", "200", "--allow-deterministic"],
+    )
+    .await
+    .ok();
+    assert!(
+        allowed
+            .stderr
+            .contains("every path is the scenario's projection"),
+        "{}",
+        allowed.stderr
+    );
 }

@@ -559,9 +559,19 @@ fn simulation_request() -> BoxedStrategy<pb::RunSimulationRequest> {
         any::<bool>(),
         enumeration(BASIS_MAX),
         prop_oneof![3 => Just(0u64), 1 => 0u64..=512, 1 => Just(u64::MAX)],
+        any::<bool>(),
     )
         .prop_map(
-            |(scenario, stochastic, paths, seed, antithetic, basis, tornado_paths)| {
+            |(
+                scenario,
+                stochastic,
+                paths,
+                seed,
+                antithetic,
+                basis,
+                tornado_paths,
+                allow_deterministic,
+            )| {
                 pb::RunSimulationRequest {
                     scenario,
                     stochastic,
@@ -570,6 +580,7 @@ fn simulation_request() -> BoxedStrategy<pb::RunSimulationRequest> {
                     antithetic,
                     basis,
                     tornado_paths,
+                    allow_deterministic,
                 }
             },
         )

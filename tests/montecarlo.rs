@@ -93,6 +93,7 @@ fn request(paths: u64, horizon_months: u32) -> pb::RunSimulationRequest {
         antithetic: true,
         basis: pb::CostBasis::ProfitAndLoss.into(),
         tornado_paths: paths.min(200),
+        allow_deterministic: false,
     }
 }
 
@@ -283,4 +284,46 @@ async fn a_deadline_stops_a_unary_simulation() {
     // The abandoned run stops and gives its slot back.
     assert!(small_run_succeeds(&mut client).await);
     assert!(small_run_succeeds(&mut client).await);
+}
+
+/// A simulation in which nothing is random is refused, naming what to set,
+/// unless the caller asks for it; drifts alone move every path alike.
+#[tokio::test]
+async fn a_simulation_with_nothing_random_needs_allow_deterministic() {
+    let server = common::TestServer::start().await;
+    let mut client = client(&server).await;
+    let drift_only = pb::StochasticInputs {
+        throughput: Some(pb::WalkSpec {
+            annual_drift: 0.3,
+            volatility: 0.0,
+        }),
+        ..Default::default()
+    };
+    for stochastic in [None, Some(drift_only)] {
+        let req = pb::RunSimulationRequest {
+            stochastic,
+            ..request(64, 12)
+        };
+        let status = client.run_simulation(req.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        for named in ["stochastic.demand", "allow_deterministic"] {
+            assert!(status.message().contains(named), "{status:?}");
+        }
+        let status = client.stream_simulation(req.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+
+        // Asked for, it runs, and every path is the projection.
+        let result = client
+            .run_simulation(pb::RunSimulationRequest {
+                allow_deterministic: true,
+                ..req
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(result.paths, 64);
+        let last = result.months.last().unwrap();
+        let savings = last.cumulative_savings.as_ref().unwrap();
+        assert_eq!(savings.p5, savings.p95, "{savings:?}");
+    }
 }

@@ -533,3 +533,44 @@ async fn seeded_examples_are_saved_once_and_each_runs() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+/// A simulation run with nothing random is refused before anything is
+/// kept, unless its options allow it.
+#[tokio::test]
+async fn a_run_with_nothing_random_is_refused_and_keeps_nothing() {
+    let server = TestServer::start().await;
+    let mut c = clients(&server).await;
+    let saved = c.save("h100-sxm").await;
+    let mut options = options(pb::RunKind::Simulation);
+    options.simulation.as_mut().unwrap().stochastic = None;
+    let request = pb::RunScenarioRequest {
+        scenario_id: saved.id.clone(),
+        options: Some(options.clone()),
+        ..Default::default()
+    };
+    let status = c.runs.run_scenario(request.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("allow_deterministic"),
+        "{status:?}"
+    );
+    let listed = c
+        .runs
+        .list_runs(pb::ListRunsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.runs.is_empty(), "{listed:?}");
+
+    options.simulation.as_mut().unwrap().allow_deterministic = true;
+    let run = c
+        .runs
+        .run_scenario(pb::RunScenarioRequest {
+            options: Some(options),
+            ..request
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.kind(), pb::RunKind::Simulation);
+}

@@ -74,7 +74,7 @@ impl RunFlags {
     pub fn options(&self) -> Result<pb::RunOptions, Failure> {
         let simulation = match self.kind {
             Kind::Simulation => {
-                self.simulation.note_if_deterministic();
+                self.simulation.check_random()?;
                 Some(self.simulation.request(None, self.basis))
             }
             _ if self.simulation.stochastic().is_some() => {

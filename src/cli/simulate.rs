@@ -69,6 +69,10 @@ pub struct Settings {
     /// prices.
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     failure_rate: f64,
+    /// Run even though nothing is random (no volatility flag, no failure
+    /// rate): every path is then the scenario's projection.
+    #[arg(long)]
+    allow_deterministic: bool,
 }
 
 impl Settings {
@@ -120,25 +124,38 @@ impl Settings {
             antithetic: self.antithetic,
             basis: pb::CostBasis::from(basis).into(),
             tornado_paths: self.tornado_paths,
+            allow_deterministic: self.allow_deterministic,
         }
     }
 
-    /// Says so on standard error when nothing is random, since every path
-    /// is then the projection.
-    pub fn note_if_deterministic(&self) {
-        if self.stochastic().is_none() {
-            eprintln!(
-                "note: nothing is random (no --*-volatility or --failure-rate): \
-                 every path is the scenario's projection"
-            );
+    /// Refuses a simulation in which nothing is random, in plain words,
+    /// unless `--allow-deterministic` asks for one; then says on standard
+    /// error that every path is the projection.
+    pub fn check_random(&self) -> Result<(), Failure> {
+        if self.stochastic().is_some() {
+            return Ok(());
         }
+        if !self.allow_deterministic {
+            return Err(Failure::Usage(
+                "nothing in this simulation is random, so every path would be the \
+                 scenario's projection: give at least one of --demand-volatility, \
+                 --api-price-volatility, --gpu-price-volatility, --throughput-volatility \
+                 or --failure-rate (or pass --allow-deterministic to run it anyway)"
+                    .into(),
+            ));
+        }
+        eprintln!(
+            "note: nothing is random (no --*-volatility or --failure-rate): \
+             every path is the scenario's projection"
+        );
+        Ok(())
     }
 }
 
 pub async fn run(global: &Global, out: Output, args: Args) -> Result<(), Failure> {
     let file = ScenarioFile::read(&args.file)?;
     let request = args.settings.request(Some(file.wire.clone()), args.basis);
-    args.settings.note_if_deterministic();
+    args.settings.check_random()?;
     let mut client = SimulationServiceClient::new(connect(global).await?);
     let mut progress = Progress::new(args.settings.paths);
     let work = async {

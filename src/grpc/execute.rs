@@ -90,7 +90,9 @@ pub fn prepare(
     scenario_pb: pb::Scenario,
     options: pb::RunOptions,
 ) -> Result<pb::RunInputs> {
-    check_options(Some(&options), "options.")?;
+    if check_options(Some(&options), "options.")? == Kind::Simulation {
+        simulate::require_random(options.simulation.as_ref().unwrap_or(&Default::default()))?;
+    }
     let domain = scenario(Some(&scenario_pb))?;
     domain.validate(catalog, "scenario.")?;
     let calibration = calibrations.get(&domain.self_host.calibration)?;

@@ -135,6 +135,13 @@ pub fn request(
     })
 }
 
+/// Refuses a new simulation in which nothing is random, unless the request
+/// allows it. Kept runs replay without this check: it guards what a caller
+/// asks for, not what was computed before.
+pub(super) fn require_random(req: &pb::RunSimulationRequest) -> Result<()> {
+    stochastic(req.stochastic.as_ref())?.require_random(req.allow_deterministic)
+}
+
 /// Runs `request` here, on the calling thread (which must not be an async
 /// worker), until done or until `cancel` is set.
 pub(super) fn compute(

@@ -60,7 +60,9 @@ impl SimulationApi {
                 .and_then(|s| s.self_host.as_ref())
                 .map_or("", |h| h.calibration.as_str()),
         )?;
-        simulate::request(catalog, &calibration, req)
+        let request = simulate::request(catalog, &calibration, req)?;
+        simulate::require_random(req)?;
+        Ok(request)
     }
 
     /// Resolves a scenario into a plan: validation, catalogue, estimator.

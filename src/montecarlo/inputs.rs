@@ -44,6 +44,18 @@ pub enum Distribution {
 }
 
 impl Distribution {
+    /// Whether draws can differ: anything but a fixed value or an empty
+    /// range.
+    pub fn varies(&self) -> bool {
+        match *self {
+            Distribution::Fixed(_) => false,
+            Distribution::Uniform { min, max }
+            | Distribution::Triangular { min, max, .. }
+            | Distribution::Pert { min, max, .. } => min < max,
+            Distribution::Normal { sd, .. } | Distribution::Lognormal { sd, .. } => sd > 0.0,
+        }
+    }
+
     /// The value at quantile `u` in (0, 1): inverse-CDF sampling keeps one
     /// uniform per draw, which makes antithetic pairs and P10/P90 cases
     /// exact.
@@ -326,6 +338,53 @@ pub struct Stochastic {
 }
 
 impl Stochastic {
+    /// Whether any path can differ from another: a process with volatility
+    /// or price cuts, a failure rate, or an uncertain input with a spread.
+    /// Drifts alone move every path alike.
+    pub fn is_random(&self) -> bool {
+        let demand = match &self.demand {
+            Some(DemandProcess::Gbm { volatility }) => *volatility > 0.0,
+            Some(DemandProcess::Logistic {
+                ceiling,
+                volatility,
+            }) => *volatility > 0.0 || ceiling.varies(),
+            None => false,
+        };
+        let api_price = match &self.api_price {
+            Some(ApiPriceProcess::SameProduct {
+                cuts_per_year,
+                cut_size,
+                ..
+            }) => *cuts_per_year > 0.0 && (cut_size.varies() || cut_size.quantile(0.5) != 0.0),
+            Some(ApiPriceProcess::ConstantCapability { volatility, .. }) => *volatility > 0.0,
+            None => false,
+        };
+        let walk = |w: &Option<Walk>| w.is_some_and(|w| w.volatility > 0.0);
+        demand
+            || api_price
+            || self.gpu_price.is_some_and(|g| g.volatility > 0.0)
+            || walk(&self.power_price)
+            || walk(&self.throughput)
+            || self.annual_failure_rate > 0.0
+            || self.uncertain.iter().any(|(_, d)| d.varies())
+    }
+
+    /// Refuses a simulation in which nothing is random, unless the caller
+    /// asked for one: every path would be the projection.
+    pub fn require_random(&self, allow_deterministic: bool) -> Result<()> {
+        if allow_deterministic || self.is_random() {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition(
+            "nothing in this simulation is random, so every path would be the projection: \
+             give stochastic.demand, stochastic.api_price, stochastic.gpu_price, \
+             stochastic.power_price or stochastic.throughput a volatility (or price cuts), \
+             set stochastic.annual_failure_rate, or add an uncertain input with a spread; \
+             or set allow_deterministic to run it anyway"
+                .into(),
+        ))
+    }
+
     /// Checks everything; `prefix` goes before field paths.
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let mut out = Vec::new();
@@ -506,6 +565,110 @@ pub fn cholesky(values: &[f64]) -> std::result::Result<DMatrix<f64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_spread_volatility_cuts_or_failures_make_paths_differ() {
+        let none = Stochastic::default();
+        assert!(!none.is_random());
+        assert!(none.require_random(true).is_ok());
+        assert!(matches!(
+            none.require_random(false),
+            Err(Error::FailedPrecondition(_))
+        ));
+        let drift = Walk {
+            annual_drift: 0.3,
+            volatility: 0.0,
+        };
+        let cases = [
+            (
+                Stochastic {
+                    throughput: Some(drift),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                Stochastic {
+                    throughput: Some(Walk {
+                        volatility: 0.1,
+                        ..drift
+                    }),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                Stochastic {
+                    demand: Some(DemandProcess::Gbm { volatility: 0.0 }),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                Stochastic {
+                    demand: Some(DemandProcess::Logistic {
+                        ceiling: Distribution::Uniform { min: 1e6, max: 2e6 },
+                        volatility: 0.0,
+                    }),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                Stochastic {
+                    api_price: Some(ApiPriceProcess::SameProduct {
+                        annual_drift: -0.1,
+                        cuts_per_year: 0.0,
+                        cut_size: Distribution::Uniform { min: 0.5, max: 0.6 },
+                    }),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                Stochastic {
+                    api_price: Some(ApiPriceProcess::SameProduct {
+                        annual_drift: 0.0,
+                        cuts_per_year: 1.0,
+                        cut_size: Distribution::Fixed(0.5),
+                    }),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                Stochastic {
+                    annual_failure_rate: 0.02,
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                Stochastic {
+                    uncertain: vec![("owned.cost_of_capital".into(), Distribution::Fixed(0.1))],
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                Stochastic {
+                    uncertain: vec![(
+                        "owned.cost_of_capital".into(),
+                        Distribution::Triangular {
+                            min: 0.05,
+                            mode: 0.1,
+                            max: 0.2,
+                        },
+                    )],
+                    ..Default::default()
+                },
+                true,
+            ),
+        ];
+        for (stochastic, random) in cases {
+            assert_eq!(stochastic.is_random(), random, "{stochastic:?}");
+        }
+    }
 
     #[test]
     fn quantiles_hit_their_bounds_and_medians() {
