@@ -3,23 +3,17 @@
 //! every catalogue figure — and, with `--charts DIR`, each chart as its own
 //! SVG or PNG file.
 //!
-//! The run's numbers are recomputed here from the inputs the server kept
-//! with it (scenario, options, catalogue files, calibration): the same code
-//! on the same inputs, so the same numbers bit for bit; a simulation run
-//! takes as long again as it first did. The concurrency sweep is drawn
-//! from the same catalogue files. The scaling curve compares every model,
-//! which a run does not keep, so it comes from the catalogue built into
-//! this binary (or, for a GPU that is not in it, the run's files).
+//! The run's numbers are recomputed here, by [`crate::grpc::report_of`],
+//! from the inputs the server kept with it: the same code on the same
+//! inputs, so the same numbers bit for bit.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use super::exit::Failure;
 use super::{Global, connect};
 use crate::grpc::pb;
 use crate::grpc::pb::run_service_client::RunServiceClient;
-use crate::report::{self, Format, Report, Sweep};
-use crate::{estimator, tco};
+use crate::report::{self, Format, Report};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -83,37 +77,6 @@ fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
 
 /// The report of a kept run, recomputed from its stored inputs.
 pub fn build(run: &pb::Run) -> Result<Report, Failure> {
-    let inputs = run
-        .inputs
-        .as_ref()
-        .ok_or_else(|| Failure::Local(format!("run {} came without its inputs", run.id)))?;
-    let local = |e: crate::Error| Failure::Local(format!("recomputing run {}: {e}", run.id));
-    let r = crate::grpc::recompute(inputs, &AtomicBool::new(false)).map_err(local)?;
-    let plan = &r.projection.plan;
-    let mut report = Report::new(&r.projection, &r.catalog);
-    report.sensitivities = tco::sensitivities(plan, r.basis);
-    report.outcome = r.outcome;
-    report.generated = run.create_time.clone();
-    report.catalog_version = run.catalog_version.clone();
-    // The sweep and the curve are extras: a configuration they cannot
-    // draw leaves them out rather than failing the page.
-    if let Ok((points, best)) = estimator::sweep(&r.catalog, &plan.query, &r.calibration) {
-        report.sweep = Some(Sweep { points, best });
-    }
-    let built_in = crate::catalog::Catalog::embedded().ok();
-    let models = built_in
-        .as_ref()
-        .filter(|c| c.gpu(&plan.query.gpu).is_ok())
-        .unwrap_or(&r.catalog);
-    report.scaling = estimator::scaling_curve(
-        models,
-        &plan.query.gpu,
-        plan.query.weight_precision,
-        plan.query.kv_precision,
-        plan.query.workload,
-        plan.query.targets,
-        &r.calibration,
-    )
-    .unwrap_or_default();
-    Ok(report)
+    crate::grpc::report_of(run)
+        .map_err(|e| Failure::Local(format!("recomputing run {}: {e}", run.id)))
 }

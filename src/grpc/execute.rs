@@ -163,7 +163,7 @@ pub fn recompute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<Recomput
     let outcome = match kind {
         Kind::Simulation => {
             let request = simulation_request(inputs, options, &catalog, &calibration)?;
-            Some(simulate::outcome(&request, cancel)?)
+            Some(simulate::outcome(&request, cancel, &mut |_| {})?)
         }
         _ => None,
     };
@@ -240,6 +240,16 @@ fn simulation_request(
 /// Computes a run's outputs from its inputs alone. Blocks: call it on the
 /// blocking pool. A simulation stops when `cancel` is set.
 pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOutput> {
+    compute_watched(inputs, cancel, &mut |_| {})
+}
+
+/// [`compute`], telling `progress` how a simulation advances (about every
+/// 5% of its paths); other kinds finish without a report.
+pub fn compute_watched(
+    inputs: &pb::RunInputs,
+    cancel: &AtomicBool,
+    progress: &mut (dyn FnMut(crate::montecarlo::Progress) + Send),
+) -> Result<pb::RunOutput> {
     let catalog = catalog_of(inputs)?;
     let options = inputs
         .options
@@ -261,7 +271,12 @@ pub fn compute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<pb::RunOut
         }
         Kind::Simulation => {
             let request = simulation_request(inputs, options, &catalog, &calibration)?;
-            output.simulation = Some(simulate::compute(request, cancel, catalog.version())?);
+            output.simulation = Some(simulate::compute(
+                request,
+                cancel,
+                catalog.version(),
+                progress,
+            )?);
         }
     }
     Ok(output)

@@ -56,6 +56,41 @@ impl RunApi {
 }
 
 impl RunApi {
+    /// Runs a saved scenario for `caller` and keeps the run (RunScenario);
+    /// `progress` hears how a simulation advances. The work stops if the
+    /// returned future is dropped.
+    pub async fn run(
+        &self,
+        caller: Option<&str>,
+        r: pb::RunScenarioRequest,
+        mut progress: impl FnMut(crate::montecarlo::Progress) + Send + 'static,
+    ) -> Result<pb::Run> {
+        let id = required("scenario_id", &r.scenario_id)?;
+        let options = r.options.unwrap_or_default();
+        let kind = execute::check_options(Some(&options), "options.")?;
+        let (scenario, revision, team) = scenario_at(&self.store, id, r.revision, caller).await?;
+        // The scenario's team's catalogue: its imported prices apply.
+        let catalog = self.catalog.for_team(&team);
+        let inputs = execute::prepare(&catalog, &self.calibrations, scenario, options)?;
+        // A simulation holds one of the shared slots; the work stops when
+        // the caller goes away.
+        let permit = match kind {
+            Kind::Simulation => Some(self.slots.acquire()?),
+            _ => None,
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(Arc::clone(&cancel));
+        let (inputs, output) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            execute::compute_watched(&inputs, &cancel, &mut progress).map(|o| (inputs, o))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("run worker failed: {e}")))??;
+        let run = stored_run(id, revision, &team, kind, &inputs, &output)?;
+        let run = self.store.insert_run(run).await?;
+        run_pb(run, true)
+    }
+
     /// The kept run `id` if the caller may see it; NOT_FOUND otherwise.
     async fn visible_run(&self, id: &str, caller: Option<&str>) -> Result<StoredRun> {
         let run = self.store.get_run(id).await?;
@@ -167,32 +202,10 @@ impl pb::run_service_server::RunService for RunApi {
         request: Request<pb::RunScenarioRequest>,
     ) -> Result<Response<pb::Run>, Status> {
         let caller = caller(&request);
-        let r = request.into_inner();
-        let id = required("scenario_id", &r.scenario_id)?;
-        let options = r.options.unwrap_or_default();
-        let kind = execute::check_options(Some(&options), "options.")?;
-        let (scenario, revision, team) =
-            scenario_at(&self.store, id, r.revision, caller.as_deref()).await?;
-        // The scenario's team's catalogue: its imported prices apply.
-        let catalog = self.catalog.for_team(&team);
-        let inputs = execute::prepare(&catalog, &self.calibrations, scenario, options)?;
-        // A simulation holds one of the shared slots; the work stops when
-        // the caller goes away.
-        let permit = match kind {
-            Kind::Simulation => Some(self.slots.acquire()?),
-            _ => None,
-        };
-        let cancel = Arc::new(AtomicBool::new(false));
-        let _guard = CancelOnDrop(Arc::clone(&cancel));
-        let (inputs, output) = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            execute::compute(&inputs, &cancel).map(|o| (inputs, o))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("run worker failed: {e}")))??;
-        let run = stored_run(id, revision, &team, kind, &inputs, &output)?;
-        let run = self.store.insert_run(run).await?;
-        Ok(Response::new(run_pb(run, true)?))
+        let run = self
+            .run(caller.as_deref(), request.into_inner(), |_| {})
+            .await?;
+        Ok(Response::new(run))
     }
 
     async fn get_run(

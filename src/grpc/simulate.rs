@@ -143,26 +143,35 @@ pub(super) fn require_random(req: &pb::RunSimulationRequest) -> Result<()> {
 }
 
 /// Runs `request` here, on the calling thread (which must not be an async
-/// worker), until done or until `cancel` is set.
+/// worker), until done or until `cancel` is set; `progress` hears about
+/// every 5%.
 pub(super) fn compute(
     request: Request,
     cancel: &AtomicBool,
     catalog_version: String,
+    progress: &mut (dyn FnMut(montecarlo::Progress) + Send),
 ) -> Result<pb::SimulationResult> {
     let dates = context(&request);
-    let outcome = outcome(&request, cancel)?;
+    let outcome = outcome(&request, cancel, progress)?;
     Ok(result(&outcome, catalog_version, &dates))
 }
 
 /// The engine's outcome for `request`, on the calling thread.
-pub(super) fn outcome(request: &Request, cancel: &AtomicBool) -> Result<Outcome> {
+pub(super) fn outcome(
+    request: &Request,
+    cancel: &AtomicBool,
+    progress: &mut (dyn FnMut(montecarlo::Progress) + Send),
+) -> Result<Outcome> {
     let mut tally = Tally::start();
     montecarlo::simulate(
         &request.plan,
         &request.stochastic,
         &request.settings,
         cancel,
-        |p| tally.progress(&p),
+        |p| {
+            tally.progress(&p);
+            progress(p);
+        },
     )
 }
 
