@@ -28,6 +28,7 @@
 //! - [`digest`]: the stable hash behind page tokens, etags and versions.
 
 pub mod auth;
+pub mod browser;
 pub mod catalog;
 pub mod catch_panic;
 pub mod cli;

@@ -57,6 +57,9 @@ pub struct Options {
     /// Browser origins allowed to call over gRPC-Web (CORS), as
     /// [`crate::web::parse_origin`] returns them; none when empty.
     pub cors_origins: Vec<String>,
+    /// Serve the browser view (HTML pages, [`crate::browser`]) on this
+    /// listener, over TLS when `tls` is set.
+    pub http: Option<TcpListener>,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             tls: None,
             metrics: None,
             cors_origins: Vec::new(),
+            http: None,
         }
     }
 }
@@ -105,6 +109,10 @@ pub async fn run_with(
     // happens. HTTP/1.1 is accepted for gRPC-Web; plain gRPC stays on
     // HTTP/2.
     let cors = crate::web::Cors::new(&options.cors_origins)?;
+    let http_tls = match (&options.http, &options.tls) {
+        (Some(_), Some(files)) => Some(files.http_config()?),
+        _ => None,
+    };
     let mut server = Server::builder().accept_http1(true);
     if let Some(files) = &options.tls {
         server = server
@@ -234,6 +242,34 @@ pub async fn run_with(
         }))
     });
 
+    let scenario_api = ScenarioApi::new(store.clone(), Arc::clone(&catalog));
+    let run_api = RunApi::new(
+        store.clone(),
+        Arc::clone(&catalog),
+        Arc::clone(&calibrations),
+        simulation.slots(),
+    );
+    let browser = options.http.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, tls = http_tls.is_some(), "serving the browser view");
+        }
+        let pages = crate::browser::Browser::new(
+            scenario_api.clone(),
+            run_api.clone(),
+            options.tokens.clone(),
+            http_tls.is_some(),
+        );
+        let mut stop = stopping.subscribe();
+        tokio::spawn(crate::browser::serve(
+            listener,
+            http_tls,
+            pages,
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            },
+        ))
+    });
+
     let shutdown = async move {
         shutdown.await;
         let _ = stopping.send(true);
@@ -289,21 +325,13 @@ pub async fn run_with(
             ))
         ))
         .add_service(limited!(
-            pb::scenario_service_server::ScenarioServiceServer::new(ScenarioApi::new(
-                store.clone(),
-                Arc::clone(&catalog),
-            ))
+            pb::scenario_service_server::ScenarioServiceServer::new(scenario_api)
         ))
         .add_service(limited!(pb::job_service_server::JobServiceServer::new(
             JobApi::new(store.clone(), Arc::clone(&catalog), runner)
         )))
         .add_service(limited!(pb::run_service_server::RunServiceServer::new(
-            RunApi::new(
-                store,
-                Arc::clone(&catalog),
-                Arc::clone(&calibrations),
-                simulation.slots(),
-            )
+            run_api
         )))
         .add_service(limited!(
             pb::simulation_service_server::SimulationServiceServer::new(simulation)
@@ -332,6 +360,9 @@ pub async fn run_with(
     jobs.await?;
     if let Some(endpoint) = metrics_endpoint {
         endpoint.await??;
+    }
+    if let Some(pages) = browser {
+        pages.await??;
     }
     Ok(())
 }

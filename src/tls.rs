@@ -77,6 +77,45 @@ impl TlsFiles {
         Ok(config)
     }
 
+    /// The same files as a rustls configuration for an HTTP/1.1 listener
+    /// (the browser view of `serve --http-addr`); client certificates are
+    /// required as on the gRPC listener when `client_ca` is set.
+    pub fn http_config(&self) -> Result<rustls::ServerConfig, TlsError> {
+        let certs = CertificateDer::pem_slice_iter(&read_certificates("--tls-cert", &self.cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_error("--tls-cert", &self.cert, e))?;
+        let key = PrivateKeyDer::from_pem_slice(&read_key("--tls-key", &self.key)?)
+            .map_err(|e| pem_error("--tls-key", &self.key, e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(std::sync::Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| self.refused(e))?;
+        let builder = match &self.client_ca {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in
+                    CertificateDer::pem_slice_iter(&read_certificates("--tls-client-ca", ca)?)
+                {
+                    let cert = cert.map_err(|e| pem_error("--tls-client-ca", ca, e))?;
+                    roots.add(cert).map_err(|e| self.refused(e))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    std::sync::Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| self.refused(e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| self.refused(e))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
     /// The error of a configuration that parsed but that rustls refused,
     /// e.g. a key that does not belong to the certificate.
     pub fn refused(&self, reason: impl std::fmt::Display) -> TlsError {

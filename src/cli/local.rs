@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// browser call is allowed.
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = crate::web::parse_origin)]
     cors_origins: Vec<String>,
+    /// Serve the browser view at http://HOST:PORT/ (https:// with
+    /// --tls-cert): saved scenarios, runs, reports, comparisons and
+    /// downloads, with the same tokens and teams as the API.
+    #[arg(long, value_name = "HOST:PORT")]
+    http_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,6 +104,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         tls_client_ca,
         metrics_addr,
         cors_origins,
+        http_addr,
     } = args;
     let run = async {
         let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
@@ -113,6 +119,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+        let http = match http_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the browser view on {addr}"))?,
             ),
             None => None,
         };
@@ -140,6 +154,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             tls,
             metrics,
             cors_origins,
+            http,
         };
         crate::server::run_with(listener, catalog, store, options, shutdown_signal()).await
     };

@@ -34,6 +34,8 @@ pub use runs::RunApi;
 pub use scenarios::{ScenarioApi, seed_examples};
 pub use simulate::{simulation_paths, simulations_running};
 pub use simulation::SimulationApi;
+/// A scenario as the API carries it → the domain's, with field errors.
+pub use simulation::scenario as domain_scenario;
 
 /// Code generated from `proto/breakeven/v1/*.proto`.
 pub mod pb {

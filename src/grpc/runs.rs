@@ -91,6 +91,22 @@ impl RunApi {
         run_pb(run, true)
     }
 
+    /// The HTML report of a kept run (with its inputs), recomputed from
+    /// them ([`super::report_of`]); a simulation run holds one of the
+    /// shared slots while it runs again.
+    pub async fn report(&self, run: pb::Run) -> Result<crate::report::Report> {
+        let permit = match run.kind() {
+            pb::RunKind::Simulation => Some(self.slots.acquire()?),
+            _ => None,
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            super::report_of(&run)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("report worker failed: {e}")))?
+    }
+
     /// The kept run `id` if the caller may see it; NOT_FOUND otherwise.
     async fn visible_run(&self, id: &str, caller: Option<&str>) -> Result<StoredRun> {
         let run = self.store.get_run(id).await?;

@@ -69,6 +69,52 @@ impl ScenarioApi {
     }
 }
 
+impl ScenarioApi {
+    /// One page of the saved scenarios `caller` may see (ListScenarios).
+    /// `at` starts the page at that offset instead of at the request's
+    /// page token, for callers that number their pages.
+    pub async fn list(
+        &self,
+        caller: Option<&str>,
+        r: pb::ListScenariosRequest,
+        at: Option<u64>,
+    ) -> Result<pb::ListScenariosResponse> {
+        let team = filter("team", &r.team, caller)?;
+        let filters = [
+            "ListScenarios",
+            &r.name_contains,
+            &r.tag,
+            &r.team,
+            &r.created_after,
+            &r.created_before,
+            &r.order_by,
+        ];
+        let (offset, limit) = window(r.page_size, &r.page_token, &filters)?;
+        let offset = at.unwrap_or(offset);
+        let query = ListQuery {
+            order: order_by(&r.order_by)?,
+            created_after: instant("created_after", &r.created_after)?,
+            created_before: instant("created_before", &r.created_before)?,
+            name_contains: r.name_contains.clone(),
+            tag: r.tag.clone(),
+            team,
+            offset,
+            limit,
+        };
+        let page = self.store.list(query).await?;
+        let next_page_token = next_token(offset, page.items.len(), page.total, &filters);
+        Ok(pb::ListScenariosResponse {
+            scenarios: page
+                .items
+                .into_iter()
+                .map(saved_pb)
+                .collect::<Result<_>>()?,
+            next_page_token,
+            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl pb::scenario_service_server::ScenarioService for ScenarioApi {
     async fn create_scenario(
@@ -97,39 +143,10 @@ impl pb::scenario_service_server::ScenarioService for ScenarioApi {
         request: Request<pb::ListScenariosRequest>,
     ) -> Result<Response<pb::ListScenariosResponse>, Status> {
         let caller = caller(&request);
-        let r = request.into_inner();
-        let team = filter("team", &r.team, caller.as_deref())?;
-        let filters = [
-            "ListScenarios",
-            &r.name_contains,
-            &r.tag,
-            &r.team,
-            &r.created_after,
-            &r.created_before,
-            &r.order_by,
-        ];
-        let (offset, limit) = window(r.page_size, &r.page_token, &filters)?;
-        let query = ListQuery {
-            order: order_by(&r.order_by)?,
-            created_after: instant("created_after", &r.created_after)?,
-            created_before: instant("created_before", &r.created_before)?,
-            name_contains: r.name_contains.clone(),
-            tag: r.tag.clone(),
-            team,
-            offset,
-            limit,
-        };
-        let page = self.store.list(query).await?;
-        let next_page_token = next_token(offset, page.items.len(), page.total, &filters);
-        Ok(Response::new(pb::ListScenariosResponse {
-            scenarios: page
-                .items
-                .into_iter()
-                .map(saved_pb)
-                .collect::<Result<_>>()?,
-            next_page_token,
-            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
-        }))
+        let list = self
+            .list(caller.as_deref(), request.into_inner(), None)
+            .await?;
+        Ok(Response::new(list))
     }
 
     async fn update_scenario(

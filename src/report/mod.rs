@@ -20,6 +20,7 @@ mod xlsx;
 pub use chart::{
     SIZE, break_even_probability, cumulative_cost, npv_distribution, scaling, throughput, tornado,
 };
+pub(crate) use html::STYLE;
 pub use html::{Report, Source, Sweep, charts, escape, html, sources};
 pub use xlsx::{
     AssumptionLine, Figure, MonthLine, SensitivityLine, Simulation, SimulationMonth, TornadoLine,
