@@ -256,9 +256,11 @@ fn secure_headers(headers: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: under the latter a browser posts
+    // forms with `Origin: null`, which the form check must refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
@@ -736,25 +738,27 @@ async fn run_report(
         Ok(r) => r.into_inner(),
         Err(status) => return b.failure(&v, &status),
     };
+    // The bars carry this visitor's team and form token, so they are
+    // added to each answer, never kept with the report.
+    let nav = pages::run_nav(&v.chrome(), &run);
     let report = match b.cached_report(&id) {
         Some(html) => html,
         None => {
-            let nav = pages::run_nav(&run);
             let report = match b.0.runs.report(run).await {
                 Ok(report) => report,
                 Err(e) => return b.failure(&v, &e.into()),
             };
-            let html = crate::report::html(&report);
-            // The run's bar goes at the top of the report's own page.
-            let html: Arc<str> = match html.split_once("<body>\n") {
-                Some((head, rest)) => format!("{head}<body>\n{nav}{rest}").into(),
-                None => html.into(),
-            };
+            let html: Arc<str> = crate::report::html(&report).into();
             b.keep_report(&id, Arc::clone(&html));
             html
         }
     };
-    b.page(&v, StatusCode::OK, report.to_string())
+    // The bars go at the top of the report's own page.
+    let html = match report.split_once("<body>\n") {
+        Some((head, rest)) => format!("{head}<body>\n{nav}{rest}"),
+        None => report.to_string(),
+    };
+    b.page(&v, StatusCode::OK, html)
 }
 
 #[derive(serde::Deserialize)]

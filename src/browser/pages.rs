@@ -529,10 +529,14 @@ pub fn task(
     layout("Running", chrome, true, &body)
 }
 
-/// The bar above a run's report: where it came from and its downloads.
-pub fn run_nav(run: &pb::Run) -> String {
+/// The bars above a run's report: the pages' own, then where the run came
+/// from and its downloads, with the styles they need (the report has its
+/// own).
+pub fn run_nav(chrome: &Chrome, run: &pb::Run) -> String {
     let id = url_encode(&run.id);
-    let mut out = format!(
+    let mut out = format!("<style>{EXTRA_STYLE}</style>\n{}", bar(chrome));
+    let _ = write!(
+        out,
         "<nav class=\"run\">Run {} of <a href=\"/scenarios/{}\" id=\"to-scenario\">{}</a> \
          (revision {}) · Download: \
          <a href=\"/runs/{id}/workbook.xlsx\" id=\"download-xlsx\">Excel workbook</a>\

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod pages;
 pub mod process;
 
 use std::net::SocketAddr;
