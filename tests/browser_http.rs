@@ -300,3 +300,54 @@ async fn downloads_are_the_apis_files() {
             .starts_with("attachment"),
     );
 }
+
+/// A scenario's page lists its revisions with what each changed, by field.
+#[tokio::test]
+async fn revisions_show_what_changed() {
+    use breakeven::grpc::pb;
+    use breakeven::grpc::pb::scenario_service_client::ScenarioServiceClient;
+    let server = PagesServer::start().await;
+    let saved = server
+        .save(RESEARCH, "research bot", &["q3"], scenario(400_000.0))
+        .await;
+    ScenarioServiceClient::new(server.grpc.channel().await)
+        .update_scenario(common::pages::authed(
+            RESEARCH,
+            pb::UpdateScenarioRequest {
+                id: saved.id.clone(),
+                name: "research bot".into(),
+                tags: vec!["q3".into(), "growth".into()],
+                scenario: Some(scenario(650_000.0)),
+                etag: saved.etag.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let research = sign_in(&server, RESEARCH).await;
+    let page = request(
+        "GET",
+        &server.url(&format!("/scenarios/{}", saved.id)),
+        &research,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let changes = page
+        .body
+        .split_once("id=\"revision-2\"")
+        .unwrap()
+        .1
+        .split_once("id=\"revision-1\"")
+        .unwrap()
+        .0;
+    for expected in [
+        "workload.requests_per_day",
+        "400000.0",
+        "650000.0",
+        "tags",
+        "q3, growth",
+    ] {
+        assert!(changes.contains(expected), "{expected} in {changes}");
+    }
+}
