@@ -279,3 +279,76 @@ async fn unusable_files_stop_the_start_naming_the_flag_and_file() {
         }
     }
 }
+
+/// With `--tls-cert`, the browser view is served over TLS with the same
+/// files, and its cookies are `Secure`; plain HTTP gets no page.
+#[tokio::test]
+async fn the_browser_view_is_served_over_tls_with_secure_cookies() {
+    use rustls_pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let pki = Pki::new("pages");
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let http = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = http.local_addr().unwrap();
+    let db = common::temp_db();
+    let store = breakeven::store::Store::open_sqlite(&db, Default::default())
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = Options {
+        tls: Some(pki.server_files(false)),
+        http: Some(http),
+        ..Options::default()
+    };
+    let server = tokio::spawn(breakeven::server::run_with(
+        grpc,
+        Arc::new(Catalog::embedded().unwrap()),
+        store,
+        options,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("a TLS handshake");
+    tls.write_all(b"GET /scenarios HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a form token cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Plain HTTP on the same port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET /scenarios HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), plain.read_to_end(&mut bytes)).await;
+    assert!(!String::from_utf8_lossy(&bytes).contains("200 OK"));
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    common::remove_db(&db);
+}
