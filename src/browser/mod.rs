@@ -96,9 +96,8 @@ impl Browser {
     }
 
     /// Who is asking: their team (with tokens, from the session cookie)
-    /// and their form token. Without a valid sign-in, the answer to give
-    /// instead: the sign-in page.
-    fn visitor(&self, headers: &HeaderMap) -> Result<Visitor, Response> {
+    /// and their form token; without a valid sign-in, why not.
+    fn visitor(&self, headers: &HeaderMap) -> Result<Visitor, SignInFirst> {
         let (csrf, new_csrf) = match session::csrf_cookie(headers) {
             Some(token) => (token.to_string(), false),
             None => (session::random_hex(32), true),
@@ -108,20 +107,10 @@ impl Browser {
             Some(tokens) => match session::signed_in(headers, tokens) {
                 Some(team) => Some(team),
                 None => {
-                    let mut response = see_other("/signin");
-                    if session::cookie(headers, session::SESSION_COOKIE).is_some() {
-                        // A revoked or tampered session: forget it.
-                        response.headers_mut().append(
-                            header::SET_COOKIE,
-                            session::set_cookie(
-                                session::SESSION_COOKIE,
-                                "",
-                                self.0.secure,
-                                Some(0),
-                            ),
-                        );
-                    }
-                    return Err(response);
+                    return Err(SignInFirst {
+                        // A revoked or tampered session is forgotten.
+                        forget: session::cookie(headers, session::SESSION_COOKIE).is_some(),
+                    });
                 }
             },
         };
@@ -130,6 +119,18 @@ impl Browser {
             csrf,
             new_csrf,
         })
+    }
+
+    /// The answer to a visitor who must sign in first: the sign-in page.
+    fn sign_in_first(&self, why: SignInFirst) -> Response {
+        let mut response = see_other("/signin");
+        if why.forget {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                session::set_cookie(session::SESSION_COOKIE, "", self.0.secure, Some(0)),
+            );
+        }
+        response
     }
 
     /// An HTML answer with the headers every page carries.
@@ -190,6 +191,12 @@ impl Browser {
         }
         reports.push_back((id.to_string(), html));
     }
+}
+
+/// A visitor without a valid sign-in; `forget` when their session cookie
+/// must be removed.
+struct SignInFirst {
+    forget: bool,
 }
 
 /// The caller of one page.
@@ -296,7 +303,7 @@ fn http_status(code: tonic::Code) -> (StatusCode, &'static str) {
 async fn not_found(State(b): State<Browser>, headers: HeaderMap) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let html = pages::problem(&v.chrome(), "Not found", "there is no such page");
     b.page(&v, StatusCode::NOT_FOUND, html)
@@ -369,7 +376,7 @@ async fn sign_out(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     if let Some(why) = session::refuse_post(&headers, &form.csrf) {
         return b.forbidden(&v, why);
@@ -389,7 +396,7 @@ async fn scenario_list(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let page = if filters.page.is_empty() {
         1
@@ -447,7 +454,7 @@ async fn scenario(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let s = &b.0.scenarios;
     let saved = match s
@@ -499,7 +506,7 @@ async fn scenario_toml(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let saved = match b
         .0
@@ -640,7 +647,7 @@ async fn run_scenario(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     if let Some(why) = session::refuse_post(&headers, &form.csrf) {
         return b.forbidden(&v, why);
@@ -694,7 +701,7 @@ async fn run_scenario(
 async fn task(State(b): State<Browser>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let Some(task) = b.0.tasks.get(&id, v.team.as_deref()) else {
         return b.failure(
@@ -725,7 +732,7 @@ async fn run_report(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     // The run is read first, whatever is cached, so that only a caller who
     // may see it gets its report.
@@ -775,7 +782,7 @@ async fn export_csv(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let table = match q.table.as_str() {
         "" | "months" => pb::ExportTable::Months,
@@ -802,7 +809,7 @@ async fn export_xlsx(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let name = format!("{id}.xlsx");
     match export(
@@ -854,7 +861,7 @@ async fn compare(
 ) -> Response {
     let v = match b.visitor(&headers) {
         Ok(v) => v,
-        Err(response) => return response,
+        Err(why) => return b.sign_in_first(why),
     };
     let baseline = pairs
         .iter()

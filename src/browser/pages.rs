@@ -178,12 +178,12 @@ pub fn scenario_list(
     } else {
         String::new()
     };
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<form class=\"filters\" method=\"get\" action=\"/scenarios\">\
          <label>Name contains <input name=\"name\" id=\"filter-name\" value=\"{}\" /></label>\
          <label>Tag <input name=\"tag\" id=\"filter-tag\" value=\"{}\" /></label>{team_filter}\
-         <button class=\"primary\" type=\"submit\" id=\"filter\">Filter</button></form>\n",
+         <button class=\"primary\" type=\"submit\" id=\"filter\">Filter</button></form>",
         escape(&filters.name),
         escape(&filters.tag),
     );
@@ -403,7 +403,7 @@ pub fn scenario_page(chrome: &Chrome, view: &ScenarioView) -> String {
              </tr></thead><tbody>\n",
         );
         for (i, run) in view.runs.iter().enumerate() {
-            let k = run.key_figures.clone().unwrap_or_default();
+            let k = run.key_figures.unwrap_or_default();
             let rid = escape(&run.id);
             let _ = writeln!(
                 body,
@@ -446,9 +446,9 @@ pub fn scenario_page(chrome: &Chrome, view: &ScenarioView) -> String {
 
     let _ = writeln!(body, "<h2>Revisions</h2>");
     for (i, revision) in view.revisions.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<h3 id=\"revision-{n}\">Revision {n} · {}</h3>\n",
+            "<h3 id=\"revision-{n}\">Revision {n} · {}</h3>",
             escape(&revision.create_time),
             n = revision.revision,
         );
@@ -463,10 +463,10 @@ pub fn scenario_page(chrome: &Chrome, view: &ScenarioView) -> String {
                     body.push_str("<p class=\"notes\">Nothing changed.</p>\n");
                     continue;
                 }
-                let _ = write!(
+                let _ = writeln!(
                     body,
                     "<table class=\"changes\"><thead><tr><th>Field</th><th>Revision {}</th>\
-                     <th>Revision {}</th></tr></thead><tbody>\n",
+                     <th>Revision {}</th></tr></thead><tbody>",
                     previous.revision, revision.revision
                 );
                 for c in changes {
