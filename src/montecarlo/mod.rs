@@ -23,6 +23,7 @@ pub mod paths;
 pub mod progress;
 pub mod random;
 pub mod sketch;
+pub mod sobol;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
