@@ -21,7 +21,9 @@
 
 use rayon::prelude::*;
 
+use super::Stochastic;
 use super::random::Stream;
+use crate::tco::{Basis, PathInputs, Plan, summarize_break_even};
 
 /// Stream key of the Saltelli rows, distinct from the paths' streams.
 const SALTELLI_STREAM: u64 = 0x5a17_e111;
@@ -55,7 +57,17 @@ pub fn run<F>(k: usize, rows: usize, seed: u64, model: F) -> Design
 where
     F: Fn(&[f64]) -> f64 + Sync,
 {
-    let evaluated: Vec<(f64, f64, Vec<f64>)> = (0..rows)
+    let [design] = run_many(k, rows, seed, |u| [model(u)]);
+    design
+}
+
+/// [`run`] for a model with `M` outputs, each with a design of its own
+/// from the same rows.
+pub fn run_many<const M: usize, F>(k: usize, rows: usize, seed: u64, model: F) -> [Design; M]
+where
+    F: Fn(&[f64]) -> [f64; M] + Sync,
+{
+    let evaluated: Vec<([f64; M], [f64; M], Vec<[f64; M]>)> = (0..rows)
         .into_par_iter()
         .map(|row| {
             let mut stream = Stream::new(seed, SALTELLI_STREAM, row as u64);
@@ -73,21 +85,110 @@ where
             (model(&a), model(&b), ab)
         })
         .collect();
-    let mut design = Design {
-        a: Vec::with_capacity(rows),
-        b: Vec::with_capacity(rows),
-        ab: vec![Vec::with_capacity(rows); k],
-    };
-    for (a, b, ab) in evaluated {
-        if a.is_finite() && b.is_finite() && ab.iter().all(|y| y.is_finite()) {
-            design.a.push(a);
-            design.b.push(b);
-            for (column, y) in design.ab.iter_mut().zip(ab) {
-                column.push(y);
+    std::array::from_fn(|m| {
+        let mut design = Design {
+            a: Vec::with_capacity(rows),
+            b: Vec::with_capacity(rows),
+            ab: vec![Vec::with_capacity(rows); k],
+        };
+        for (a, b, ab) in &evaluated {
+            if a[m].is_finite() && b[m].is_finite() && ab.iter().all(|y| y[m].is_finite()) {
+                design.a.push(a[m]);
+                design.b.push(b[m]);
+                for (column, y) in design.ab.iter_mut().zip(ab) {
+                    column.push(y[m]);
+                }
             }
         }
+        design
+    })
+}
+
+/// Sobol indices of a scenario's NPV of savings and break-even month with
+/// respect to its uncertain inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensitivity {
+    /// The uncertain inputs, in the request's order.
+    pub inputs: Vec<String>,
+    /// Saltelli rows run (each N·(k + 2) projections).
+    pub rows: usize,
+    /// Indices of the NPV of savings; `None` when it does not vary.
+    pub npv_savings: Option<Vec<Index>>,
+    /// Indices of the break-even month (a path that never breaks even
+    /// counts as the month after the horizon); `None` when it does not
+    /// vary.
+    pub break_even_month: Option<Vec<Index>>,
+}
+
+/// Bootstrap resamples behind the intervals.
+pub const RESAMPLES: usize = 200;
+
+/// The Sobol indices of `plan` with respect to the uncertain inputs of
+/// `stochastic`: each row draws every uncertain input from its
+/// distribution and runs the projection with the monthly shocks at their
+/// expected path (the processes' spread is the simulation's, not an
+/// input's). `None` without uncertain inputs.
+pub fn of_plan(
+    plan: &Plan,
+    stochastic: &Stochastic,
+    basis: Basis,
+    rows: usize,
+    seed: u64,
+) -> Option<Sensitivity> {
+    let k = stochastic.uncertain.len();
+    if k == 0 || rows == 0 {
+        return None;
     }
-    design
+    let monthly = (1.0 + plan.discount_rate).powf(1.0 / 12.0) - 1.0;
+    let discount: Vec<f64> = (1..=plan.horizon)
+        .map(|t| (1.0 + monthly).powi(-(t as i32)))
+        .collect();
+    let base_decline = plan.api_annual_price_decline;
+    let model = |u: &[f64]| -> [f64; 2] {
+        let values: Vec<f64> = stochastic
+            .uncertain
+            .iter()
+            .zip(u)
+            .map(|((_, d), &u)| d.quantile(u))
+            .collect();
+        let mut scratch = plan.clone();
+        let api_price: Vec<f64> =
+            match super::apply_statics(plan, &mut scratch, stochastic, &values) {
+                Some(d) => (0..plan.horizon)
+                    .map(|t| ((1.0 - d) / (1.0 - base_decline)).powf(t as f64 / 12.0))
+                    .collect(),
+                None => Vec::new(),
+            };
+        let mut months = Vec::with_capacity(plan.horizon);
+        scratch.run(
+            &PathInputs {
+                api_price: &api_price,
+                ..Default::default()
+            },
+            &mut months,
+        );
+        // As the simulation counts it: month-0 capex undiscounted, then
+        // each month's API cost less self-host cash, discounted.
+        let mut npv = -months.first().map_or(0.0, |m| m.capex_paid_month_0);
+        let mut previous_api = 0.0;
+        for (m, d) in months.iter().zip(&discount) {
+            npv += (m.cumulative_api - previous_api - m.self_host_cash) * d;
+            previous_api = m.cumulative_api;
+        }
+        let month = summarize_break_even(&months, basis).unwrap_or(plan.horizon as u32 + 1);
+        [npv, f64::from(month)]
+    };
+    let [npv, month] = run_many(k, rows, seed, model);
+    Some(Sensitivity {
+        inputs: stochastic
+            .uncertain
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect(),
+        rows,
+        npv_savings: npv.indices(RESAMPLES, seed),
+        break_even_month: month.indices(RESAMPLES, seed),
+    })
 }
 
 impl Design {
@@ -273,5 +374,90 @@ mod tests {
         let indices = run(2, 5_000, 1, |u| u[0]).indices(50, 1).unwrap();
         assert!(indices[1].total.abs() < 1e-12, "{:?}", indices[1]);
         assert!((indices[0].total - 1.0).abs() < 0.05, "{:?}", indices[0]);
+    }
+
+    /// An owned fleet against GPT-4o mini with three uncertain inputs, of
+    /// which demand matters most and the quality factor not at all.
+    fn plan_and_inputs() -> (Plan, Stochastic) {
+        use crate::estimator::{Calibration, Tuning};
+        let scenario = crate::tco::Scenario::from_toml(
+            r#"
+            horizon_months = 36
+            start_month = "2025-06"
+            [workload]
+            requests_per_day = 200000
+            input_tokens = 1000
+            output_tokens = 200
+            annual_growth = 0.5
+            [api]
+            price_id = "gpt-4o-mini"
+            [self_host]
+            model = "llama-3.1-8b"
+            gpu = "h100-sxm"
+            precision = "fp8"
+            [self_host.deployment.owned]
+            lot_gpus = 1
+            "#,
+        )
+        .unwrap();
+        let calibration = Calibration {
+            name: "default".into(),
+            tuning: Tuning::default(),
+            expected_error: 0.0,
+            points: 0,
+        };
+        let plan = crate::tco::plan(
+            &crate::catalog::Catalog::embedded().unwrap(),
+            &scenario,
+            &calibration,
+            "scenario.",
+        )
+        .unwrap();
+        let stochastic = Stochastic {
+            uncertain: vec![
+                (
+                    "workload.requests_per_day".into(),
+                    super::super::Distribution::Uniform {
+                        min: 50_000.0,
+                        max: 800_000.0,
+                    },
+                ),
+                (
+                    "owned.capex_per_gpu".into(),
+                    super::super::Distribution::Uniform {
+                        min: 20_000.0,
+                        max: 30_000.0,
+                    },
+                ),
+                (
+                    "owned.resale_fraction".into(),
+                    super::super::Distribution::Fixed(0.3),
+                ),
+            ],
+            ..Default::default()
+        };
+        (plan, stochastic)
+    }
+
+    #[test]
+    fn a_scenarios_indices_rank_its_inputs_and_repeat() {
+        let (plan, stochastic) = plan_and_inputs();
+        let s = of_plan(&plan, &stochastic, Basis::ProfitAndLoss, 1_000, 5).unwrap();
+        assert_eq!(s.inputs.len(), 3);
+        let npv = s.npv_savings.as_ref().unwrap();
+        assert!(npv[0].total > 0.5, "demand drives the NPV: {npv:?}");
+        assert!(npv[0].total > npv[1].total, "{npv:?}");
+        assert_eq!(npv[2].total, 0.0, "a fixed input explains nothing");
+        for index in npv {
+            assert!(index.first_low <= index.first && index.first <= index.first_high);
+            assert!(index.total_low <= index.total && index.total <= index.total_high);
+        }
+        let again = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| of_plan(&plan, &stochastic, Basis::ProfitAndLoss, 1_000, 5).unwrap());
+        assert_eq!(again, s, "the same on one thread");
+        assert!(of_plan(&plan, &Stochastic::default(), Basis::ProfitAndLoss, 100, 5).is_none());
     }
 }
