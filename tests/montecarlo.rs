@@ -94,6 +94,7 @@ fn request(paths: u64, horizon_months: u32) -> pb::RunSimulationRequest {
         basis: pb::CostBasis::ProfitAndLoss.into(),
         tornado_paths: paths.min(200),
         allow_deterministic: false,
+        sobol_rows: 0,
     }
 }
 
@@ -325,5 +326,82 @@ async fn a_simulation_with_nothing_random_needs_allow_deterministic() {
         let last = result.months.last().unwrap();
         let savings = last.cumulative_savings.as_ref().unwrap();
         assert_eq!(savings.p5, savings.p95, "{savings:?}");
+    }
+}
+
+/// Sobol indices come with a simulation that asks for them, the same
+/// bytes on every call, and a request that cannot have them is refused by
+/// field.
+#[tokio::test]
+async fn sobol_indices_attribute_the_variance_to_the_uncertain_inputs() {
+    let server = common::TestServer::start().await;
+    let mut client = client(&server).await;
+    let mut req = request(256, 24);
+    let uncertain = &mut req.stochastic.as_mut().unwrap().uncertain;
+    uncertain.push(pb::UncertainInput {
+        input: "workload.requests_per_day".into(),
+        distribution: Some(pb::DistributionSpec {
+            kind: Some(pb::distribution_spec::Kind::Uniform(
+                pb::UniformDistribution {
+                    min: 500_000.0,
+                    max: 4_000_000.0,
+                },
+            )),
+        }),
+    });
+    req.sobol_rows = 400;
+    let first = client
+        .run_simulation(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.sobol_rows, 400);
+    let npv: Vec<_> = first
+        .sobol
+        .iter()
+        .filter(|i| i.output == "npv_savings")
+        .collect();
+    assert_eq!(npv.len(), 2, "{:?}", first.sobol);
+    let demand = npv
+        .iter()
+        .find(|i| i.input == "workload.requests_per_day")
+        .unwrap();
+    let power = npv
+        .iter()
+        .find(|i| i.input == "owned.power_usd_per_kwh")
+        .unwrap();
+    assert!(demand.total > power.total, "{npv:?}");
+    for i in &first.sobol {
+        assert!(i.first_order_low <= i.first_order && i.first_order <= i.first_order_high);
+        assert!(i.total_low <= i.total && i.total <= i.total_high);
+    }
+    let again = client
+        .run_simulation(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.encode_to_vec(), first.encode_to_vec());
+
+    let mut none_uncertain = req.clone();
+    none_uncertain
+        .stochastic
+        .as_mut()
+        .unwrap()
+        .uncertain
+        .clear();
+    let mut too_many = req.clone();
+    too_many.sobol_rows = 50_001;
+    for bad in [none_uncertain, too_many] {
+        let status = client.run_simulation(bad).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let fields: Vec<_> = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, ["sobol_rows"]);
     }
 }

@@ -125,6 +125,7 @@ impl Settings {
             basis: pb::CostBasis::from(basis).into(),
             tornado_paths: self.tornado_paths,
             allow_deterministic: self.allow_deterministic,
+            sobol_rows: 0,
         }
     }
 
@@ -354,6 +355,34 @@ pub(super) fn report(start: Option<NaiveDate>, r: &pb::SimulationResult) -> Repo
             ]);
         }
         report.table(tornado);
+    }
+
+    if !r.sobol.is_empty() {
+        let mut sobol = Table::new(vec![
+            text("input", "input"),
+            text("output", "Sobol index of"),
+            num("first_order", "first order"),
+            num("first_order_low", "95% from"),
+            num("first_order_high", "to"),
+            num("total", "total"),
+            num("total_low", "95% from"),
+            num("total_high", "to"),
+        ]);
+        for i in &r.sobol {
+            let mut row = vec![Cell::text(&i.input), Cell::text(&i.output)];
+            for v in [
+                i.first_order,
+                i.first_order_low,
+                i.first_order_high,
+                i.total,
+                i.total_low,
+                i.total_high,
+            ] {
+                row.push(Cell::number(number(v, 3), v));
+            }
+            sobol.push(row);
+        }
+        report.table(sobol);
     }
 
     let mut months = Table::new(vec![

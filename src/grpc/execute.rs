@@ -145,6 +145,8 @@ pub struct Recomputed {
     pub projection: tco::Projection,
     /// The Monte Carlo outcome, for simulation runs.
     pub outcome: Option<crate::montecarlo::Outcome>,
+    /// Its Sobol indices, where the run asked for them.
+    pub sobol: Option<crate::montecarlo::sobol::Sensitivity>,
 }
 
 /// Recomputes a run from its inputs; a simulation runs again (as long as
@@ -160,12 +162,13 @@ pub fn recompute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<Recomput
     let calibration = calibration_of(inputs)?;
     let domain = scenario(inputs.scenario.as_ref())?;
     let projection = tco::project(&catalog, &domain, &calibration, basis)?;
-    let outcome = match kind {
+    let (outcome, sobol) = match kind {
         Kind::Simulation => {
             let request = simulation_request(inputs, options, &catalog, &calibration)?;
-            Some(simulate::outcome(&request, cancel, &mut |_| {})?)
+            let outcome = simulate::outcome(&request, cancel, &mut |_| {})?;
+            (Some(outcome), simulate::sobol(&request))
         }
-        _ => None,
+        _ => (None, None),
     };
     Ok(Recomputed {
         catalog,
@@ -173,6 +176,7 @@ pub fn recompute(inputs: &pb::RunInputs, cancel: &AtomicBool) -> Result<Recomput
         basis,
         projection,
         outcome,
+        sobol,
     })
 }
 

@@ -28,6 +28,7 @@ pub fn report_of(run: &pb::Run) -> Result<Report> {
     let mut report = Report::new(&r.projection, &r.catalog);
     report.sensitivities = tco::sensitivities(plan, r.basis);
     report.outcome = r.outcome;
+    report.sobol = r.sobol;
     report.generated = run.create_time.clone();
     report.catalog_version = run.catalog_version.clone();
     // The sweep and the curve are extras: a configuration they cannot

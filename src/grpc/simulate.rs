@@ -97,7 +97,12 @@ pub struct Request {
     plan: tco::Plan,
     stochastic: Stochastic,
     settings: Settings,
+    /// Saltelli rows of the Sobol indices; 0 for none.
+    sobol_rows: usize,
 }
+
+/// Most Saltelli rows one request may ask for.
+pub const MAX_SOBOL_ROWS: u64 = 50_000;
 
 pub fn request(
     catalog: &Catalog,
@@ -128,10 +133,23 @@ pub fn request(
         tornado_paths: req.tornado_paths,
     };
     montecarlo::validate(&plan, &stochastic, &settings)?;
+    if req.sobol_rows > MAX_SOBOL_ROWS {
+        return Err(Error::invalid(
+            "sobol_rows",
+            format!("must be at most {MAX_SOBOL_ROWS}, got {}", req.sobol_rows),
+        ));
+    }
+    if req.sobol_rows > 0 && stochastic.uncertain.is_empty() {
+        return Err(Error::invalid(
+            "sobol_rows",
+            "needs at least one uncertain input (stochastic.uncertain) to attribute the variance to",
+        ));
+    }
     Ok(Request {
         plan,
         stochastic,
         settings,
+        sobol_rows: req.sobol_rows as usize,
     })
 }
 
@@ -153,7 +171,19 @@ pub(super) fn compute(
 ) -> Result<pb::SimulationResult> {
     let dates = context(&request);
     let outcome = outcome(&request, cancel, progress)?;
-    Ok(result(&outcome, catalog_version, &dates))
+    let sobol = sobol(&request);
+    Ok(result(&outcome, sobol.as_ref(), catalog_version, &dates))
+}
+
+/// The Sobol indices the request asks for, if any.
+pub(super) fn sobol(request: &Request) -> Option<montecarlo::sobol::Sensitivity> {
+    montecarlo::sobol::of_plan(
+        &request.plan,
+        &request.stochastic,
+        request.settings.basis,
+        request.sobol_rows,
+        request.settings.seed,
+    )
 }
 
 /// The engine's outcome for `request`, on the calling thread.
@@ -175,13 +205,14 @@ pub(super) fn outcome(
     )
 }
 
-/// Runs `request` on the blocking pool within a slot; `progress` may send
-/// updates and return false to stop.
+/// Runs `request` on the blocking pool within a slot, with the Sobol
+/// indices it asks for; `progress` may send updates and return false to
+/// stop.
 pub async fn run(
     slots: &SimulationSlots,
     request: Request,
     progress: impl FnMut(montecarlo::Progress) -> bool + Send + 'static,
-) -> Result<Outcome> {
+) -> Result<(Outcome, Option<montecarlo::sobol::Sensitivity>)> {
     let permit = slots.acquire()?;
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(Arc::clone(&cancel));
@@ -202,11 +233,10 @@ pub async fn run(
                 }
             },
         )
-        .map(|o| (o, request.plan))
+        .map(|o| (o, sobol(&request)))
     })
     .await
     .map_err(|e| Error::Internal(format!("simulation worker failed: {e}")))?
-    .map(|(o, _)| o)
 }
 
 /// A stream of progress events and then the result; dropping the stream
@@ -269,6 +299,7 @@ pub fn stream(
             Ok(o) => Ok(pb::SimulationEvent {
                 event: Some(pb::simulation_event::Event::Result(result(
                     &o,
+                    sobol(&request).as_ref(),
                     catalog_version,
                     &dates,
                 ))),
@@ -294,7 +325,12 @@ fn percentiles(s: &montecarlo::Stats) -> pb::Percentiles {
 }
 
 /// The protobuf result; `dates` holds the first day of each month.
-pub fn result(o: &Outcome, catalog_version: String, context: &Context) -> pb::SimulationResult {
+pub fn result(
+    o: &Outcome,
+    sobol: Option<&montecarlo::sobol::Sensitivity>,
+    catalog_version: String,
+    context: &Context,
+) -> pb::SimulationResult {
     let dates = &context.dates;
     pb::SimulationResult {
         paths: o.paths,
@@ -345,7 +381,36 @@ pub fn result(o: &Outcome, catalog_version: String, context: &Context) -> pb::Si
         quantile_relative_error: o.quantile_relative_error,
         assumptions: context.assumptions.clone(),
         warnings: context.warnings.clone(),
+        sobol: sobol.map(sobol_indices).unwrap_or_default(),
+        sobol_rows: sobol.map_or(0, |s| s.rows as u64),
     }
+}
+
+/// Sobol indices on the wire: every input for the NPV of savings, then
+/// for the break-even month (an output that does not vary has none).
+fn sobol_indices(s: &montecarlo::sobol::Sensitivity) -> Vec<pb::SobolIndex> {
+    [
+        ("npv_savings", &s.npv_savings),
+        ("break_even_month", &s.break_even_month),
+    ]
+    .into_iter()
+    .filter_map(|(output, indices)| indices.as_ref().map(|i| (output, i)))
+    .flat_map(|(output, indices)| {
+        s.inputs
+            .iter()
+            .zip(indices)
+            .map(move |(input, i)| pb::SobolIndex {
+                input: input.clone(),
+                output: output.into(),
+                first_order: i.first,
+                first_order_low: i.first_low,
+                first_order_high: i.first_high,
+                total: i.total,
+                total_low: i.total_low,
+                total_high: i.total_high,
+            })
+    })
+    .collect()
 }
 
 /// What a result carries from the request's plan besides the engine's

@@ -93,9 +93,10 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
         let catalog = self.catalog_for(&request);
         let request = self.simulation_request(&catalog, request.get_ref())?;
         let dates = simulate::context(&request);
-        let outcome = simulate::run(&self.slots, request, |_| true).await?;
+        let (outcome, sobol) = simulate::run(&self.slots, request, |_| true).await?;
         Ok(Response::new(simulate::result(
             &outcome,
+            sobol.as_ref(),
             catalog.version(),
             &dates,
         )))

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::montecarlo::Stats;
 use crate::report::{
     self, AssumptionLine, Figure, MonthLine, SensitivityLine, Simulation, SimulationMonth,
-    TornadoLine, Value,
+    SobolLine, TornadoLine, Value,
 };
 
 /// The .xlsx bytes of a kept run (with its inputs and outputs).
@@ -66,6 +66,23 @@ pub(super) fn workbook(run: &pb::Run) -> Result<report::Workbook> {
                 s.rank_correlations
                     .iter()
                     .map(|r| (r.input.clone(), r.spearman))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        sobol: sim
+            .map(|s| {
+                s.sobol
+                    .iter()
+                    .map(|i| SobolLine {
+                        input: i.input.clone(),
+                        output: i.output.clone(),
+                        first_order: i.first_order,
+                        first_order_low: i.first_order_low,
+                        first_order_high: i.first_order_high,
+                        total: i.total,
+                        total_low: i.total_low,
+                        total_high: i.total_high,
+                    })
                     .collect()
             })
             .unwrap_or_default(),

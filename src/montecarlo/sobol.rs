@@ -61,13 +61,16 @@ where
     design
 }
 
+/// One row's outputs: f(A), f(B) and f(A_B^i) for each input i.
+type Row<const M: usize> = ([f64; M], [f64; M], Vec<[f64; M]>);
+
 /// [`run`] for a model with `M` outputs, each with a design of its own
 /// from the same rows.
 pub fn run_many<const M: usize, F>(k: usize, rows: usize, seed: u64, model: F) -> [Design; M]
 where
     F: Fn(&[f64]) -> [f64; M] + Sync,
 {
-    let evaluated: Vec<([f64; M], [f64; M], Vec<[f64; M]>)> = (0..rows)
+    let evaluated: Vec<Row<M>> = (0..rows)
         .into_par_iter()
         .map(|row| {
             let mut stream = Stream::new(seed, SALTELLI_STREAM, row as u64);

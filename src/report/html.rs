@@ -40,6 +40,8 @@ pub struct Report {
     pub sensitivities: Vec<Sensitivity>,
     /// The Monte Carlo simulation, if one was run.
     pub outcome: Option<Outcome>,
+    /// Its Sobol indices, where the run asked for them.
+    pub sobol: Option<crate::montecarlo::sobol::Sensitivity>,
     /// The concurrency sweep of the self-hosted model on its GPU.
     pub sweep: Option<Sweep>,
     /// Cost per million tokens of every catalogue model on the GPU.
@@ -92,6 +94,7 @@ impl Report {
             break_even_volume: Some(projection.break_even_volume),
             sensitivities: Vec::new(),
             outcome: None,
+            sobol: None,
             sweep: None,
             scaling: Vec::new(),
             sources: sources(&projection.plan, catalog),
@@ -230,6 +233,55 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The Sobol indices beside the tornado: each input's share of the
+/// variance of the NPV of savings and of the break-even month, alone and
+/// with its interactions, with 95% intervals.
+fn sobol_table(out: &mut String, s: &crate::montecarlo::sobol::Sensitivity) {
+    let _ = write!(
+        out,
+        "<h3>Share of the variance each input explains (Sobol)</h3>\n<p class=\"notes\">\
+         First-order index: the share of an output's variance the input explains on its own; \
+         total: with its interactions. From {} Saltelli rows of the projection with the \
+         uncertain inputs drawn and the monthly shocks at their expected path; 95% bootstrap \
+         intervals in brackets.</p>\n<table>\n<thead><tr><th>Input</th>\
+         <th class=\"num\">NPV of savings: first order</th><th class=\"num\">total</th>\
+         <th class=\"num\">Break-even month: first order</th><th class=\"num\">total</th>\
+         </tr></thead>\n<tbody>\n",
+        fmt::number(s.rows as f64, 0)
+    );
+    let cell = |indices: &Option<Vec<crate::montecarlo::sobol::Index>>, i: usize, total: bool| {
+        match indices.as_ref().and_then(|v| v.get(i)) {
+            Some(x) => {
+                let (v, lo, hi) = if total {
+                    (x.total, x.total_low, x.total_high)
+                } else {
+                    (x.first, x.first_low, x.first_high)
+                };
+                format!(
+                    "{} [{}, {}]",
+                    fmt::number(v, 2),
+                    fmt::number(lo, 2),
+                    fmt::number(hi, 2)
+                )
+            }
+            None => "does not vary".to_string(),
+        }
+    };
+    for (i, input) in s.inputs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&super::sensitivity_label(input)),
+            escape(&cell(&s.npv_savings, i, false)),
+            escape(&cell(&s.npv_savings, i, true)),
+            escape(&cell(&s.break_even_month, i, false)),
+            escape(&cell(&s.break_even_month, i, true)),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
 }
 
 pub(crate) const STYLE: &str = "
@@ -554,6 +606,9 @@ impl Page<'_> {
                          percentile and the others at the scenario's values.",
                         chart::tornado(&Tornado::from_outcome(o), Format::Svg),
                     );
+                }
+                if let Some(sobol) = &r.sobol {
+                    sobol_table(out, sobol);
                 }
             }
             None => {

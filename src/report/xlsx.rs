@@ -45,6 +45,8 @@ pub struct Workbook {
     pub tornado: Vec<TornadoLine>,
     /// Spearman's rho of each driver with the NPV of savings.
     pub rank_correlations: Vec<(String, f64)>,
+    /// Sobol indices of the uncertain inputs, where the run asked for them.
+    pub sobol: Vec<SobolLine>,
     /// Break-even with growth and prices moved (break-even runs).
     pub sensitivities: Vec<SensitivityLine>,
     /// The catalogue figures the run used ([`super::sources`]).
@@ -166,6 +168,20 @@ pub struct TornadoLine {
     pub high_value: f64,
     pub npv_at_low: f64,
     pub npv_at_high: f64,
+}
+
+/// One input's Sobol indices for one output, with 95% intervals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SobolLine {
+    pub input: String,
+    /// "npv_savings" or "break_even_month".
+    pub output: String,
+    pub first_order: f64,
+    pub first_order_low: f64,
+    pub first_order_high: f64,
+    pub total: f64,
+    pub total_low: f64,
+    pub total_high: f64,
 }
 
 /// One deterministic sensitivity case.
@@ -342,7 +358,8 @@ fn build(book: &Workbook) -> std::result::Result<Vec<u8>, XlsxError> {
     }
     if !(book.tornado.is_empty()
         && book.rank_correlations.is_empty()
-        && book.sensitivities.is_empty())
+        && book.sensitivities.is_empty()
+        && book.sobol.is_empty())
     {
         sensitivity(wb.add_worksheet().set_name("Sensitivity")?, &f, book)?;
     }
@@ -644,8 +661,8 @@ fn simulation(
     Ok(())
 }
 
-/// Three tables side by side under one frozen header row: the tornado,
-/// the rank correlations, the break-even sensitivities.
+/// Four tables side by side under one frozen header row: the tornado,
+/// the rank correlations, the break-even sensitivities, the Sobol indices.
 fn sensitivity(
     ws: &mut Worksheet,
     f: &Formats,
@@ -704,6 +721,40 @@ fn sensitivity(
             None => ws.write_string(row, 12, "not reached")?,
         };
         ws.write_number_with_format(row, 13, s.horizon_savings, &f.money)?;
+    }
+    header(
+        ws,
+        f,
+        0,
+        15,
+        &[
+            "Sobol input",
+            "Output",
+            "First-order index",
+            "95% low",
+            "95% high",
+            "Total index",
+            "95% low",
+            "95% high",
+        ],
+    )?;
+    for (i, s) in book.sobol.iter().enumerate() {
+        let row = 1 + i as u32;
+        ws.write_string(row, 15, &s.input)?;
+        ws.write_string(row, 16, &s.output)?;
+        for (j, v) in [
+            s.first_order,
+            s.first_order_low,
+            s.first_order_high,
+            s.total,
+            s.total_low,
+            s.total_high,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            ws.write_number_with_format(row, 17 + j as u16, v, &f.number)?;
+        }
     }
     finish(ws);
     Ok(())
