@@ -226,6 +226,20 @@ impl Visitor {
     }
 }
 
+impl axum::extract::FromRequestParts<Browser> for Visitor {
+    /// The sign-in page, for a visitor who must sign in first.
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        browser: &Browser,
+    ) -> Result<Self, Response> {
+        browser
+            .visitor(&parts.headers)
+            .map_err(|why| browser.sign_in_first(why))
+    }
+}
+
 /// Serves the pages on `listener` (over TLS with `tls`) until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
@@ -300,11 +314,7 @@ fn http_status(code: tonic::Code) -> (StatusCode, &'static str) {
     }
 }
 
-async fn not_found(State(b): State<Browser>, headers: HeaderMap) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn not_found(State(b): State<Browser>, v: Visitor) -> Response {
     let html = pages::problem(&v.chrome(), "Not found", "there is no such page");
     b.page(&v, StatusCode::NOT_FOUND, html)
 }
@@ -372,12 +382,9 @@ struct PlainForm {
 async fn sign_out(
     State(b): State<Browser>,
     headers: HeaderMap,
+    v: Visitor,
     Form(form): Form<PlainForm>,
 ) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
     if let Some(why) = session::refuse_post(&headers, &form.csrf) {
         return b.forbidden(&v, why);
     }
@@ -391,13 +398,9 @@ async fn sign_out(
 
 async fn scenario_list(
     State(b): State<Browser>,
-    headers: HeaderMap,
+    v: Visitor,
     Query(filters): Query<ListFilters>,
 ) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
     let page = if filters.page.is_empty() {
         1
     } else {
@@ -447,15 +450,7 @@ async fn scenario_list(
     b.page(&v, StatusCode::OK, html)
 }
 
-async fn scenario(
-    State(b): State<Browser>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn scenario(State(b): State<Browser>, v: Visitor, Path(id): Path<String>) -> Response {
     let s = &b.0.scenarios;
     let saved = match s
         .get_scenario(v.call(pb::GetScenarioRequest { id: id.clone() }))
@@ -499,15 +494,7 @@ async fn scenario(
     b.page(&v, StatusCode::OK, html)
 }
 
-async fn scenario_toml(
-    State(b): State<Browser>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn scenario_toml(State(b): State<Browser>, v: Visitor, Path(id): Path<String>) -> Response {
     let saved = match b
         .0
         .scenarios
@@ -642,13 +629,10 @@ impl RunForm {
 async fn run_scenario(
     State(b): State<Browser>,
     headers: HeaderMap,
+    v: Visitor,
     Path(id): Path<String>,
     Form(form): Form<RunForm>,
 ) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
     if let Some(why) = session::refuse_post(&headers, &form.csrf) {
         return b.forbidden(&v, why);
     }
@@ -698,11 +682,7 @@ async fn run_scenario(
     see_other(&format!("/tasks/{task}"))
 }
 
-async fn task(State(b): State<Browser>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn task(State(b): State<Browser>, v: Visitor, Path(id): Path<String>) -> Response {
     let Some(task) = b.0.tasks.get(&id, v.team.as_deref()) else {
         return b.failure(
             &v,
@@ -725,15 +705,7 @@ async fn task(State(b): State<Browser>, headers: HeaderMap, Path(id): Path<Strin
     }
 }
 
-async fn run_report(
-    State(b): State<Browser>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn run_report(State(b): State<Browser>, v: Visitor, Path(id): Path<String>) -> Response {
     // The run is read first, whatever is cached, so that only a caller who
     // may see it gets its report.
     let run = match b
@@ -776,14 +748,10 @@ struct ExportQuery {
 
 async fn export_csv(
     State(b): State<Browser>,
-    headers: HeaderMap,
+    v: Visitor,
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
     let table = match q.table.as_str() {
         "" | "months" => pb::ExportTable::Months,
         "summary" => pb::ExportTable::Summary,
@@ -802,15 +770,7 @@ async fn export_csv(
     }
 }
 
-async fn export_xlsx(
-    State(b): State<Browser>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
+async fn export_xlsx(State(b): State<Browser>, v: Visitor, Path(id): Path<String>) -> Response {
     let name = format!("{id}.xlsx");
     match export(
         &b,
@@ -856,13 +816,9 @@ async fn export(
 
 async fn compare(
     State(b): State<Browser>,
-    headers: HeaderMap,
+    v: Visitor,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let v = match b.visitor(&headers) {
-        Ok(v) => v,
-        Err(why) => return b.sign_in_first(why),
-    };
     let baseline = pairs
         .iter()
         .find(|(k, _)| k == "baseline")
