@@ -24,6 +24,7 @@ struct Results {
     catalog: Catalog,
     projection: Projection,
     outcome: Outcome,
+    sobol: montecarlo::sobol::Sensitivity,
     sensitivities: Vec<tco::Sensitivity>,
     sweep: Sweep,
     scaling: Vec<ScalingPoint>,
@@ -90,6 +91,9 @@ fn results() -> &'static Results {
             |_| {},
         )
         .unwrap();
+        let sobol =
+            montecarlo::sobol::of_plan(&projection.plan, &stochastic, Basis::ProfitAndLoss, 200, 7)
+                .unwrap();
         let sensitivities = tco::sensitivities(&projection.plan, Basis::ProfitAndLoss);
         let workload = Workload {
             input_tokens: 1260,
@@ -125,6 +129,7 @@ fn results() -> &'static Results {
             catalog,
             projection,
             outcome,
+            sobol,
             sensitivities,
             sweep: Sweep { points, best },
             scaling,
@@ -396,6 +401,7 @@ fn full_report() -> Report {
     let r = results();
     let mut report = Report::new(&r.projection, &r.catalog);
     report.outcome = Some(r.outcome.clone());
+    report.sobol = Some(r.sobol.clone());
     report.sensitivities = r.sensitivities.clone();
     report.sweep = Some(r.sweep.clone());
     report.scaling = r.scaling.clone();
@@ -436,6 +442,12 @@ fn the_html_report_is_one_self_contained_page() {
     assert_eq!(svgs.len(), 7);
     assert!(svgs.iter().all(|s| s.attribute("role") == Some("img")));
     assert!(!html.contains("Chart unavailable"));
+    // The Sobol indices under the tornado, one row per uncertain input.
+    let sobol = html
+        .split_once("each input explains (Sobol)")
+        .expect("the Sobol table")
+        .1;
+    assert!(sobol.contains("Annual growth") || sobol.contains("annual_growth"));
 
     for wanted in [
         "Llama 3.1 70B FP8 on rented H100 vs GPT-4o",

@@ -52,6 +52,7 @@ fn options(kind: pb::RunKind) -> pb::RunOptions {
             paths: 2000,
             seed: 7,
             tornado_paths: 500,
+            sobol_rows: 300,
             stochastic: Some(pb::StochasticInputs {
                 demand: Some(pb::stochastic_inputs::Demand::DemandGbm(pb::DemandGbm {
                     volatility: 0.4,
@@ -412,6 +413,15 @@ fn check(book: &Book, run: &pb::Run) {
             let r = 1 + i as u32;
             assert_eq!(sens.text(r, 6), rho.input);
             assert_eq!(sens.number(r, 7), rho.spearman);
+        }
+        assert!(!sim.sobol.is_empty());
+        for (i, index) in sim.sobol.iter().enumerate() {
+            let r = 1 + i as u32;
+            assert_eq!(sens.text(r, 15), index.input);
+            assert_eq!(sens.text(r, 16), index.output);
+            assert_eq!(sens.number(r, 17), index.first_order);
+            assert_eq!(sens.number(r, 20), index.total);
+            assert_eq!(sens.number(r, 22), index.total_high);
         }
     }
     if let Some(b) = &output.break_even {
