@@ -19,9 +19,10 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::catalog::{Catalog, ImportedFile, LiveCatalog};
+use crate::engine::{JobRunner, RunnerOptions};
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
 use crate::grpc::{
-    CatalogApi, EstimatorApi, JobApi, JobRunner, RunApi, ScenarioApi, SimulationApi, pb,
+    CatalogApi, EstimatorApi, ItemExecutor, JobApi, RunApi, ScenarioApi, SimulationApi, pb,
 };
 use crate::metrics::{Metrics, Sample};
 use crate::store::Store;
@@ -48,6 +49,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct Options {
     /// Batch job items run at once.
     pub job_workers: usize,
+    /// How long a claimed job item stays leased to this server unless its
+    /// heartbeat extends it.
+    pub job_lease_ttl: Duration,
     /// Bearer tokens and their teams; `None` serves everyone as one team.
     pub tokens: Option<Arc<crate::auth::TokenFile>>,
     /// Serve gRPC over TLS with these files; plain text when `None`.
@@ -63,6 +67,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             job_workers: 1,
+            job_lease_ttl: crate::store::jobs::DEFAULT_LEASE_TTL,
             tokens: None,
             tls: None,
             metrics: None,
@@ -198,11 +203,16 @@ pub async fn run_with(
         MAX_SIMULATIONS,
     );
 
+    let mut lease = crate::store::Lease::new();
+    lease.ttl = options.job_lease_ttl;
     let runner = JobRunner::new(
         store.clone(),
-        Arc::clone(&catalog),
-        Arc::clone(&calibrations),
-        options.job_workers,
+        ItemExecutor::new(Arc::clone(&catalog), Arc::clone(&calibrations)),
+        RunnerOptions {
+            workers: options.job_workers,
+            lease,
+            ..RunnerOptions::default()
+        },
     );
     let jobs = tokio::spawn(Arc::clone(&runner).run());
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);

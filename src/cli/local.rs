@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -22,6 +23,32 @@ pub struct ServeArgs {
     /// SQLite file holding saved scenarios; created if missing.
     #[arg(long, default_value = "breakeven.db")]
     db: PathBuf,
+    /// Keep everything in this PostgreSQL database instead of --db, shared
+    /// with other replicas (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
+    #[arg(
+        long,
+        env = "BREAKEVEN_DATABASE_URL",
+        value_name = "URL",
+        conflicts_with = "db",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Most connections to --database-url this replica opens.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    db_pool_size: u16,
+    /// Seconds to wait for a connection to --database-url, new or pooled,
+    /// before a call answers UNAVAILABLE.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = seconds)]
+    db_connect_timeout: Duration,
+    /// Seconds one statement may run on --database-url before it is
+    /// cancelled.
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = seconds)]
+    db_statement_timeout: Duration,
+    /// Seconds a claimed job item stays leased to this replica unless its
+    /// heartbeat (every third of it) extends it; after a crash, another
+    /// replica takes the item over once it runs out.
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = seconds)]
+    job_lease_ttl: Duration,
     /// Save the example scenarios of examples/ (tagged "example") unless
     /// the database holds them already.
     #[arg(long)]
@@ -81,6 +108,16 @@ pub struct CheckDataArgs {
     data_dir: Option<PathBuf>,
 }
 
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds above 0 and at most 86400"
+        )),
+    }
+}
+
 /// The error chain of a local failure on one line.
 fn local(err: anyhow::Error) -> Failure {
     Failure::Local(format!("{err:#}"))
@@ -91,6 +128,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr,
         data_dir,
         db,
+        database_url,
+        db_pool_size,
+        db_connect_timeout,
+        db_statement_timeout,
+        job_lease_ttl,
         seed_examples,
         tokens,
         job_workers,
@@ -102,9 +144,22 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     } = args;
     let run = async {
         let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
-        let store = crate::store::Store::open_sqlite(&db, Default::default())
-            .await
-            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let store = match &database_url {
+            Some(url) => {
+                let options = crate::store::PostgresOptions {
+                    pool_size: usize::from(db_pool_size),
+                    connect_timeout: db_connect_timeout,
+                    statement_timeout: db_statement_timeout,
+                    ..Default::default()
+                };
+                crate::store::Store::open_postgres(url, options)
+                    .await
+                    .context("cannot open the --database-url database")?
+            }
+            None => crate::store::Store::open_sqlite(&db, Default::default())
+                .await
+                .with_context(|| format!("cannot open database {}", db.display()))?,
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -136,6 +191,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             });
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
+            job_lease_ttl,
             tokens,
             tls,
             metrics,

@@ -3,19 +3,25 @@
 //! Handlers see one type, [`Store`], whose methods are async and run the
 //! database work on tokio's blocking pool, so no query ever holds an async
 //! worker. Behind it sits a [`Backend`]: synchronous, plain Rust values in
-//! and out. [`sqlite::Sqlite`] is the one backend today; another (e.g.
-//! PostgreSQL) implements [`Backend`] and is chosen where the store is
-//! opened, without touching the handlers.
+//! and out. [`sqlite::Sqlite`] keeps everything in one file for one
+//! server; [`postgres::Postgres`] in a PostgreSQL database that several
+//! replicas share. Both keep the same rules, checked by one test suite
+//! (`conformance`).
 //!
 //! The store treats a scenario's body as opaque bytes (the encoded protobuf
 //! the gRPC edge hands it); it knows names, teams, tags, revisions and
 //! times, and checks their limits itself so that every backend keeps the
 //! same rules.
 
+#[cfg(test)]
+mod conformance;
 pub mod custom;
 pub mod jobs;
+pub mod postgres;
 pub mod runs;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testdb;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
@@ -27,7 +33,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, FieldViolation, Result};
 
 pub use custom::{CustomEntry, ImportedPrice};
-pub use jobs::{ItemResult, ItemState, NewItem, NewJob, PendingItem, StoredItem, StoredJob};
+pub use jobs::{
+    ItemResult, ItemState, Lease, LeaseKey, NewItem, NewJob, PendingItem, StoredItem, StoredJob,
+};
+pub use postgres::{Postgres, PostgresOptions};
 pub use runs::{RunQuery, StoredRun};
 pub use sqlite::{Sqlite, SqliteOptions};
 
@@ -273,11 +282,34 @@ pub trait Backend: Send + Sync + 'static {
     /// Marks the job cancelled and its pending items skipped; a finished
     /// job is left as it is. Returns the job with its items.
     fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob>;
-    /// Up to `limit` pending items, oldest job first, leaving out `skip`.
-    fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>>;
+    /// Claims up to `limit` pending items that no live lease holds, oldest
+    /// job first, under `lease`: each one's attempt goes up by one. Items
+    /// whose last lease ran out after `lease.max_attempts` claims fail
+    /// first, with [`Lease::abandoned`] as their error.
+    fn claim_items(&self, lease: &Lease, limit: u32) -> Result<Vec<PendingItem>>;
+    /// Extends the leases `lease.owner` still holds among `held` (pending,
+    /// same attempt); returns those it extended. One missing was lost:
+    /// cancelled, finished elsewhere, or taken over after it ran out.
+    fn heartbeat(&self, lease: &Lease, held: &[LeaseKey]) -> Result<Vec<LeaseKey>>;
+    /// Gives up `owner`'s leases (every lease when `None`) so that other
+    /// runners take the items at once; a released claim does not count as
+    /// an attempt. Only for a runner whose items have stopped.
+    fn release_leases(&self, owner: Option<&str>) -> Result<u32>;
     /// Records how an item ended (with its run, in the same transaction)
-    /// if it is still pending; false when it no longer was.
-    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool>;
+    /// if it is still pending under `attempt`; false when it no longer
+    /// was, and then nothing is written.
+    fn finish_item(&self, item: &LeaseKey, result: &ItemResult, now: i64) -> Result<bool>;
+    /// A number that moves whenever custom entries, imported prices or
+    /// calibrations change, so a replica knows when to reload them.
+    fn store_epoch(&self) -> Result<i64>;
+    /// Whether other processes may write the same data at any moment
+    /// (several replicas on one database), so caches are checked against
+    /// [`Backend::store_epoch`] and queues polled.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Answers if the database can be reached.
+    fn ping(&self) -> Result<()>;
     /// Every custom catalogue entry, by kind and name.
     fn custom_entries(&self) -> Result<Vec<CustomEntry>>;
     fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry>;
@@ -434,28 +466,41 @@ impl Store {
         self.blocking(move |b| b.cancel_job(&id, now_ms())).await
     }
 
-    pub async fn pending_items(
-        &self,
-        limit: u32,
-        skip: Vec<(String, u32)>,
-    ) -> Result<Vec<PendingItem>> {
-        self.blocking(move |b| b.pending_items(limit, &skip)).await
+    pub async fn claim_items(&self, lease: Lease, limit: u32) -> Result<Vec<PendingItem>> {
+        self.blocking(move |b| b.claim_items(&lease, limit)).await
     }
 
-    /// Records how an item ended; a succeeded item's run gets its time now.
-    pub async fn finish_item(
-        &self,
-        job_id: &str,
-        index: u32,
-        mut result: ItemResult,
-    ) -> Result<bool> {
-        let job_id = job_id.to_string();
+    pub async fn heartbeat(&self, lease: Lease, held: Vec<LeaseKey>) -> Result<Vec<LeaseKey>> {
+        self.blocking(move |b| b.heartbeat(&lease, &held)).await
+    }
+
+    pub async fn release_leases(&self, owner: Option<String>) -> Result<u32> {
+        self.blocking(move |b| b.release_leases(owner.as_deref()))
+            .await
+    }
+
+    /// Records how an item ended under the attempt that ran it; a
+    /// succeeded item's run gets its time now.
+    pub async fn finish_item(&self, item: LeaseKey, mut result: ItemResult) -> Result<bool> {
         let now = now_ms();
         if let ItemResult::Succeeded(run) = &mut result {
             run.created_at = now;
         }
-        self.blocking(move |b| b.finish_item(&job_id, index, &result, now))
+        self.blocking(move |b| b.finish_item(&item, &result, now))
             .await
+    }
+
+    pub async fn store_epoch(&self) -> Result<i64> {
+        self.blocking(|b| b.store_epoch()).await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.blocking(|b| b.ping()).await
+    }
+
+    /// See [`Backend::shared`].
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
     }
 
     pub async fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
@@ -492,6 +537,16 @@ impl Store {
             .await
     }
 
+    /// Opens and migrates the PostgreSQL database at `url`, on the
+    /// blocking pool.
+    pub async fn open_postgres(url: &str, options: PostgresOptions) -> Result<Self> {
+        let url = url.to_string();
+        tokio::task::spawn_blocking(move || Postgres::open(&url, options))
+            .await
+            .map_err(|e| Error::Internal(format!("opening the database failed: {e}")))?
+            .map(Self::new)
+    }
+
     /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -512,7 +567,7 @@ pub fn not_found(id: &str) -> Error {
 /// A new id: a process-wide counter and the clock, hashed with std's
 /// randomly keyed SipHash, so ids neither repeat nor reveal how many
 /// scenarios exist. The primary key still refuses a duplicate outright.
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -524,7 +579,7 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{:016x}", hasher.finish())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
