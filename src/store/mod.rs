@@ -310,6 +310,11 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Answers if the database can be reached.
     fn ping(&self) -> Result<()>;
+    /// Brings the schema up to date if that is still to do (a backend
+    /// opened before its database answered); nothing otherwise.
+    fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
     /// Every custom catalogue entry, by kind and name.
     fn custom_entries(&self) -> Result<Vec<CustomEntry>>;
     fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry>;
@@ -335,6 +340,9 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// False until the schema is known to be up to date; calls are
+    /// UNAVAILABLE meanwhile.
+    ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -348,7 +356,27 @@ impl Store {
     pub fn new(backend: impl Backend) -> Self {
         Self {
             backend: Arc::new(backend),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
+    }
+
+    /// Whether the schema is up to date and calls may go through.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Migrates the database if that is still to do; the store is ready
+    /// once this succeeds.
+    pub async fn prepare(&self) -> Result<()> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || backend.prepare())
+            .await
+            .map_err(|e| Error::Internal(format!("storage worker failed: {e}")))??;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Opens (creating if needed) and migrates the SQLite file at `path`,
@@ -537,14 +565,22 @@ impl Store {
             .await
     }
 
-    /// Opens and migrates the PostgreSQL database at `url`, on the
-    /// blocking pool.
+    /// Opens the PostgreSQL database at `url` and migrates it. A database
+    /// that does not answer yet leaves the store not ready (every call
+    /// UNAVAILABLE) until [`Store::prepare`] succeeds; a bad URL or a
+    /// schema too new for this build is an error.
     pub async fn open_postgres(url: &str, options: PostgresOptions) -> Result<Self> {
-        let url = url.to_string();
-        tokio::task::spawn_blocking(move || Postgres::open(&url, options))
-            .await
-            .map_err(|e| Error::Internal(format!("opening the database failed: {e}")))?
-            .map(Self::new)
+        let backend = Postgres::connect(url, options)?;
+        let store = Self::new(backend);
+        store.ready.store(false, Ordering::Release);
+        match store.prepare().await {
+            Ok(()) => {}
+            Err(Error::Unavailable(why)) => {
+                tracing::warn!(%why, "the database does not answer yet; retrying in the background");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(store)
     }
 
     /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.
@@ -552,6 +588,11 @@ impl Store {
         &self,
         work: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        if !self.is_ready() {
+            return Err(Error::Unavailable(
+                "the database has not answered since this server started; retry later".into(),
+            ));
+        }
         let backend = Arc::clone(&self.backend);
         tokio::task::spawn_blocking(move || work(backend.as_ref()))
             .await

@@ -233,6 +233,14 @@ impl Postgres {
     /// brings the schema up to date. The password, if any, is never
     /// logged or shown in errors.
     pub fn open(url: &str, options: PostgresOptions) -> Result<Self> {
+        let db = Self::connect(url, options)?;
+        db.prepare()?;
+        Ok(db)
+    }
+
+    /// Sets up the pool for `url` without connecting: the first call
+    /// connects. [`Backend::prepare`] migrates.
+    pub fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             Error::FailedPrecondition(format!("--database-url is not a PostgreSQL URL: {e}"))
         })?;
@@ -273,12 +281,10 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("database runtime: {e}")))?;
-        let db = Self {
+        Ok(Self {
             pool,
             runtime: Some(runtime),
-        };
-        db.block(db.migrate())?;
-        Ok(db)
+        })
     }
 
     /// Runs `work` to completion on this backend's runtime. Called on a
@@ -897,6 +903,10 @@ impl Backend for Postgres {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn prepare(&self) -> Result<()> {
+        self.block(self.migrate())
     }
 
     fn ping(&self) -> Result<()> {
