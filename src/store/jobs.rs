@@ -151,10 +151,15 @@ pub struct Lease {
 
 impl Lease {
     /// A lease with the default time to live (30 s) and attempts (5),
-    /// owned by a new random name.
+    /// owned by a new name: `runner_`, the process id and a random part,
+    /// so an operator can tell which process holds what.
     pub fn new() -> Self {
         Self {
-            owner: super::new_id("runner"),
+            owner: format!(
+                "runner_{}_{}",
+                std::process::id(),
+                &super::new_id("r")[2..10]
+            ),
             ttl: DEFAULT_LEASE_TTL,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
