@@ -101,6 +101,22 @@ pub struct SpeedArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct MigrateStoreArgs {
+    /// The SQLite file to copy from (as `serve --db` uses it).
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// The PostgreSQL database to copy into (as `serve --database-url`
+    /// takes it): empty, or holding this very data already.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BREAKEVEN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    to: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct CheckDataArgs {
     /// Directory holding hardware/, models/ and prices/; the built-in
     /// catalogue when omitted.
@@ -243,6 +259,46 @@ pub fn speed(args: SpeedArgs) -> Result<(), Failure> {
         Ok(crate::speed::report(&catalog, args.paths)?)
     };
     super::output::print(&run().map_err(local)?)
+}
+
+pub async fn migrate_store(args: MigrateStoreArgs) -> Result<(), Failure> {
+    let MigrateStoreArgs { from, to } = args;
+    let run = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        use crate::store::{Postgres, Sqlite, copy};
+        // Never create the source: a mistyped path is an error.
+        if !from.is_file() {
+            anyhow::bail!("{} is not a file", from.display());
+        }
+        let source = Sqlite::open(&from, Default::default())
+            .with_context(|| format!("cannot open {}", from.display()))?;
+        let target =
+            Postgres::open(&to, Default::default()).context("cannot open the --to database")?;
+        let report = copy::copy_store(&source, &target)?;
+        let mut text = if report.copied {
+            format!(
+                "copied {} into the --to database; both sides match:\n",
+                from.display()
+            )
+        } else {
+            "the --to database holds this data already; nothing to do:\n".to_string()
+        };
+        text.push_str(&format!(
+            "{:<20} {:>8}  {:<16}\n",
+            "table", "rows", "digest"
+        ));
+        for t in &report.tables {
+            text.push_str(&format!(
+                "{:<20} {:>8}  {:016x}\n",
+                t.table.name(),
+                t.rows,
+                t.digest
+            ));
+        }
+        Ok(text)
+    })
+    .await
+    .map_err(|e| local(anyhow::anyhow!("the copy failed: {e}")))?;
+    super::output::print(&run.map_err(local)?)
 }
 
 pub fn check_data(args: CheckDataArgs) -> Result<(), Failure> {

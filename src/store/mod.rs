@@ -15,6 +15,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 pub mod custom;
 pub mod jobs;
 pub mod postgres;
@@ -310,6 +311,16 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Answers if the database can be reached.
     fn ping(&self) -> Result<()>;
+    /// One window of a table's rows in key order (byte order of text
+    /// keys), for copying between backends.
+    fn export_rows(&self, table: copy::Table, offset: u64, limit: u32)
+    -> Result<Vec<copy::Record>>;
+    /// Writes every batch `next` yields, in one transaction: all or
+    /// nothing. Scenarios before their revisions, jobs before their items.
+    fn import_rows(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<copy::Record>>>,
+    ) -> Result<()>;
     /// Brings the schema up to date if that is still to do (a backend
     /// opened before its database answered); nothing otherwise.
     fn prepare(&self) -> Result<()> {

@@ -15,6 +15,7 @@
 //! than this one is refused. No session state is kept (no session
 //! advisory locks, no LISTEN), so a pooler in transaction mode is fine.
 
+mod copy;
 mod custom;
 mod jobs;
 mod runs;
@@ -907,6 +908,22 @@ impl Backend for Postgres {
 
     fn prepare(&self) -> Result<()> {
         self.block(self.migrate())
+    }
+
+    fn export_rows(
+        &self,
+        table: super::copy::Table,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<super::copy::Record>> {
+        self.block(self.export_table(table, offset, limit))
+    }
+
+    fn import_rows(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
+    ) -> Result<()> {
+        self.block(self.import_all(next))
     }
 
     fn ping(&self) -> Result<()> {

@@ -7,6 +7,7 @@
 //! processes may open the same file; the busy timeout lets them take turns
 //! and a lock still held when it runs out is UNAVAILABLE.
 
+mod copy;
 mod custom;
 mod jobs;
 mod runs;
@@ -763,6 +764,22 @@ impl Backend for Sqlite {
                 row.get(0)
             })
             .map_err(db)
+    }
+
+    fn export_rows(
+        &self,
+        table: super::copy::Table,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<super::copy::Record>> {
+        self.export_table(table, offset, limit)
+    }
+
+    fn import_rows(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
+    ) -> Result<()> {
+        self.import_all(next)
     }
 
     fn ping(&self) -> Result<()> {
