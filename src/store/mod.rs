@@ -20,6 +20,7 @@ pub mod custom;
 pub mod jobs;
 pub mod postgres;
 pub mod runs;
+pub mod sims;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testdb;
@@ -321,6 +322,55 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         next: &mut dyn FnMut() -> Result<Option<Vec<copy::Record>>>,
     ) -> Result<()>;
+    /// Saves a split simulation run and its slices, pending; the run lives
+    /// while [`Backend::sim_run_status`] is called within
+    /// `coordinator_ttl`.
+    fn create_sim_run(
+        &self,
+        _id: &str,
+        _engine_version: &str,
+        _inputs: &[u8],
+        _slices: &[(u64, u64)],
+        _coordinator_ttl: std::time::Duration,
+    ) -> Result<()> {
+        Err(sims::unsupported())
+    }
+    /// Claims one pending slice of a live run of `engine_version` that no
+    /// live lease holds; first deletes runs whose coordinator is gone and
+    /// fails runs with a slice whose last lease ran out.
+    fn claim_slice(
+        &self,
+        _lease: &Lease,
+        _engine_version: &str,
+    ) -> Result<Option<sims::ClaimedSlice>> {
+        Ok(None)
+    }
+    /// Extends the slice leases `lease.owner` still holds among `held`.
+    fn heartbeat_slices(&self, _lease: &Lease, _held: &[LeaseKey]) -> Result<Vec<LeaseKey>> {
+        Ok(Vec::new())
+    }
+    /// Stores a slice's part if the slice is still pending under the
+    /// attempt; false (nothing written) otherwise.
+    fn finish_slice(&self, _slice: &LeaseKey, _part: &[u8]) -> Result<bool> {
+        Err(sims::unsupported())
+    }
+    /// Where the run stands; keeps it alive for `coordinator_ttl` more.
+    fn sim_run_status(
+        &self,
+        _id: &str,
+        _coordinator_ttl: std::time::Duration,
+    ) -> Result<sims::SimRunStatus> {
+        Err(sims::unsupported())
+    }
+    /// The parts of a run whose slices are all done, in slice order.
+    fn sim_run_parts(&self, _id: &str) -> Result<Vec<Vec<u8>>> {
+        Err(sims::unsupported())
+    }
+    /// Deletes the run and its slices; running slices stop at their next
+    /// heartbeat.
+    fn end_sim_run(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
     /// Brings the schema up to date if that is still to do (a backend
     /// opened before its database answered); nothing otherwise.
     fn prepare(&self) -> Result<()> {
@@ -527,6 +577,66 @@ impl Store {
         }
         self.blocking(move |b| b.finish_item(&item, &result, now))
             .await
+    }
+
+    pub async fn create_sim_run(
+        &self,
+        engine_version: &str,
+        inputs: Vec<u8>,
+        slices: Vec<(u64, u64)>,
+        coordinator_ttl: std::time::Duration,
+    ) -> Result<String> {
+        let id = new_id("sim");
+        let engine_version = engine_version.to_string();
+        let run = id.clone();
+        self.blocking(move |b| {
+            b.create_sim_run(&run, &engine_version, &inputs, &slices, coordinator_ttl)
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn claim_slice(
+        &self,
+        lease: Lease,
+        engine_version: &str,
+    ) -> Result<Option<sims::ClaimedSlice>> {
+        let engine_version = engine_version.to_string();
+        self.blocking(move |b| b.claim_slice(&lease, &engine_version))
+            .await
+    }
+
+    pub async fn heartbeat_slices(
+        &self,
+        lease: Lease,
+        held: Vec<LeaseKey>,
+    ) -> Result<Vec<LeaseKey>> {
+        self.blocking(move |b| b.heartbeat_slices(&lease, &held))
+            .await
+    }
+
+    pub async fn finish_slice(&self, slice: LeaseKey, part: Vec<u8>) -> Result<bool> {
+        self.blocking(move |b| b.finish_slice(&slice, &part)).await
+    }
+
+    pub async fn sim_run_status(
+        &self,
+        id: &str,
+        coordinator_ttl: std::time::Duration,
+    ) -> Result<sims::SimRunStatus> {
+        let id = id.to_string();
+        self.blocking(move |b| b.sim_run_status(&id, coordinator_ttl))
+            .await
+    }
+
+    pub async fn sim_run_parts(&self, id: &str) -> Result<Vec<Vec<u8>>> {
+        let id = id.to_string();
+        self.blocking(move |b| b.sim_run_parts(&id)).await
+    }
+
+    pub async fn end_sim_run(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.blocking(move |b| b.end_sim_run(&id)).await
     }
 
     pub async fn store_epoch(&self) -> Result<i64> {

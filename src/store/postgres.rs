@@ -19,6 +19,7 @@ mod copy;
 mod custom;
 mod jobs;
 mod runs;
+mod sims;
 
 use std::future::Future;
 use std::time::Duration;
@@ -42,9 +43,10 @@ use crate::estimator::{Calibration, Tuning};
 /// know to use the database once it is applied (`min_compatible`): an
 /// additive step keeps the previous value, so builds N and N+1 run side by
 /// side during a rolling deploy. Never edit a released entry.
-const MIGRATIONS: &[(&str, u32)] = &[(
-    // 1: everything the SQLite file holds at its version 6.
-    r#"
+const MIGRATIONS: &[(&str, u32)] = &[
+    (
+        // 1: everything the SQLite file holds at its version 6.
+        r#"
     CREATE TABLE scenarios (
         id          TEXT PRIMARY KEY,
         name        TEXT NOT NULL,
@@ -170,14 +172,53 @@ const MIGRATIONS: &[(&str, u32)] = &[(
     );
     INSERT INTO store_epoch (id, epoch) VALUES (1, 0);
     "#,
-    1,
-)];
+        1,
+    ),
+    (
+        // 2: simulations split across replicas, and their slices: leased
+        // tasks like job items, deleted once merged.
+        r#"
+    CREATE TABLE sim_runs (
+        id                TEXT PRIMARY KEY,
+        engine_version    TEXT NOT NULL,
+        -- The encoded breakeven.v1.RunInputs every slice is computed from.
+        inputs            BYTEA NOT NULL,
+        remaining         INTEGER NOT NULL,
+        -- running, or failed with error.
+        state             TEXT NOT NULL,
+        error             TEXT NOT NULL DEFAULT '',
+        created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+        -- The replica that took the call keeps the run alive; past this
+        -- it is gone and the run is deleted.
+        coordinator_until TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE sim_slices (
+        run_id      TEXT NOT NULL REFERENCES sim_runs (id) ON DELETE CASCADE,
+        slice       INTEGER NOT NULL,
+        first_chunk BIGINT NOT NULL,
+        chunks      BIGINT NOT NULL,
+        -- pending or done.
+        state       TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until TIMESTAMPTZ,
+        -- The slice's part (montecarlo::split::SlicePart), once done.
+        part        BYTEA,
+        PRIMARY KEY (run_id, slice)
+    ) WITH (fillfactor = 70);
+    CREATE INDEX sim_slices_open ON sim_slices (run_id, slice) WHERE state = 'pending';
+    "#,
+        1,
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// The key of the advisory lock migrations hold: "breakeven" in ASCII.
-const MIGRATION_LOCK: i64 = 0x62_7265_616b_6576;
+/// The first key of the advisory lock migrations hold ("brea" in ASCII);
+/// the second is the schema's name hashed, so that databases in other
+/// schemas of the same server migrate independently.
+const MIGRATION_LOCK: i32 = 0x6272_6561;
 
 const COLUMNS: &str = "s.id, s.name, s.team, s.tags, s.description, s.revision, \
                        s.created_at, s.updated_at, s.last_run_at, s.body";
@@ -306,9 +347,12 @@ impl Postgres {
     async fn migrate(&self) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+            &[&MIGRATION_LOCK],
+        )
+        .await
+        .map_err(db)?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  version        INTEGER PRIMARY KEY,
@@ -919,6 +963,49 @@ impl Backend for Postgres {
         self.block(self.export_table(table, offset, limit))
     }
 
+    fn create_sim_run(
+        &self,
+        id: &str,
+        engine_version: &str,
+        inputs: &[u8],
+        slices: &[(u64, u64)],
+        coordinator_ttl: Duration,
+    ) -> Result<()> {
+        self.block(self.create_sim_run_tx(id, engine_version, inputs, slices, coordinator_ttl))
+    }
+
+    fn claim_slice(
+        &self,
+        lease: &Lease,
+        engine_version: &str,
+    ) -> Result<Option<super::sims::ClaimedSlice>> {
+        self.block(self.claim_slice_row(lease, engine_version))
+    }
+
+    fn heartbeat_slices(&self, lease: &Lease, held: &[LeaseKey]) -> Result<Vec<LeaseKey>> {
+        self.block(self.heartbeat_slice_rows(lease, held))
+    }
+
+    fn finish_slice(&self, slice: &LeaseKey, part: &[u8]) -> Result<bool> {
+        self.block(self.finish_slice_tx(slice, part))
+    }
+
+    fn sim_run_status(
+        &self,
+        id: &str,
+        coordinator_ttl: Duration,
+    ) -> Result<super::sims::SimRunStatus> {
+        self.block(self.sim_run_row(id, coordinator_ttl))
+    }
+
+    fn sim_run_parts(&self, id: &str) -> Result<Vec<Vec<u8>>> {
+        self.block(self.sim_run_part_rows(id))
+    }
+
+    fn end_sim_run(&self, id: &str) -> Result<()> {
+        self.block(self.end_sim_run_tx(id))
+    }
+
     fn import_rows(
         &self,
         next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
@@ -1047,13 +1134,83 @@ mod tests {
     }
 
     #[test]
+    fn split_runs_lease_their_slices_and_go_when_their_coordinator_does() {
+        use crate::store::Lease;
+        let schema = testdb::schema();
+        let db = Postgres::open(&schema.url, PostgresOptions::default()).unwrap();
+        let long = Duration::from_secs(60);
+        let a = Lease {
+            ttl: Duration::from_millis(300),
+            ..Lease::new()
+        };
+        let b = Lease {
+            ttl: long,
+            ..Lease::new()
+        };
+        db.create_sim_run("sim_1", "e1", b"in", &[(0, 2), (2, 2), (4, 1)], long)
+            .unwrap();
+        // Another engine version's replica takes nothing.
+        assert!(db.claim_slice(&b, "e0").unwrap().is_none());
+        let first = db.claim_slice(&a, "e1").unwrap().unwrap();
+        assert_eq!(
+            (first.key.index, first.key.attempt, first.chunks),
+            (0, 1, 2)
+        );
+        assert_eq!(first.inputs, b"in");
+        let second = db.claim_slice(&b, "e1").unwrap().unwrap();
+        assert_eq!(second.key.index, 1);
+        assert!(db.finish_slice(&second.key, b"p1").unwrap());
+        assert!(!db.finish_slice(&second.key, b"again").unwrap());
+        // A's lease runs out: B takes slice 0 over; A's part is refused.
+        std::thread::sleep(Duration::from_millis(500));
+        let taken = db.claim_slice(&b, "e1").unwrap().unwrap();
+        assert_eq!((taken.key.index, taken.key.attempt), (0, 2));
+        assert!(
+            db.heartbeat_slices(&a, &[first.key.clone()])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!db.finish_slice(&first.key, b"late").unwrap());
+        assert!(db.finish_slice(&taken.key, b"p0").unwrap());
+        let status = db.sim_run_status("sim_1", long).unwrap();
+        assert_eq!((status.remaining, status.done_chunks), (1, 4));
+        let last = db.claim_slice(&b, "e1").unwrap().unwrap();
+        assert_eq!(
+            db.heartbeat_slices(&b, &[last.key.clone()]).unwrap(),
+            [last.key.clone()]
+        );
+        assert!(db.finish_slice(&last.key, b"p2").unwrap());
+        assert_eq!(db.sim_run_status("sim_1", long).unwrap().remaining, 0);
+        assert_eq!(
+            db.sim_run_parts("sim_1").unwrap(),
+            [b"p0".to_vec(), b"p1".to_vec(), b"p2".to_vec()]
+        );
+        db.end_sim_run("sim_1").unwrap();
+        assert!(matches!(
+            db.sim_run_status("sim_1", long),
+            Err(Error::NotFound(_))
+        ));
+        // A run whose coordinator stops calling is swept by the next claim.
+        db.create_sim_run("sim_2", "e1", b"in", &[(0, 1)], Duration::from_millis(100))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(db.claim_slice(&b, "e1").unwrap().is_none());
+        assert!(matches!(
+            db.sim_run_status("sim_2", long),
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(schema.query("SELECT count(*)::text FROM sim_slices"), ["0"]);
+    }
+
+    #[test]
     fn a_statement_past_its_timeout_is_unavailable() {
         let schema = testdb::schema();
+        Postgres::open(&schema.url, PostgresOptions::default()).unwrap();
         let options = PostgresOptions {
             statement_timeout: Duration::from_millis(200),
             ..Default::default()
         };
-        let db = Postgres::open(&schema.url, options).unwrap();
+        let db = Postgres::connect(&schema.url, options).unwrap();
         let err = db
             .block(async {
                 db.client()
