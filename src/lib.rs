@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod catch_panic;
 pub mod cli;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod estimator;
 pub mod grpc;

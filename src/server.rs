@@ -19,9 +19,10 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::catalog::{Catalog, ImportedFile, LiveCatalog};
+use crate::engine::{JobRunner, RunnerOptions};
 use crate::estimator::calibrate::{self, Calibration, Calibrations};
 use crate::grpc::{
-    CatalogApi, EstimatorApi, JobApi, JobRunner, RunApi, ScenarioApi, SimulationApi, pb,
+    CatalogApi, EstimatorApi, ItemExecutor, JobApi, RunApi, ScenarioApi, SimulationApi, pb,
 };
 use crate::metrics::{Metrics, Sample};
 use crate::store::Store;
@@ -48,6 +49,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct Options {
     /// Batch job items run at once.
     pub job_workers: usize,
+    /// How long a claimed job item stays leased to this server unless its
+    /// heartbeat extends it.
+    pub job_lease_ttl: Duration,
     /// Bearer tokens and their teams; `None` serves everyone as one team.
     pub tokens: Option<Arc<crate::auth::TokenFile>>,
     /// Serve gRPC over TLS with these files; plain text when `None`.
@@ -66,6 +70,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             job_workers: 1,
+            job_lease_ttl: crate::store::jobs::DEFAULT_LEASE_TTL,
             tokens: None,
             tls: None,
             metrics: None,
@@ -134,29 +139,8 @@ pub async fn run_with(
         &catalog,
         &measurements,
     )));
-    for saved in store.calibrations().await? {
-        calibrations.insert(saved)?;
-    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
-        .await;
-    health
-        .set_serving::<pb::estimator_service_server::EstimatorServiceServer<EstimatorApi>>()
-        .await;
-    health
-        .set_serving::<pb::simulation_service_server::SimulationServiceServer<SimulationApi>>()
-        .await;
-    health
-        .set_serving::<pb::scenario_service_server::ScenarioServiceServer<ScenarioApi>>()
-        .await;
-    health
-        .set_serving::<pb::run_service_server::RunServiceServer<RunApi>>()
-        .await;
-    health
-        .set_serving::<pb::job_service_server::JobServiceServer<JobApi>>()
-        .await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -173,31 +157,17 @@ pub async fn run_with(
         .build_v1alpha()?;
 
     // The catalogue in force: the data files plus the custom entries kept
-    // in the database. One that no longer loads is left out, loudly.
+    // in the database, and the kept calibrations. A database that does not
+    // answer yet (a replica started before it) is waited for in the
+    // background, NOT_SERVING meanwhile.
     let live = Arc::new(LiveCatalog::new((*catalog).clone()));
-    let custom: Vec<_> = store
-        .custom_entries()
-        .await?
-        .iter()
-        .filter_map(crate::grpc::custom_file)
-        .collect();
-    for (file, err) in live.load_custom(&custom) {
-        tracing::warn!(kind = file.kind.dir(), name = %file.name, %err,
-            "custom catalogue entry left out: it no longer loads");
-    }
-    let imported: Vec<_> = store
-        .imported_prices()
-        .await?
-        .into_iter()
-        .map(|p| ImportedFile {
-            team: p.team,
-            path: p.path,
-            text: p.text,
-        })
-        .collect();
-    for (file, err) in live.load_imports(&imported) {
-        tracing::warn!(team = %file.team, path = %file.path, %err,
-            "imported price left out: it no longer loads");
+    let mut epoch = None;
+    if store.is_ready() {
+        epoch = Some(store.store_epoch().await?);
+        load_kept(&store, &live, &calibrations).await?;
+        set_health(&health, true).await;
+    } else {
+        set_health(&health, false).await;
     }
     let catalog = live;
     let simulation = SimulationApi::new(
@@ -206,14 +176,29 @@ pub async fn run_with(
         MAX_SIMULATIONS,
     );
 
+    let mut lease = crate::store::Lease::new();
+    lease.ttl = options.job_lease_ttl;
     let runner = JobRunner::new(
         store.clone(),
-        Arc::clone(&catalog),
-        Arc::clone(&calibrations),
-        options.job_workers,
+        ItemExecutor::new(Arc::clone(&catalog), Arc::clone(&calibrations)),
+        RunnerOptions {
+            workers: options.job_workers,
+            lease,
+            ..RunnerOptions::default()
+        },
     );
     let jobs = tokio::spawn(Arc::clone(&runner).run());
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    if store.shared() {
+        tokio::spawn(watch_store(
+            store.clone(),
+            Arc::clone(&catalog),
+            Arc::clone(&calibrations),
+            health.clone(),
+            epoch,
+            stopping.subscribe(),
+        ));
+    }
     let runner_for_shutdown = Arc::clone(&runner);
     let mut metrics_stop = stopping.subscribe();
     let metrics = Metrics::new(method_names()?);
@@ -277,9 +262,7 @@ pub async fn run_with(
         // status rather than holding the shutdown open.
         runner_for_shutdown.begin_shutdown();
         tracing::info!("shutting down: finishing requests in flight");
-        health
-            .set_not_serving::<pb::catalog_service_server::CatalogServiceServer<CatalogApi>>()
-            .await;
+        set_health(&health, false).await;
     };
 
     if let Ok(addr) = listener.local_addr() {
@@ -365,6 +348,123 @@ pub async fn run_with(
         pages.await??;
     }
     Ok(())
+}
+
+/// How often a replica on a shared database checks that it answers and
+/// whether what replicas cache (custom entries, imported prices,
+/// calibrations) changed elsewhere.
+const STORE_POLL: Duration = Duration::from_secs(2);
+
+/// Every served service's health (and the server's, ""), at once.
+async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    use tonic_health::ServingStatus;
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in [
+        "",
+        <pb::catalog_service_server::CatalogServiceServer<CatalogApi> as tonic::server::NamedService>::NAME,
+        <pb::estimator_service_server::EstimatorServiceServer<EstimatorApi> as tonic::server::NamedService>::NAME,
+        <pb::simulation_service_server::SimulationServiceServer<SimulationApi> as tonic::server::NamedService>::NAME,
+        <pb::scenario_service_server::ScenarioServiceServer<ScenarioApi> as tonic::server::NamedService>::NAME,
+        <pb::run_service_server::RunServiceServer<RunApi> as tonic::server::NamedService>::NAME,
+        <pb::job_service_server::JobServiceServer<JobApi> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Loads what the database keeps for every replica's caches: the
+/// calibrations and the custom entries and imported prices over the data
+/// files. One that no longer loads is left out, loudly.
+async fn load_kept(
+    store: &Store,
+    live: &LiveCatalog,
+    calibrations: &Calibrations,
+) -> anyhow::Result<()> {
+    for saved in store.calibrations().await? {
+        calibrations.insert(saved)?;
+    }
+    let custom: Vec<_> = store
+        .custom_entries()
+        .await?
+        .iter()
+        .filter_map(crate::grpc::custom_file)
+        .collect();
+    for (file, err) in live.load_custom(&custom) {
+        tracing::warn!(kind = file.kind.dir(), name = %file.name, %err,
+            "custom catalogue entry left out: it no longer loads");
+    }
+    let imported: Vec<_> = store
+        .imported_prices()
+        .await?
+        .into_iter()
+        .map(|p| ImportedFile {
+            team: p.team,
+            path: p.path,
+            text: p.text,
+        })
+        .collect();
+    for (file, err) in live.load_imports(&imported) {
+        tracing::warn!(team = %file.team, path = %file.path, %err,
+            "imported price left out: it no longer loads");
+    }
+    Ok(())
+}
+
+/// On a shared database: migrates once it answers, then every
+/// [`STORE_POLL`] checks that it still answers (NOT_SERVING while it does
+/// not) and reloads the caches when the store epoch moved, so a change
+/// made through another replica is in force here within seconds.
+async fn watch_store(
+    store: Store,
+    live: Arc<LiveCatalog>,
+    calibrations: Arc<Calibrations>,
+    health: tonic_health::server::HealthReporter,
+    mut epoch: Option<i64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut serving = epoch.is_some();
+    loop {
+        let answered = async {
+            store.prepare().await?;
+            let now = store.store_epoch().await?;
+            if epoch != Some(now) {
+                load_kept(&store, &live, &calibrations)
+                    .await
+                    .map_err(|e| crate::error::Error::Unavailable(format!("{e:#}")))?;
+                if epoch.is_some() {
+                    tracing::info!(epoch = now, "kept entries changed elsewhere; reloaded");
+                }
+                epoch = Some(now);
+            }
+            Ok::<_, crate::error::Error>(())
+        }
+        .await;
+        if *stop.borrow() {
+            return;
+        }
+        match answered {
+            Ok(()) if !serving => {
+                tracing::info!("the database answers; serving");
+                set_health(&health, true).await;
+                serving = true;
+            }
+            Err(e) if serving => {
+                tracing::warn!(error = %e, "the database does not answer; not serving");
+                set_health(&health, false).await;
+                serving = false;
+            }
+            Err(e) => tracing::debug!(error = %e, "the database still does not answer"),
+            Ok(()) => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(STORE_POLL) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// An error and its sources on one line.

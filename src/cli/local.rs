@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -22,6 +23,32 @@ pub struct ServeArgs {
     /// SQLite file holding saved scenarios; created if missing.
     #[arg(long, default_value = "breakeven.db")]
     db: PathBuf,
+    /// Keep everything in this PostgreSQL database instead of --db, shared
+    /// with other replicas (postgres://USER[:PASSWORD]@HOST[:PORT]/DB).
+    #[arg(
+        long,
+        env = "BREAKEVEN_DATABASE_URL",
+        value_name = "URL",
+        conflicts_with = "db",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Most connections to --database-url this replica opens.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    db_pool_size: u16,
+    /// Seconds to wait for a connection to --database-url, new or pooled,
+    /// before a call answers UNAVAILABLE.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = seconds)]
+    db_connect_timeout: Duration,
+    /// Seconds one statement may run on --database-url before it is
+    /// cancelled.
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = seconds)]
+    db_statement_timeout: Duration,
+    /// Seconds a claimed job item stays leased to this replica unless its
+    /// heartbeat (every third of it) extends it; after a crash, another
+    /// replica takes the item over once it runs out.
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = seconds)]
+    job_lease_ttl: Duration,
     /// Save the example scenarios of examples/ (tagged "example") unless
     /// the database holds them already.
     #[arg(long)]
@@ -79,11 +106,37 @@ pub struct SpeedArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct MigrateStoreArgs {
+    /// The SQLite file to copy from (as `serve --db` uses it).
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// The PostgreSQL database to copy into (as `serve --database-url`
+    /// takes it): empty, or holding this very data already.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BREAKEVEN_DATABASE_URL",
+        hide_env_values = true
+    )]
+    to: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct CheckDataArgs {
     /// Directory holding hardware/, models/ and prices/; the built-in
     /// catalogue when omitted.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds above 0 and at most 86400"
+        )),
+    }
 }
 
 /// The error chain of a local failure on one line.
@@ -96,6 +149,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr,
         data_dir,
         db,
+        database_url,
+        db_pool_size,
+        db_connect_timeout,
+        db_statement_timeout,
+        job_lease_ttl,
         seed_examples,
         tokens,
         job_workers,
@@ -108,9 +166,22 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     } = args;
     let run = async {
         let catalog = Arc::new(load_catalog(data_dir.as_deref())?);
-        let store = crate::store::Store::open_sqlite(&db, Default::default())
-            .await
-            .with_context(|| format!("cannot open database {}", db.display()))?;
+        let store = match &database_url {
+            Some(url) => {
+                let options = crate::store::PostgresOptions {
+                    pool_size: usize::from(db_pool_size),
+                    connect_timeout: db_connect_timeout,
+                    statement_timeout: db_statement_timeout,
+                    ..Default::default()
+                };
+                crate::store::Store::open_postgres(url, options)
+                    .await
+                    .context("cannot open the --database-url database")?
+            }
+            None => crate::store::Store::open_sqlite(&db, Default::default())
+                .await
+                .with_context(|| format!("cannot open database {}", db.display()))?,
+        };
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -150,6 +221,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
             });
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
+            job_lease_ttl,
             tokens,
             tls,
             metrics,
@@ -202,6 +274,46 @@ pub fn speed(args: SpeedArgs) -> Result<(), Failure> {
         Ok(crate::speed::report(&catalog, args.paths)?)
     };
     super::output::print(&run().map_err(local)?)
+}
+
+pub async fn migrate_store(args: MigrateStoreArgs) -> Result<(), Failure> {
+    let MigrateStoreArgs { from, to } = args;
+    let run = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        use crate::store::{Postgres, Sqlite, copy};
+        // Never create the source: a mistyped path is an error.
+        if !from.is_file() {
+            anyhow::bail!("{} is not a file", from.display());
+        }
+        let source = Sqlite::open(&from, Default::default())
+            .with_context(|| format!("cannot open {}", from.display()))?;
+        let target =
+            Postgres::open(&to, Default::default()).context("cannot open the --to database")?;
+        let report = copy::copy_store(&source, &target)?;
+        let mut text = if report.copied {
+            format!(
+                "copied {} into the --to database; both sides match:\n",
+                from.display()
+            )
+        } else {
+            "the --to database holds this data already; nothing to do:\n".to_string()
+        };
+        text.push_str(&format!(
+            "{:<20} {:>8}  {:<16}\n",
+            "table", "rows", "digest"
+        ));
+        for t in &report.tables {
+            text.push_str(&format!(
+                "{:<20} {:>8}  {:016x}\n",
+                t.table.name(),
+                t.rows,
+                t.digest
+            ));
+        }
+        Ok(text)
+    })
+    .await
+    .map_err(|e| local(anyhow::anyhow!("the copy failed: {e}")))?;
+    super::output::print(&run.map_err(local)?)
 }
 
 pub fn check_data(args: CheckDataArgs) -> Result<(), Failure> {

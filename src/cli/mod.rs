@@ -124,6 +124,10 @@ pub enum Command {
     Speed(local::SpeedArgs),
     /// Load and validate the catalogue, report what it holds, and exit.
     CheckData(local::CheckDataArgs),
+    /// Copy everything a SQLite file holds (scenarios and their revisions,
+    /// runs, jobs, custom entries, imported prices, calibrations) into an
+    /// empty PostgreSQL database, and check counts and digests.
+    MigrateStore(local::MigrateStoreArgs),
     /// List the server's GPUs, models and API prices; add, update and
     /// remove custom entries; import LiteLLM's prices.
     #[command(subcommand)]
@@ -187,6 +191,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Accuracy(args) => local::accuracy(args),
         Command::Speed(args) => local::speed(args),
         Command::CheckData(args) => local::check_data(args),
+        Command::MigrateStore(args) => local::migrate_store(args).await,
         Command::Catalog(command) => catalog::run(global, out, command).await,
         Command::Estimate(args) => estimate::run(global, out, args).await,
         Command::Calibrate(args) => calibrate::run(global, out, args).await,

@@ -10,12 +10,12 @@ use tonic::{Request, Response, Status};
 
 use super::convert::required;
 use super::execute;
-use super::job_runner::JobRunner;
 use super::pb;
 use super::runs::scenario_at;
 use super::scenarios::{next_token, rfc3339, window};
 use super::tenant::{caller, filter, visible};
 use crate::catalog::{Catalog, LiveCatalog, Precision};
+use crate::engine::JobRunner;
 use crate::error::{Error, FieldViolation, Result};
 use crate::store::jobs::MAX_ITEMS;
 use crate::store::{ItemState, NewItem, NewJob, Store, StoredJob};

@@ -8,6 +8,9 @@ use crate::error::Error;
 /// The wait RESOURCE_EXHAUSTED answers suggest before a retry.
 pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The wait UNAVAILABLE answers suggest before a retry.
+pub const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
@@ -30,7 +33,11 @@ impl From<Error> for Status {
             Error::Cancelled(message) => Status::cancelled(message),
             Error::Aborted(message) => Status::aborted(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::Unavailable(message) => Status::unavailable(message),
+            Error::Unavailable(message) => {
+                // A database out of reach or busy: worth a retry soon.
+                let details = ErrorDetails::with_retry_info(Some(UNAVAILABLE_RETRY_AFTER));
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Status::internal("internal")
@@ -51,6 +58,17 @@ mod tests {
         let bad = details.bad_request().expect("bad request details");
         assert_eq!(bad.field_violations[0].field, "as_of");
         assert!(status.message().contains("as_of"));
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry() {
+        let status = Status::from(Error::Unavailable("the database is down".into()));
+        assert_eq!(status.code(), Code::Unavailable);
+        let retry = status.get_error_details().retry_info().cloned();
+        assert_eq!(
+            retry.and_then(|r| r.retry_delay),
+            Some(UNAVAILABLE_RETRY_AFTER)
+        );
     }
 
     #[test]

@@ -87,6 +87,12 @@ impl<C: Count> Series<C> {
         self.count += other.count;
     }
 
+    /// Merges another range's moments alone (count, mean, sum of squared
+    /// deviations), as [`Series::merge`] does before the sketch.
+    pub fn merge_moments_of(&mut self, count: u64, mean: f64, m2: f64) {
+        self.merge_moments(Moments { count, mean, m2 });
+    }
+
     /// Adds `other`, which may count in a narrower type.
     pub fn merge<D: Count>(&mut self, other: &Series<D>)
     where

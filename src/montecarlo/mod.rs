@@ -24,6 +24,7 @@ pub mod progress;
 pub mod random;
 pub mod sketch;
 pub mod sobol;
+pub mod split;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -469,8 +470,20 @@ pub fn simulate(
         main.run(total_paths, cancel, board)
     })?;
 
-    // Tornado: each uncertain input at its P10 and P90, the others at the
-    // scenario's own value, on common random numbers.
+    let tornado = tornado(plan, stochastic, settings, cancel)?;
+    Ok(finish(stochastic, settings, agg, tornado))
+}
+
+/// Tornado: each uncertain input at its P10 and P90, the others at the
+/// scenario's own value, on common random numbers.
+fn tornado(
+    plan: &Plan,
+    stochastic: &Stochastic,
+    settings: &Settings,
+    cancel: &AtomicBool,
+) -> Result<Vec<TornadoBar>> {
+    let job = |fixed: Vec<(usize, f64)>| Job::new(plan, stochastic, settings, fixed);
+    let total_paths = settings.paths;
     let mut tornado = Vec::new();
     if settings.tornado_paths > 0 {
         for (i, (name, dist)) in stochastic.uncertain.iter().enumerate() {
@@ -504,7 +517,7 @@ pub fn simulate(
         });
     }
 
-    Ok(finish(stochastic, settings, agg, tornado))
+    Ok(tornado)
 }
 
 /// The scenario's own value of an uncertain input.

@@ -162,6 +162,37 @@ fn value(index: i32) -> f64 {
     2.0 * lo * hi / (lo + hi)
 }
 
+impl Sketch<u32> {
+    /// A sketch written by [`Sketch::encode`], from the front of `bytes`,
+    /// which then starts after it; `None` when it is cut short.
+    pub fn decode(bytes: &mut &[u8]) -> Option<Self> {
+        fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
+            let (head, rest) = bytes.split_at_checked(N)?;
+            *bytes = rest;
+            head.try_into().ok()
+        }
+        let mut store = || -> Option<Store<u32>> {
+            let offset = i32::from_le_bytes(take(bytes)?);
+            let len = u64::from_le_bytes(take(bytes)?) as usize;
+            if len > bytes.len() / 4 {
+                return None;
+            }
+            let counts = (0..len)
+                .map(|_| take(bytes).map(u32::from_le_bytes))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Store { offset, counts })
+        };
+        let positive = store()?;
+        let negative = store()?;
+        let zeros = u64::from_le_bytes(take(bytes)?);
+        Some(Self {
+            positive,
+            negative,
+            zeros,
+        })
+    }
+}
+
 impl<C: Count> Sketch<C> {
     #[inline]
     pub fn add(&mut self, value: f64) {
@@ -235,6 +266,21 @@ impl<C: Count> Sketch<C> {
     }
 
     /// Adds the counts of `other`, which may count in a narrower type.
+    /// The sketch as bytes (32-bit counts), for [`Sketch::decode`].
+    pub fn encode(&self, out: &mut Vec<u8>)
+    where
+        u32: From<C>,
+    {
+        for store in [&self.positive, &self.negative] {
+            out.extend(store.offset.to_le_bytes());
+            out.extend((store.counts.len() as u64).to_le_bytes());
+            for &n in &store.counts {
+                out.extend(u32::from(n).to_le_bytes());
+            }
+        }
+        out.extend(self.zeros.to_le_bytes());
+    }
+
     pub fn merge<D: Count>(&mut self, other: &Sketch<D>)
     where
         C: From<D>,

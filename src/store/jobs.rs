@@ -4,8 +4,15 @@
 //! the encoded scenario it runs, so a job never depends on later edits of
 //! the scenarios it came from. An item leaves `Pending` exactly once: the
 //! transaction that records its outcome also inserts its run, and only
-//! succeeds while the item is still pending. A process killed mid-item
-//! committed nothing for it, so the item runs again after a restart.
+//! succeeds while the item is still pending under the attempt that ran it.
+//!
+//! Items are leased, not owned: a runner claims an item for a while
+//! ([`Lease`]: its owner and time to live, on the database's clock), which
+//! bumps the item's attempt number, and keeps the lease alive with
+//! heartbeats. An item whose lease ran out (its runner was killed, or
+//! paused too long) is claimed again under the next attempt, and the
+//! earlier runner's result is refused: completion is fenced on the
+//! attempt. After [`Lease::max_attempts`] claims an item fails.
 
 use crate::error::{Error, Result};
 
@@ -130,11 +137,76 @@ impl StoredJob {
     }
 }
 
-/// An item waiting to run, with what it needs.
+/// How a runner leases items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds the lease: random at every start of a runner.
+    pub owner: String,
+    /// How long a claim or heartbeat keeps the item, on the database's
+    /// clock.
+    pub ttl: std::time::Duration,
+    /// Claims after which an item whose lease ran out fails instead.
+    pub max_attempts: u32,
+}
+
+impl Lease {
+    /// A lease with the default time to live (30 s) and attempts (5),
+    /// owned by a new name: `runner_`, the process id and a random part,
+    /// so an operator can tell which process holds what.
+    pub fn new() -> Self {
+        Self {
+            owner: format!(
+                "runner_{}_{}",
+                std::process::id(),
+                &super::new_id("r")[2..10]
+            ),
+            ttl: DEFAULT_LEASE_TTL,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// The time to live in whole milliseconds, at least one.
+    pub fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+
+    /// The error an item gets when its last lease runs out.
+    pub fn abandoned(&self) -> String {
+        format!(
+            "abandoned after {} attempts: every runner that took it stopped or lost it",
+            self.max_attempts
+        )
+    }
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How long a claim keeps an item unless heartbeats extend it.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Claims of one item before it fails.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// A claimed item's key: job, position and the attempt it runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseKey {
+    pub job_id: String,
+    pub index: u32,
+    pub attempt: u32,
+}
+
+/// An item claimed to run, with what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingItem {
     pub job_id: String,
     pub index: u32,
+    /// Which claim of the item this is, from 1; its completion must name it.
+    pub attempt: u32,
     pub team: String,
     pub scenario_id: String,
     pub scenario_revision: u32,
@@ -149,6 +221,16 @@ pub struct PendingItem {
 pub enum ItemResult {
     Succeeded(Box<super::StoredRun>),
     Failed(String),
+}
+
+impl PendingItem {
+    pub fn key(&self) -> LeaseKey {
+        LeaseKey {
+            job_id: self.job_id.clone(),
+            index: self.index,
+            attempt: self.attempt,
+        }
+    }
 }
 
 /// The not-found error for an unknown job id.

@@ -3,19 +3,27 @@
 //! Handlers see one type, [`Store`], whose methods are async and run the
 //! database work on tokio's blocking pool, so no query ever holds an async
 //! worker. Behind it sits a [`Backend`]: synchronous, plain Rust values in
-//! and out. [`sqlite::Sqlite`] is the one backend today; another (e.g.
-//! PostgreSQL) implements [`Backend`] and is chosen where the store is
-//! opened, without touching the handlers.
+//! and out. [`sqlite::Sqlite`] keeps everything in one file for one
+//! server; [`postgres::Postgres`] in a PostgreSQL database that several
+//! replicas share. Both keep the same rules, checked by one test suite
+//! (`conformance`).
 //!
 //! The store treats a scenario's body as opaque bytes (the encoded protobuf
 //! the gRPC edge hands it); it knows names, teams, tags, revisions and
 //! times, and checks their limits itself so that every backend keeps the
 //! same rules.
 
+#[cfg(test)]
+mod conformance;
+pub mod copy;
 pub mod custom;
 pub mod jobs;
+pub mod postgres;
 pub mod runs;
+pub mod sims;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testdb;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
@@ -27,7 +35,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, FieldViolation, Result};
 
 pub use custom::{CustomEntry, ImportedPrice};
-pub use jobs::{ItemResult, ItemState, NewItem, NewJob, PendingItem, StoredItem, StoredJob};
+pub use jobs::{
+    ItemResult, ItemState, Lease, LeaseKey, NewItem, NewJob, PendingItem, StoredItem, StoredJob,
+};
+pub use postgres::{Postgres, PostgresOptions};
 pub use runs::{RunQuery, StoredRun};
 pub use sqlite::{Sqlite, SqliteOptions};
 
@@ -273,11 +284,98 @@ pub trait Backend: Send + Sync + 'static {
     /// Marks the job cancelled and its pending items skipped; a finished
     /// job is left as it is. Returns the job with its items.
     fn cancel_job(&self, id: &str, now: i64) -> Result<StoredJob>;
-    /// Up to `limit` pending items, oldest job first, leaving out `skip`.
-    fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>>;
+    /// Claims up to `limit` pending items that no live lease holds, oldest
+    /// job first, under `lease`: each one's attempt goes up by one. Items
+    /// whose last lease ran out after `lease.max_attempts` claims fail
+    /// first, with [`Lease::abandoned`] as their error.
+    fn claim_items(&self, lease: &Lease, limit: u32) -> Result<Vec<PendingItem>>;
+    /// Extends the leases `lease.owner` still holds among `held` (pending,
+    /// same attempt); returns those it extended. One missing was lost:
+    /// cancelled, finished elsewhere, or taken over after it ran out.
+    fn heartbeat(&self, lease: &Lease, held: &[LeaseKey]) -> Result<Vec<LeaseKey>>;
+    /// Gives up `owner`'s leases (every lease when `None`) so that other
+    /// runners take the items at once; a released claim does not count as
+    /// an attempt. Only for a runner whose items have stopped.
+    fn release_leases(&self, owner: Option<&str>) -> Result<u32>;
     /// Records how an item ended (with its run, in the same transaction)
-    /// if it is still pending; false when it no longer was.
-    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool>;
+    /// if it is still pending under `attempt`; false when it no longer
+    /// was, and then nothing is written.
+    fn finish_item(&self, item: &LeaseKey, result: &ItemResult, now: i64) -> Result<bool>;
+    /// A number that moves whenever custom entries, imported prices or
+    /// calibrations change, so a replica knows when to reload them.
+    fn store_epoch(&self) -> Result<i64>;
+    /// Whether other processes may write the same data at any moment
+    /// (several replicas on one database), so caches are checked against
+    /// [`Backend::store_epoch`] and queues polled.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Answers if the database can be reached.
+    fn ping(&self) -> Result<()>;
+    /// One window of a table's rows in key order (byte order of text
+    /// keys), for copying between backends.
+    fn export_rows(&self, table: copy::Table, offset: u64, limit: u32)
+    -> Result<Vec<copy::Record>>;
+    /// Writes every batch `next` yields, in one transaction: all or
+    /// nothing. Scenarios before their revisions, jobs before their items.
+    fn import_rows(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<copy::Record>>>,
+    ) -> Result<()>;
+    /// Saves a split simulation run and its slices, pending; the run lives
+    /// while [`Backend::sim_run_status`] is called within
+    /// `coordinator_ttl`.
+    fn create_sim_run(
+        &self,
+        _id: &str,
+        _engine_version: &str,
+        _inputs: &[u8],
+        _slices: &[(u64, u64)],
+        _coordinator_ttl: std::time::Duration,
+    ) -> Result<()> {
+        Err(sims::unsupported())
+    }
+    /// Claims one pending slice of a live run of `engine_version` that no
+    /// live lease holds; first deletes runs whose coordinator is gone and
+    /// fails runs with a slice whose last lease ran out.
+    fn claim_slice(
+        &self,
+        _lease: &Lease,
+        _engine_version: &str,
+    ) -> Result<Option<sims::ClaimedSlice>> {
+        Ok(None)
+    }
+    /// Extends the slice leases `lease.owner` still holds among `held`.
+    fn heartbeat_slices(&self, _lease: &Lease, _held: &[LeaseKey]) -> Result<Vec<LeaseKey>> {
+        Ok(Vec::new())
+    }
+    /// Stores a slice's part if the slice is still pending under the
+    /// attempt; false (nothing written) otherwise.
+    fn finish_slice(&self, _slice: &LeaseKey, _part: &[u8]) -> Result<bool> {
+        Err(sims::unsupported())
+    }
+    /// Where the run stands; keeps it alive for `coordinator_ttl` more.
+    fn sim_run_status(
+        &self,
+        _id: &str,
+        _coordinator_ttl: std::time::Duration,
+    ) -> Result<sims::SimRunStatus> {
+        Err(sims::unsupported())
+    }
+    /// The parts of a run whose slices are all done, in slice order.
+    fn sim_run_parts(&self, _id: &str) -> Result<Vec<Vec<u8>>> {
+        Err(sims::unsupported())
+    }
+    /// Deletes the run and its slices; running slices stop at their next
+    /// heartbeat.
+    fn end_sim_run(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
+    /// Brings the schema up to date if that is still to do (a backend
+    /// opened before its database answered); nothing otherwise.
+    fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
     /// Every custom catalogue entry, by kind and name.
     fn custom_entries(&self) -> Result<Vec<CustomEntry>>;
     fn custom_entry(&self, kind: &str, name: &str) -> Result<CustomEntry>;
@@ -303,6 +401,9 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// False until the schema is known to be up to date; calls are
+    /// UNAVAILABLE meanwhile.
+    ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -316,7 +417,27 @@ impl Store {
     pub fn new(backend: impl Backend) -> Self {
         Self {
             backend: Arc::new(backend),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
+    }
+
+    /// Whether the schema is up to date and calls may go through.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Migrates the database if that is still to do; the store is ready
+    /// once this succeeds.
+    pub async fn prepare(&self) -> Result<()> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || backend.prepare())
+            .await
+            .map_err(|e| Error::Internal(format!("storage worker failed: {e}")))??;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Opens (creating if needed) and migrates the SQLite file at `path`,
@@ -434,28 +555,101 @@ impl Store {
         self.blocking(move |b| b.cancel_job(&id, now_ms())).await
     }
 
-    pub async fn pending_items(
-        &self,
-        limit: u32,
-        skip: Vec<(String, u32)>,
-    ) -> Result<Vec<PendingItem>> {
-        self.blocking(move |b| b.pending_items(limit, &skip)).await
+    pub async fn claim_items(&self, lease: Lease, limit: u32) -> Result<Vec<PendingItem>> {
+        self.blocking(move |b| b.claim_items(&lease, limit)).await
     }
 
-    /// Records how an item ended; a succeeded item's run gets its time now.
-    pub async fn finish_item(
-        &self,
-        job_id: &str,
-        index: u32,
-        mut result: ItemResult,
-    ) -> Result<bool> {
-        let job_id = job_id.to_string();
+    pub async fn heartbeat(&self, lease: Lease, held: Vec<LeaseKey>) -> Result<Vec<LeaseKey>> {
+        self.blocking(move |b| b.heartbeat(&lease, &held)).await
+    }
+
+    pub async fn release_leases(&self, owner: Option<String>) -> Result<u32> {
+        self.blocking(move |b| b.release_leases(owner.as_deref()))
+            .await
+    }
+
+    /// Records how an item ended under the attempt that ran it; a
+    /// succeeded item's run gets its time now.
+    pub async fn finish_item(&self, item: LeaseKey, mut result: ItemResult) -> Result<bool> {
         let now = now_ms();
         if let ItemResult::Succeeded(run) = &mut result {
             run.created_at = now;
         }
-        self.blocking(move |b| b.finish_item(&job_id, index, &result, now))
+        self.blocking(move |b| b.finish_item(&item, &result, now))
             .await
+    }
+
+    pub async fn create_sim_run(
+        &self,
+        engine_version: &str,
+        inputs: Vec<u8>,
+        slices: Vec<(u64, u64)>,
+        coordinator_ttl: std::time::Duration,
+    ) -> Result<String> {
+        let id = new_id("sim");
+        let engine_version = engine_version.to_string();
+        let run = id.clone();
+        self.blocking(move |b| {
+            b.create_sim_run(&run, &engine_version, &inputs, &slices, coordinator_ttl)
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn claim_slice(
+        &self,
+        lease: Lease,
+        engine_version: &str,
+    ) -> Result<Option<sims::ClaimedSlice>> {
+        let engine_version = engine_version.to_string();
+        self.blocking(move |b| b.claim_slice(&lease, &engine_version))
+            .await
+    }
+
+    pub async fn heartbeat_slices(
+        &self,
+        lease: Lease,
+        held: Vec<LeaseKey>,
+    ) -> Result<Vec<LeaseKey>> {
+        self.blocking(move |b| b.heartbeat_slices(&lease, &held))
+            .await
+    }
+
+    pub async fn finish_slice(&self, slice: LeaseKey, part: Vec<u8>) -> Result<bool> {
+        self.blocking(move |b| b.finish_slice(&slice, &part)).await
+    }
+
+    pub async fn sim_run_status(
+        &self,
+        id: &str,
+        coordinator_ttl: std::time::Duration,
+    ) -> Result<sims::SimRunStatus> {
+        let id = id.to_string();
+        self.blocking(move |b| b.sim_run_status(&id, coordinator_ttl))
+            .await
+    }
+
+    pub async fn sim_run_parts(&self, id: &str) -> Result<Vec<Vec<u8>>> {
+        let id = id.to_string();
+        self.blocking(move |b| b.sim_run_parts(&id)).await
+    }
+
+    pub async fn end_sim_run(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.blocking(move |b| b.end_sim_run(&id)).await
+    }
+
+    pub async fn store_epoch(&self) -> Result<i64> {
+        self.blocking(|b| b.store_epoch()).await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.blocking(|b| b.ping()).await
+    }
+
+    /// See [`Backend::shared`].
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
     }
 
     pub async fn custom_entries(&self) -> Result<Vec<CustomEntry>> {
@@ -492,11 +686,34 @@ impl Store {
             .await
     }
 
+    /// Opens the PostgreSQL database at `url` and migrates it. A database
+    /// that does not answer yet leaves the store not ready (every call
+    /// UNAVAILABLE) until [`Store::prepare`] succeeds; a bad URL or a
+    /// schema too new for this build is an error.
+    pub async fn open_postgres(url: &str, options: PostgresOptions) -> Result<Self> {
+        let backend = Postgres::connect(url, options)?;
+        let store = Self::new(backend);
+        store.ready.store(false, Ordering::Release);
+        match store.prepare().await {
+            Ok(()) => {}
+            Err(Error::Unavailable(why)) => {
+                tracing::warn!(%why, "the database does not answer yet; retrying in the background");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(store)
+    }
+
     /// Runs `work` on the blocking pool; a panic there becomes INTERNAL.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        if !self.is_ready() {
+            return Err(Error::Unavailable(
+                "the database has not answered since this server started; retry later".into(),
+            ));
+        }
         let backend = Arc::clone(&self.backend);
         tokio::task::spawn_blocking(move || work(backend.as_ref()))
             .await
@@ -512,7 +729,7 @@ pub fn not_found(id: &str) -> Error {
 /// A new id: a process-wide counter and the clock, hashed with std's
 /// randomly keyed SipHash, so ids neither repeat nor reveal how many
 /// scenarios exist. The primary key still refuses a duplicate outright.
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -524,7 +741,7 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}_{:016x}", hasher.finish())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

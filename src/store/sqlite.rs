@@ -7,6 +7,7 @@
 //! processes may open the same file; the busy timeout lets them take turns
 //! and a lock still held when it runs out is UNAVAILABLE.
 
+mod copy;
 mod custom;
 mod jobs;
 mod runs;
@@ -21,7 +22,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::custom::{CustomEntry, ImportedPrice};
-use super::jobs::{ItemResult, NewJob, PendingItem, StoredJob};
+use super::jobs::{ItemResult, Lease, LeaseKey, NewJob, PendingItem, StoredJob};
 use super::runs::{RunQuery, StoredRun};
 use super::{
     Backend, Expected, ListQuery, OrderKey, Page, Revision, ScenarioFields, StoredScenario,
@@ -169,7 +170,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (team, price_id, effective_date)
     ) STRICT;
     "#,
+    // 6: leases on job items (the attempt that holds the item, its owner
+    // and until when, unix milliseconds), and a counter of changes to
+    // what every server caches (custom entries, imported prices,
+    // calibrations).
+    r#"
+    ALTER TABLE job_items ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE job_items ADD COLUMN lease_owner TEXT;
+    ALTER TABLE job_items ADD COLUMN lease_until INTEGER;
+    CREATE TABLE store_epoch (
+        id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        epoch INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO store_epoch (id, epoch) VALUES (1, 0);
+    "#,
 ];
+
+/// The database's clock in unix milliseconds, for leases.
+pub(super) const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+/// Moves the store epoch, in the caller's transaction.
+fn bump_epoch(conn: &Connection) -> Result<()> {
+    conn.prepare_cached("UPDATE store_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .and_then(|mut stmt| stmt.execute([]))
+        .map_err(db)?;
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -616,27 +642,31 @@ impl Backend for Sqlite {
     }
 
     fn save_calibration(&self, c: &Calibration, now: i64) -> Result<()> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO calibrations (name, bandwidth_scale, compute_scale, \
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        tx.prepare_cached(
+            "INSERT INTO calibrations (name, bandwidth_scale, compute_scale, \
                  allreduce_latency_s, expected_error, points, saved_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (name) DO UPDATE SET bandwidth_scale = ?2, compute_scale = ?3, \
                  allreduce_latency_s = ?4, expected_error = ?5, points = ?6, saved_at = ?7",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(rusqlite::params![
-                    c.name,
-                    c.tuning.bandwidth_scale,
-                    c.tuning.compute_scale,
-                    c.tuning.allreduce_latency_s,
-                    c.expected_error,
-                    c.points as i64,
-                    now
-                ])
-            })
-            .map_err(db)?;
-        Ok(())
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(rusqlite::params![
+                c.name,
+                c.tuning.bandwidth_scale,
+                c.tuning.compute_scale,
+                c.tuning.allreduce_latency_s,
+                c.expected_error,
+                c.points as i64,
+                now
+            ])
+        })
+        .map_err(db)?;
+        bump_epoch(&tx)?;
+        tx.commit().map_err(db)
     }
 
     fn calibrations(&self) -> Result<Vec<Calibration>> {
@@ -712,12 +742,50 @@ impl Backend for Sqlite {
         self.cancel_job_tx(id, now)
     }
 
-    fn pending_items(&self, limit: u32, skip: &[(String, u32)]) -> Result<Vec<PendingItem>> {
-        self.pending_item_rows(limit, skip)
+    fn claim_items(&self, lease: &Lease, limit: u32) -> Result<Vec<PendingItem>> {
+        self.claim_item_rows(lease, limit)
     }
 
-    fn finish_item(&self, job_id: &str, index: u32, result: &ItemResult, now: i64) -> Result<bool> {
-        self.finish_item_tx(job_id, index, result, now)
+    fn heartbeat(&self, lease: &Lease, held: &[LeaseKey]) -> Result<Vec<LeaseKey>> {
+        self.heartbeat_rows(lease, held)
+    }
+
+    fn release_leases(&self, owner: Option<&str>) -> Result<u32> {
+        self.release_lease_rows(owner)
+    }
+
+    fn finish_item(&self, item: &LeaseKey, result: &ItemResult, now: i64) -> Result<bool> {
+        self.finish_item_tx(item, result, now)
+    }
+
+    fn store_epoch(&self) -> Result<i64> {
+        self.conn()
+            .query_row("SELECT epoch FROM store_epoch WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .map_err(db)
+    }
+
+    fn export_rows(
+        &self,
+        table: super::copy::Table,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<super::copy::Record>> {
+        self.export_table(table, offset, limit)
+    }
+
+    fn import_rows(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
+    ) -> Result<()> {
+        self.import_all(next)
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.conn()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(db)
     }
 
     fn custom_entries(&self) -> Result<Vec<CustomEntry>> {

@@ -10,7 +10,17 @@ use std::process::{Child, Command, Stdio};
 /// address. Its log is drained in the background so the server never
 /// blocks on a full pipe.
 pub fn serve(args: &[&std::ffi::OsStr], dir: Option<&Path>) -> (Child, std::net::SocketAddr) {
+    serve_with_env(args, dir, &[])
+}
+
+/// [`serve`] with more environment variables set for the server.
+pub fn serve_with_env(
+    args: &[&std::ffi::OsStr],
+    dir: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (Child, std::net::SocketAddr) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_breakeven"));
+    command.envs(env.iter().copied());
     command
         .arg("serve")
         .args(args)

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior};
 
-use super::{Sqlite, db};
+use super::{Sqlite, bump_epoch, db};
 use crate::error::{Error, Result};
 use crate::store::custom::{CustomEntry, ImportedPrice, custom_not_found};
 
@@ -116,20 +116,25 @@ impl Sqlite {
             ])
         })
         .map_err(db)?;
+        bump_epoch(&tx)?;
         tx.commit().map_err(db)?;
         Ok(saved)
     }
 
     pub(super) fn delete_custom_row(&self, kind: &str, name: &str) -> Result<()> {
-        let changed = self
-            .conn()
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let changed = tx
             .prepare_cached("DELETE FROM custom_entries WHERE kind = ?1 AND name = ?2")
             .and_then(|mut stmt| stmt.execute([kind, name]))
             .map_err(db)?;
         if changed == 0 {
             return Err(custom_not_found(kind, name));
         }
-        Ok(())
+        bump_epoch(&tx)?;
+        tx.commit().map_err(db)
     }
 }
 
@@ -186,6 +191,7 @@ impl Sqlite {
                 .map_err(db)?;
             }
         }
+        bump_epoch(&tx)?;
         tx.commit().map_err(db)
     }
 }

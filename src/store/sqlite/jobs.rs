@@ -2,11 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::{Sqlite, db};
+use super::{NOW_MS, Sqlite, db};
 use crate::error::{Error, Result};
 use crate::store::Page;
 use crate::store::jobs::{
-    ItemResult, ItemState, NewJob, PendingItem, StoredItem, StoredJob, job_not_found,
+    ItemResult, ItemState, Lease, LeaseKey, NewJob, PendingItem, StoredItem, StoredJob,
+    job_not_found,
 };
 
 const JOB_COLUMNS: &str = "j.id, j.name, j.team, j.cancelled, j.created_at, j.updated_at, \
@@ -172,7 +173,8 @@ impl Sqlite {
                 .and_then(|mut stmt| stmt.execute(rusqlite::params![id, now]))
                 .map_err(db)?;
             tx.prepare_cached(
-                "UPDATE job_items SET state = 'cancelled' WHERE job_id = ?1 AND state = 'pending'",
+                "UPDATE job_items SET state = 'cancelled', lease_owner = NULL, lease_until = NULL \
+                 WHERE job_id = ?1 AND state = 'pending'",
             )
             .and_then(|mut stmt| stmt.execute([id]))
             .map_err(db)?;
@@ -182,67 +184,165 @@ impl Sqlite {
         Ok(job)
     }
 
-    pub(super) fn pending_item_rows(
-        &self,
-        limit: u32,
-        skip: &[(String, u32)],
-    ) -> Result<Vec<PendingItem>> {
-        let conn = self.conn();
-        // Oldest job first, items in order. `skip` (the items running in
-        // this process) is short: at most the runner's concurrency.
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT i.job_id, i.idx, j.team, i.scenario_id, i.scenario_revision, \
-                        i.scenario, j.options \
-                 FROM job_items i JOIN jobs j ON j.id = i.job_id \
-                 WHERE i.state = 'pending' \
-                 ORDER BY j.created_at, i.job_id, i.idx LIMIT ?1",
-            )
-            .map_err(db)?;
-        let wanted = i64::from(limit) + skip.len() as i64;
-        let rows = stmt
-            .query_map([wanted], |row| {
-                Ok(PendingItem {
-                    job_id: row.get(0)?,
-                    index: row.get(1)?,
-                    team: row.get(2)?,
-                    scenario_id: row.get(3)?,
-                    scenario_revision: row.get(4)?,
-                    scenario: row.get(5)?,
-                    options: row.get(6)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .filter(|p| !skip.iter().any(|(j, i)| *j == p.job_id && *i == p.index))
-            .take(limit as usize)
-            .collect())
-    }
-
-    pub(super) fn finish_item_tx(
-        &self,
-        job_id: &str,
-        index: u32,
-        result: &ItemResult,
-        now: i64,
-    ) -> Result<bool> {
+    pub(super) fn claim_item_rows(&self, lease: &Lease, limit: u32) -> Result<Vec<PendingItem>> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let state: Option<String> = tx
-            .prepare_cached("SELECT state FROM job_items WHERE job_id = ?1 AND idx = ?2")
+        // Items whose last lease ran out fail, so they stop coming back.
+        let failed = tx
+            .prepare_cached(&format!(
+                "UPDATE job_items SET state = 'failed', error = ?2, lease_owner = NULL, \
+                     lease_until = NULL \
+                 WHERE state = 'pending' AND attempt >= ?1 \
+                   AND (lease_until IS NULL OR lease_until < {NOW_MS}) \
+                 RETURNING job_id"
+            ))
             .and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params![job_id, index], |row| row.get(0))
-                    .optional()
+                stmt.query_map(
+                    rusqlite::params![lease.max_attempts, lease.abandoned()],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(db)?;
-        match state.as_deref() {
+        for job in failed {
+            touch(&tx, &job)?;
+        }
+        // Oldest job first, items in order; one writer at a time, so the
+        // rows read here are the rows updated.
+        let claimed = tx
+            .prepare_cached(&format!(
+                "UPDATE job_items SET attempt = attempt + 1, lease_owner = ?1, \
+                     lease_until = {NOW_MS} + ?2 \
+                 WHERE (job_id, idx) IN ( \
+                     SELECT i.job_id, i.idx FROM job_items i JOIN jobs j ON j.id = i.job_id \
+                     WHERE i.state = 'pending' AND i.attempt < ?3 \
+                       AND (i.lease_until IS NULL OR i.lease_until < {NOW_MS}) \
+                     ORDER BY j.created_at, i.job_id, i.idx LIMIT ?4) \
+                 RETURNING job_id, idx"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    rusqlite::params![
+                        lease.owner,
+                        lease.ttl_ms(),
+                        lease.max_attempts,
+                        i64::from(limit)
+                    ],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db)?;
+        let mut items = Vec::with_capacity(claimed.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT i.job_id, i.idx, i.attempt, j.team, i.scenario_id, \
+                            i.scenario_revision, i.scenario, j.options, j.created_at \
+                     FROM job_items i JOIN jobs j ON j.id = i.job_id \
+                     WHERE i.job_id = ?1 AND i.idx = ?2",
+                )
+                .map_err(db)?;
+            for (job, index) in claimed {
+                let row = stmt
+                    .query_row(rusqlite::params![job, index], |row| {
+                        Ok((
+                            PendingItem {
+                                job_id: row.get(0)?,
+                                index: row.get(1)?,
+                                attempt: row.get(2)?,
+                                team: row.get(3)?,
+                                scenario_id: row.get(4)?,
+                                scenario_revision: row.get(5)?,
+                                scenario: row.get(6)?,
+                                options: row.get(7)?,
+                            },
+                            row.get::<_, i64>(8)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                items.push(row);
+            }
+        }
+        tx.commit().map_err(db)?;
+        items.sort_by(|(a, at), (b, bt)| (at, &a.job_id, a.index).cmp(&(bt, &b.job_id, b.index)));
+        Ok(items.into_iter().map(|(item, _)| item).collect())
+    }
+
+    pub(super) fn heartbeat_rows(&self, lease: &Lease, held: &[LeaseKey]) -> Result<Vec<LeaseKey>> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let mut kept = Vec::with_capacity(held.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE job_items SET lease_until = {NOW_MS} + ?5 \
+                     WHERE job_id = ?1 AND idx = ?2 AND attempt = ?3 AND lease_owner = ?4 \
+                       AND state = 'pending'"
+                ))
+                .map_err(db)?;
+            for key in held {
+                let changed = stmt
+                    .execute(rusqlite::params![
+                        key.job_id,
+                        key.index,
+                        key.attempt,
+                        lease.owner,
+                        lease.ttl_ms()
+                    ])
+                    .map_err(db)?;
+                if changed == 1 {
+                    kept.push(key.clone());
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(kept)
+    }
+
+    pub(super) fn release_lease_rows(&self, owner: Option<&str>) -> Result<u32> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE job_items SET lease_owner = NULL, lease_until = NULL, \
+                     attempt = max(attempt - 1, 0) \
+                 WHERE state = 'pending' AND lease_owner IS NOT NULL \
+                   AND (?1 IS NULL OR lease_owner = ?1)",
+            )
+            .and_then(|mut stmt| stmt.execute([owner]))
+            .map_err(db)?;
+        Ok(u32::try_from(changed).unwrap_or(u32::MAX))
+    }
+
+    pub(super) fn finish_item_tx(
+        &self,
+        item: &LeaseKey,
+        result: &ItemResult,
+        now: i64,
+    ) -> Result<bool> {
+        let job_id = item.job_id.as_str();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let found: Option<(String, u32)> = tx
+            .prepare_cached("SELECT state, attempt FROM job_items WHERE job_id = ?1 AND idx = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params![job_id, item.index], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(db)?;
+        match found {
             None => return Err(job_not_found(job_id)),
-            Some("pending") => {}
-            // Cancelled meanwhile, or finished by another process.
+            Some((state, attempt)) if state == "pending" && attempt == item.attempt => {}
+            // Cancelled meanwhile, finished by another runner, or claimed
+            // again after this attempt's lease ran out.
             Some(_) => return Ok(false),
         }
         let (state, run_id, error) = match result {
@@ -259,10 +359,13 @@ impl Sqlite {
             ItemResult::Failed(reason) => ("failed", None, reason.as_str()),
         };
         tx.prepare_cached(
-            "UPDATE job_items SET state = ?3, run_id = ?4, error = ?5 \
+            "UPDATE job_items SET state = ?3, run_id = ?4, error = ?5, lease_owner = NULL, \
+                 lease_until = NULL \
              WHERE job_id = ?1 AND idx = ?2",
         )
-        .and_then(|mut stmt| stmt.execute(rusqlite::params![job_id, index, state, run_id, error]))
+        .and_then(|mut stmt| {
+            stmt.execute(rusqlite::params![job_id, item.index, state, run_id, error])
+        })
         .map_err(db)?;
         tx.prepare_cached("UPDATE jobs SET updated_at = max(updated_at, ?2) WHERE id = ?1")
             .and_then(|mut stmt| stmt.execute(rusqlite::params![job_id, now]))
@@ -270,4 +373,14 @@ impl Sqlite {
         tx.commit().map_err(db)?;
         Ok(true)
     }
+}
+
+/// Notes that a job changed now, for watchers.
+fn touch(conn: &Connection, job_id: &str) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE jobs SET updated_at = max(updated_at, {NOW_MS}) WHERE id = ?1"
+    ))
+    .and_then(|mut stmt| stmt.execute([job_id]))
+    .map_err(db)?;
+    Ok(())
 }
