@@ -222,6 +222,8 @@ async fn cancelling_skips_what_has_not_run() {
         simulation: Some(pb::RunSimulationRequest {
             paths: 200_000,
             seed: 1,
+            // Every path the projection: the test needs only long items.
+            allow_deterministic: true,
             ..Default::default()
         }),
         ..Default::default()
@@ -339,4 +341,35 @@ async fn bad_submissions_name_the_field() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.total_size, 0, "nothing was stored");
+}
+
+/// A batch of simulations in which nothing is random is refused whole, and
+/// no job is kept.
+#[tokio::test]
+async fn a_batch_with_nothing_random_is_refused_at_submission() {
+    let server = TestServer::start().await;
+    let mut c = clients(&server).await;
+    let id = c.save("h100-sxm").await;
+    let options = pb::RunOptions {
+        kind: pb::RunKind::Simulation.into(),
+        simulation: Some(pb::RunSimulationRequest {
+            paths: 1_000,
+            seed: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let status = c.submit(list(&[id]), options).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("allow_deterministic"),
+        "{status:?}"
+    );
+    let jobs = c
+        .jobs
+        .list_jobs(pb::ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(jobs.jobs.is_empty(), "{jobs:?}");
 }

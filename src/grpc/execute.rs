@@ -82,6 +82,18 @@ pub fn check_options(options: Option<&pb::RunOptions>, prefix: &str) -> Result<K
     Ok(kind)
 }
 
+/// Checks the options of a new run, as [`check_options`] does, and
+/// refuses a simulation in which nothing is random unless it allows one.
+/// Kept runs replay without the second check: it guards what a caller asks
+/// for, not what was computed before.
+pub fn check_new_options(options: &pb::RunOptions, prefix: &str) -> Result<Kind> {
+    let kind = check_options(Some(options), prefix)?;
+    if kind == Kind::Simulation {
+        simulate::require_random(options.simulation.as_ref().unwrap_or(&Default::default()))?;
+    }
+    Ok(kind)
+}
+
 /// Resolves a scenario and options against the live catalogue into the
 /// inputs a run keeps, checking everything [`compute`] will need.
 pub fn prepare(
@@ -90,9 +102,7 @@ pub fn prepare(
     scenario_pb: pb::Scenario,
     options: pb::RunOptions,
 ) -> Result<pb::RunInputs> {
-    if check_options(Some(&options), "options.")? == Kind::Simulation {
-        simulate::require_random(options.simulation.as_ref().unwrap_or(&Default::default()))?;
-    }
+    check_new_options(&options, "options.")?;
     let domain = scenario(Some(&scenario_pb))?;
     domain.validate(catalog, "scenario.")?;
     let calibration = calibrations.get(&domain.self_host.calibration)?;

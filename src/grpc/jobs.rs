@@ -365,7 +365,8 @@ impl pb::job_service_server::JobService for JobApi {
         let caller = caller(&request);
         let r = request.into_inner();
         let options = r.options.unwrap_or_default();
-        execute::check_options(Some(&options), "options.")?;
+        // A batch that could only fail item by item is refused whole.
+        execute::check_new_options(&options, "options.")?;
         let items = self.items(r.items.as_ref(), caller.as_deref()).await?;
         let open = self.store.open_jobs().await?;
         if open >= MAX_OPEN_JOBS {
