@@ -156,7 +156,11 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             "npv_self_host",
             "self-host NPV (cash)",
             Cell::number(usd(s.npv_self_host), s.npv_self_host),
-        )
+        );
+    if let Some(r) = &s.returns {
+        returns_rows(&mut summary, start, r);
+    }
+    summary
         .add(
             "api_cost_per_million_tokens",
             "API per M tokens",
@@ -233,6 +237,47 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
         .assumptions(&p.assumptions, &p.warnings)
         .table(months_table(basis, &p.months));
     report
+}
+
+/// IRR, payback and ROI of the decision to self-host.
+pub(super) fn returns_rows(
+    summary: &mut Record,
+    start: Option<NaiveDate>,
+    r: &pb::InvestmentReturns,
+) {
+    let payback = |t: Option<u32>| match t {
+        Some(t) => month_cell(start, t),
+        None => Cell::number("not within the horizon", 0.0),
+    };
+    summary
+        .add(
+            "npv_savings",
+            "NPV of savings",
+            Cell::number(usd(r.npv), r.npv),
+        )
+        .add(
+            "irr",
+            "IRR (a year)",
+            match r.irr {
+                Some(irr) if r.irr_note.is_empty() => Cell::number(percent(irr), irr),
+                Some(irr) => Cell::number(format!("{} ({})", percent(irr), r.irr_note), irr),
+                None => Cell::text(r.irr_note.clone()),
+            },
+        )
+        .add("payback_month", "payback (cash)", payback(r.payback_month))
+        .add(
+            "discounted_payback_month",
+            "discounted payback",
+            payback(r.discounted_payback_month),
+        )
+        .add(
+            "roi",
+            "ROI over the horizon",
+            match r.roi {
+                Some(roi) => Cell::number(percent(roi), roi),
+                None => Cell::text("none (no self-host spend)"),
+            },
+        );
 }
 
 /// The projection month by month, self-host costs on `basis`.
@@ -391,6 +436,9 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
                 v.requests_per_day_per_replica,
             ),
         );
+    if let Some(r) = &b.returns {
+        returns_rows(&mut summary, start, r);
+    }
 
     let mut sensitivities = Table::new(vec![
         text("input", "input"),

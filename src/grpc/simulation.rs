@@ -265,6 +265,25 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
         break_even_months_fractional: summary.break_even_months_fractional,
         assumptions: assumptions_pb(plan),
         warnings: plan.warnings.clone(),
+        returns: Some(returns_pb(&summary.returns)),
+    }
+}
+
+fn returns_pb(r: &tco::finance::Returns) -> pb::InvestmentReturns {
+    let irr_note = match r.irr {
+        tco::finance::Irr::Rate { unique: false, .. } => {
+            "the incremental cash flows change sign more than once: other rates may also make their present value zero; this is the one nearest 0%".to_string()
+        }
+        other => other.reason().unwrap_or_default().to_string(),
+    };
+    pb::InvestmentReturns {
+        irr: r.irr.annual(),
+        irr_note,
+        payback_month: r.payback_month,
+        discounted_payback_month: r.discounted_payback_month,
+        roi: r.roi,
+        npv: r.npv,
+        flows: r.flows.clone(),
     }
 }
 
@@ -569,6 +588,7 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
             break_even_months_fractional: s.break_even_months_fractional,
             capex_paid_month_0: s.capex_paid_month_0,
             mean_utilization_whole_month: s.mean_utilization_whole_month,
+            returns: Some(returns_pb(&s.returns)),
         }),
         assumptions: assumptions_pb(&p.plan),
         warnings: p.plan.warnings.clone(),

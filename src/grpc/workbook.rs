@@ -241,6 +241,51 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
         "month",
         "summary.first_crossover_month",
     ));
+    let r = s.returns.clone().unwrap_or_default();
+    let optional_month = |t: Option<u32>| t.map_or_else(|| text("not within the horizon"), month);
+    out.extend([
+        fig(
+            "Net present value of savings (API less self-host, cash)",
+            Value::Money(r.npv),
+            "USD",
+            "summary.returns.npv",
+        ),
+        fig(
+            "IRR of self-hosting",
+            r.irr.map_or_else(|| text(&r.irr_note), Value::Percent),
+            "a year",
+            "summary.returns.irr",
+        ),
+    ]);
+    if r.irr.is_some() && !r.irr_note.is_empty() {
+        out.push(fig(
+            "IRR note",
+            text(&r.irr_note),
+            "",
+            "summary.returns.irr_note",
+        ));
+    }
+    out.extend([
+        fig(
+            "Payback month (cash)",
+            optional_month(r.payback_month),
+            "month",
+            "summary.returns.payback_month",
+        ),
+        fig(
+            "Discounted payback month",
+            optional_month(r.discounted_payback_month),
+            "month",
+            "summary.returns.discounted_payback_month",
+        ),
+        fig(
+            "Return on self-host spend over the horizon",
+            r.roi
+                .map_or_else(|| text("none (no self-host spend)"), Value::Percent),
+            "",
+            "summary.returns.roi",
+        ),
+    ]);
     let volume = s.break_even_volume.clone().unwrap_or_default();
     out.push(if volume.reached {
         fig(

@@ -12,6 +12,7 @@ pub mod batch;
 pub mod breakeven;
 pub mod compare;
 pub mod examples;
+pub mod finance;
 pub mod map;
 pub mod plan;
 pub mod project;

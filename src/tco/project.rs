@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 
+use super::finance::{self, Returns};
 use super::plan::{ApiRates, Costs, Plan};
 use super::scenario::{Routing, VolumeDiscount};
 
@@ -431,6 +432,8 @@ pub struct Summary {
     pub mean_utilization: f64,
     /// Mean utilisation over every hour of each month.
     pub mean_utilization_whole_month: f64,
+    /// The decision to self-host as an investment: IRR, payback, ROI.
+    pub returns: Returns,
 }
 
 /// The first month from which cumulative self-host cost stays at or below
@@ -540,6 +543,7 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
                 .sum::<f64>()
                 / months.len() as f64
         },
+        returns: finance::returns(months, plan.discount_rate),
     }
 }
 

@@ -497,3 +497,86 @@ fn a_month_0_purchase_is_paid_before_month_1() {
     // Undiscounted in the NPV, so it weighs more than paid a month later.
     assert!(month_0.summary.npv_self_host > month_1.summary.npv_self_host);
 }
+
+#[test]
+fn returns_follow_the_incremental_cash_flows_of_every_example() {
+    for (name, text) in examples::EXAMPLES {
+        let s = Scenario::from_toml(text).unwrap();
+        let p = run(&s);
+        let r = &p.summary.returns;
+        // Month 0 then each month's API cost less self-host cash.
+        assert_eq!(r.flows.len(), p.months.len() + 1, "{name}");
+        assert_eq!(r.flows[0], -p.summary.capex_paid_month_0, "{name}");
+        for m in &p.months {
+            assert_eq!(r.flows[m.t as usize], m.api_cost - m.self_host_cash);
+        }
+        // The NPV of the flows is the two options' NPVs apart.
+        let apart = p.summary.npv_api - p.summary.npv_self_host;
+        assert!(
+            (r.npv - apart).abs() < 1e-6 * apart.abs().max(1.0),
+            "{name}: {} vs {apart}",
+            r.npv
+        );
+        // Payback on cash is the cash break-even month.
+        let cash = summarize(&p.plan, &p.months, Basis::Cash);
+        assert_eq!(r.payback_month, cash.break_even_month, "{name}");
+        // At the IRR the flows are worth nothing today.
+        if let Some(irr) = r.irr.annual() {
+            let at_irr = finance::npv(&r.flows, irr);
+            let scale: f64 = r.flows.iter().map(|c| c.abs()).sum();
+            assert!(at_irr.abs() < 1e-9 * scale, "{name}: {at_irr}");
+        }
+    }
+}
+
+#[test]
+fn an_owned_fleet_bought_in_month_0_has_a_hand_checked_irr() {
+    // The owned fleet of `owned_costs_match_a_hand_count`, paid in month 0,
+    // 12 months: 8 GPUs × $25,000 = $200,000 out in month 0; each month the
+    // API would cost A and the fleet runs for power + colocation + staff =
+    // O; at the horizon half the remaining book comes back.
+    let mut s = base();
+    s.workload.requests_per_day = Some(1000.0);
+    let mut o = owned();
+    o.purchase_in_month_0 = Some(true);
+    s.self_host.deployment = Deployment::Owned(o);
+    let p = run(&s);
+    let r = &p.summary.returns;
+    let m = p.months[0];
+    let api = m.api_cost;
+    let opex = m.power + m.colocation + m.staff;
+    // Book after 12 months of $4,000: $152,000; resale $76,000.
+    assert_eq!(cents(p.months[11].resale), 7_600_000);
+    assert_eq!(r.flows[0], -200_000.0);
+    assert_eq!(cents(r.flows[1]), cents(api - opex));
+    assert_eq!(cents(r.flows[12]), cents(api - opex + 76_000.0));
+    // The API bill of 1,000 requests a day is below the fleet's running
+    // cost: months 0–11 lose, the resale makes month 12 a gain: one sign
+    // change, so one IRR, far below zero. As a spreadsheet's goal seek
+    // would: find v with −200,000 − (O − A)(v + … + v¹²) + 76,000 v¹² = 0
+    // by halving an interval, then annual = v^−12 − 1.
+    assert!(api < opex);
+    let loss = opex - api;
+    let pv = |v: f64| {
+        -200_000.0 - loss * (1..=12).map(|t| v.powi(t)).sum::<f64>() + 76_000.0 * v.powi(12)
+    };
+    let (mut lo, mut hi) = (1.0, 10.0);
+    assert!(pv(lo) < 0.0 && pv(hi) > 0.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if pv(mid) < 0.0 { lo = mid } else { hi = mid }
+    }
+    let by_hand = lo.powi(-12) - 1.0;
+    let finance::Irr::Rate { annual, unique } = r.irr else {
+        panic!("expected a rate, got {:?}", r.irr);
+    };
+    assert!(unique);
+    assert!((annual - by_hand).abs() < 1e-9, "{annual} vs {by_hand}");
+    assert!(annual < -0.5);
+    assert_eq!(r.payback_month, None);
+    assert_eq!(r.discounted_payback_month, None);
+    // ROI: net over the spend, by hand.
+    let spend = 200_000.0 + 12.0 * opex - 76_000.0;
+    let net = -200_000.0 + 12.0 * (api - opex) + 76_000.0;
+    assert!((r.roi.unwrap() - net / spend).abs() < 1e-12);
+}
