@@ -105,11 +105,7 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
         .add(
             "break_even_month",
             "breaks even",
-            if s.breaks_even {
-                month_cell(start, s.break_even_month)
-            } else {
-                Cell::number("not within the horizon", 0.0)
-            },
+            break_even_cell(start, s.breaks_even, s.break_even_month, s.identical_to_api),
         )
         .add(
             "break_even_months_fractional",
@@ -239,6 +235,26 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
     report
 }
 
+/// When self-hosting breaks even; an option that routes nothing to the open
+/// model is the API itself, which is said rather than "never".
+pub(super) fn break_even_cell(
+    start: Option<NaiveDate>,
+    breaks_even: bool,
+    month: u32,
+    identical_to_api: bool,
+) -> Cell {
+    if identical_to_api {
+        Cell::number(
+            "identical to the API (nothing routed to the open model)",
+            0.0,
+        )
+    } else if breaks_even {
+        month_cell(start, month)
+    } else {
+        Cell::number("not within the horizon", 0.0)
+    }
+}
+
 /// IRR, payback and ROI of the decision to self-host.
 pub(super) fn returns_rows(
     summary: &mut Record,
@@ -260,7 +276,10 @@ pub(super) fn returns_rows(
             "IRR (a year)",
             match r.irr {
                 Some(irr) if r.irr_note.is_empty() => Cell::number(percent(irr), irr),
-                Some(irr) => Cell::number(format!("{} ({})", percent(irr), r.irr_note), irr),
+                // The flows change sign more than once.
+                Some(irr) => {
+                    Cell::number(format!("{} (one of several possible)", percent(irr)), irr)
+                }
                 None => Cell::text(r.irr_note.clone()),
             },
         )
@@ -286,12 +305,12 @@ pub(super) fn months_table(basis: Basis, months: &[pb::MonthRow]) -> Table {
         num("month", "month"),
         text("date", "date"),
         num("requests_per_day", "requests/day"),
-        num("gpus_held", "GPUs"),
+        num("gpus_held", "GPUs held"),
         num("api_cost", "API"),
         num("self_host", "self-host"),
         num("cumulative_api", "API to date"),
         num("cumulative_self_host", "self-host to date"),
-        num("utilization", "utilisation"),
+        num("utilization", "utilisation of held"),
     ]);
     for m in months {
         let (cost, cumulative) = match basis {
@@ -407,11 +426,7 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
         .add(
             "break_even_month",
             "breaks even",
-            if b.breaks_even {
-                month_cell(start, b.break_even_month)
-            } else {
-                Cell::number("not within the horizon", 0.0)
-            },
+            break_even_cell(start, b.breaks_even, b.break_even_month, b.identical_to_api),
         )
         .add(
             "break_even_months_fractional",

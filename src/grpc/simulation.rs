@@ -266,6 +266,7 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
         assumptions: assumptions_pb(plan),
         warnings: plan.warnings.clone(),
         returns: Some(returns_pb(&summary.returns)),
+        identical_to_api: summary.identical_to_api,
     }
 }
 
@@ -589,6 +590,7 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
             capex_paid_month_0: s.capex_paid_month_0,
             mean_utilization_whole_month: s.mean_utilization_whole_month,
             returns: Some(returns_pb(&s.returns)),
+            identical_to_api: s.identical_to_api,
         }),
         assumptions: assumptions_pb(&p.plan),
         warnings: p.plan.warnings.clone(),

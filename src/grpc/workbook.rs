@@ -207,6 +207,12 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
             "key_figures.savings",
         ),
         fig(
+            "Identical to the API (nothing routed to the open model)",
+            Value::Bool(s.identical_to_api),
+            "",
+            "summary.identical_to_api",
+        ),
+        fig(
             "Breaks even within the horizon",
             Value::Bool(s.breaks_even),
             "",

@@ -3,6 +3,7 @@
 //! the bounded sample kept for rank correlations).
 
 use super::sketch::{Count, Sketch};
+use crate::tco::project::ahead;
 use crate::tco::{Basis, Batch, LANES};
 
 /// Paths whose inputs and NPV are kept for rank correlations.
@@ -223,7 +224,7 @@ impl<C: Count> Aggregate<C> {
                 cumulative_sh[l] += sh[l];
                 savings[l] = cumulative_api[l] - cumulative_sh[l];
                 npv[l] += (api[l] - cash[l]) * d;
-                if cumulative_sh[l] > cumulative_api[l] {
+                if !ahead(cumulative_sh[l], cumulative_api[l]) {
                     after_last_loss[l] = i as u32 + 1;
                 }
             }
@@ -253,7 +254,7 @@ impl<C: Count> Aggregate<C> {
             let month = after_last_loss[lane] as usize;
             let slot = if month < h { month } else { h };
             self.break_even_at[slot] += 1;
-            if h > 0 && cumulative_sh[lane] <= cumulative_api[lane] {
+            if h > 0 && ahead(cumulative_sh[lane], cumulative_api[lane]) {
                 self.cheaper_over_horizon += 1;
             }
             self.npv_savings.add(npv[lane]);

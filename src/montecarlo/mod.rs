@@ -43,7 +43,8 @@ use progress::Board;
 /// or in the models it runs. 3: the throughput estimator's model of
 /// mixture-of-experts serving (layouts, grouped-GEMM efficiency) moved the
 /// numbers of MoE scenarios; dense ones are unchanged. 4: projections
-/// carry the investment figures (IRR, payback, ROI, NPV of savings).
+/// carry the investment figures (IRR, payback, ROI, NPV of savings); a
+/// tie is no longer a break-even; utilisation is over the GPUs held.
 pub const ENGINE_VERSION: &str = "breakeven-mc/4";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.

@@ -310,6 +310,8 @@ impl Plan {
         let mut residual = [0.0; LANES];
         let mut capex = [0.0; LANES];
         let mut cohort = [0.0; LANES];
+        // GPUs held this month (rented, or owned and in service).
+        let mut gpus = [0.0; LANES];
         for i in 0..h {
             let t = i as u32 + 1;
             if i > 0 {
@@ -413,6 +415,7 @@ impl Plan {
                             Some((fleet, _)) => fleet,
                             None => replicas[l] * tp,
                         };
+                        gpus[l] = gpus_held;
                         let rental =
                             gpus_held * hours * s.usd_per_gpu_hour[l] * rental_factor * gpu_mult[l];
                         pnl[l] = rental + residual[l];
@@ -497,6 +500,7 @@ impl Plan {
                             resale[l] = s.resale_fraction[l] * book[l].max(0.0);
                         }
                     }
+                    gpus = held;
                     for l in 0..LANES {
                         let g = held[l];
                         let mut power = g
@@ -530,7 +534,7 @@ impl Plan {
                 }
             }
             for l in 0..LANES {
-                let capacity = replicas[l] * rps * throughput[l] * seconds;
+                let capacity = gpus[l] / tp * rps * throughput[l] * seconds;
                 let busy = (served[l] / capacity).min(1.0);
                 utilization[l] = if capacity > 0.0 { busy } else { 0.0 };
             }

@@ -15,9 +15,10 @@
 
 use super::project::Month;
 
-/// Amounts within half a cent of zero count as zero: a month in which the
-/// two options cost the same is neither a saving nor a loss.
-pub const CENT: f64 = 0.005;
+/// Self-hosting is ahead only when cheaper by more than this (one cent):
+/// two options that cost the same are tied, which is neither a saving nor
+/// a break-even, and amounts within a cent of zero count as zero.
+pub const TIE_USD: f64 = 0.01;
 
 /// Lowest annual rate the IRR search considers (−99.99%).
 const MIN_ANNUAL_RATE: f64 = -0.9999;
@@ -71,7 +72,7 @@ pub struct Returns {
     pub flows: Vec<f64>,
     pub irr: Irr,
     /// First month from whose end the cumulative incremental cash stays
-    /// above zero (by more than half a cent) through the horizon; `None`
+    /// above zero (by more than a cent) through the horizon; `None`
     /// when it does not within the horizon.
     pub payback_month: Option<u32>,
     /// The same with each month's flow discounted at the scenario's rate.
@@ -111,13 +112,13 @@ fn polynomial(flows: &[f64], x: f64) -> f64 {
     flows.iter().rev().fold(0.0, |acc, &c| acc * x + c)
 }
 
-/// Number of sign changes of `flows`, ignoring amounts within half a cent
-/// of zero.
+/// Number of sign changes of `flows`, ignoring amounts within a cent of
+/// zero.
 pub fn sign_changes(flows: &[f64]) -> usize {
     let mut last = 0.0_f64;
     let mut changes = 0;
     for &c in flows {
-        if c.abs() <= CENT {
+        if c.abs() <= TIE_USD {
             continue;
         }
         if last != 0.0 && (c > 0.0) != (last > 0.0) {
@@ -200,13 +201,13 @@ pub fn irr(flows: &[f64]) -> Irr {
 }
 
 /// First month t ≥ 1 from which the running sum of `flows` (month 0
-/// included) stays above half a cent through the last month.
+/// included) stays above a cent through the last month.
 pub fn payback_month(flows: &[f64]) -> Option<u32> {
     let mut cumulative = 0.0;
     let mut last_behind: Option<usize> = None;
     for (t, &c) in flows.iter().enumerate() {
         cumulative += c;
-        if cumulative <= CENT {
+        if cumulative <= TIE_USD {
             last_behind = Some(t);
         }
     }
@@ -241,7 +242,7 @@ pub fn returns(months: &[Month], discount_rate: f64) -> Returns {
         irr: irr(&flows),
         payback_month: payback_month(&flows),
         discounted_payback_month: payback_month(&discounted),
-        roi: (spend > CENT).then(|| net / spend),
+        roi: (spend > TIE_USD).then(|| net / spend),
         npv: discounted.iter().sum(),
         flows,
     }

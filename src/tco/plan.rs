@@ -964,6 +964,18 @@ pub fn plan(
             })
         }
     };
+    let mut costs = costs;
+    if matches!(scenario.routing, Routing::Fraction { self_hosted } if self_hosted == 0.0) {
+        // No self-hosted work: no fleet, and no one to run it.
+        if let Costs::Owned(o) = &mut costs {
+            o.staff_usd_per_month = 0.0;
+        }
+        warnings.push(
+            "routing.fraction.self_hosted: 0 sends nothing to the open model, so the self-host \
+             option holds no GPUs and pays no staff: it is identical to the API"
+                .to_string(),
+        );
+    }
     let assumptions = r.finish()?;
 
     Ok(Plan {

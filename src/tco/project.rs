@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use super::finance::{self, Returns};
+use super::finance::{self, Returns, TIE_USD};
 use super::plan::{ApiRates, Costs, Plan};
 use super::scenario::{Routing, VolumeDiscount};
 
@@ -70,7 +70,8 @@ pub struct Month {
     pub self_host_pnl: f64,
     /// Self-host option, cash view.
     pub self_host_cash: f64,
-    /// Self-hosted work over the capacity held in operating hours, 0–1.
+    /// Self-hosted work over the capacity of the GPUs held (rented, or in
+    /// service, idle ones included) in operating hours, 0–1.
     pub utilization: f64,
     /// The same over every hour of the month.
     pub utilization_whole_month: f64,
@@ -351,7 +352,13 @@ impl Plan {
                         + m.replacements;
                 }
             }
-            let capacity = f64::from(replicas) * self.replica_requests_per_s * throughput * seconds;
+            // Over the GPUs held (rented, or in service), idle ones
+            // included: a lot bigger than the need, or an owned fleet that
+            // outlives its demand, lowers it.
+            let capacity = f64::from(m.gpus_held) / f64::from(tp)
+                * self.replica_requests_per_s
+                * throughput
+                * seconds;
             m.utilization = if capacity > 0.0 {
                 (served / capacity).min(1.0)
             } else {
@@ -402,16 +409,21 @@ pub enum Basis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub basis: Basis,
-    /// First month from which cumulative self-host cost stays at or below
-    /// cumulative API cost through the horizon; `None`: not within it.
+    /// First month from which cumulative self-host cost stays below
+    /// cumulative API cost, by more than a cent, through the horizon;
+    /// `None`: not within it (a tie is not a break-even).
     pub break_even_month: Option<u32>,
     /// The crossing within the break-even month, interpolated linearly
     /// between the ends of the months around it (e.g. 17.8 for a crossing
     /// eight tenths into month 18); 0 when self-hosting is never behind.
     pub break_even_months_fractional: Option<f64>,
-    /// First month in which cumulative self-host cost is at or below
-    /// cumulative API cost, even if it later rises above.
+    /// First month in which cumulative self-host cost is below cumulative
+    /// API cost by more than a cent, even if it later rises above.
     pub first_crossover_month: Option<u32>,
+    /// The self-host option holds no GPUs and serves nothing in any month
+    /// (its routing sends nothing to the open model): it is the API option
+    /// itself, neither cheaper nor dearer.
+    pub identical_to_api: bool,
     /// Capex paid in month 0, before the horizon (cash view).
     pub capex_paid_month_0: f64,
     pub total_api: f64,
@@ -436,15 +448,22 @@ pub struct Summary {
     pub returns: Returns,
 }
 
-/// The first month from which cumulative self-host cost stays at or below
-/// cumulative API cost through the last month.
+/// Whether cumulative self-host cost `self_host` is ahead of the API's,
+/// i.e. cheaper by more than a cent ([`TIE_USD`]): a tie is not ahead.
+#[inline(always)]
+pub fn ahead(self_host: f64, api: f64) -> bool {
+    self_host < api - TIE_USD
+}
+
+/// The first month from which cumulative self-host cost stays below
+/// cumulative API cost, by more than a cent, through the last month.
 pub fn summarize_break_even(months: &[Month], basis: Basis) -> Option<u32> {
     let loses = |m: &Month| {
         let self_host = match basis {
             Basis::ProfitAndLoss => m.cumulative_self_host_pnl,
             Basis::Cash => m.cumulative_self_host_cash,
         };
-        self_host > m.cumulative_api
+        !ahead(self_host, m.cumulative_api)
     };
     match months.iter().rposition(loses) {
         None if !months.is_empty() => Some(1),
@@ -483,7 +502,7 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
     });
     let first_crossover_month = months
         .iter()
-        .position(|m| self_host(m) <= m.cumulative_api)
+        .position(|m| ahead(self_host(m), m.cumulative_api))
         .map(|i| i as u32 + 1);
     let monthly = ((1.0 + plan.discount_rate).powf(1.0 / 12.0)) - 1.0;
     let pv = |f: &dyn Fn(&Month) -> f64| -> f64 {
@@ -513,6 +532,9 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
         break_even_month,
         break_even_months_fractional,
         first_crossover_month,
+        identical_to_api: months
+            .iter()
+            .all(|m| m.gpus_held == 0 && m.self_hosted_requests_per_day == 0.0),
         capex_paid_month_0: month_0,
         total_api: last.cumulative_api,
         total_fine_tuned_api: months.iter().map(|m| m.fine_tuned_api_cost).sum(),

@@ -160,6 +160,10 @@ fn owned_costs_match_a_hand_count() {
     let m = p.months[0];
     // One replica on one H100, bought as a lot of 8.
     assert_eq!((m.gpus_needed, m.gpus_held), (1, 8));
+    // Utilisation over the eight GPUs held, not the one needed: 1,000
+    // requests a day over eight replicas' capacity in a day.
+    let one_replica_a_day = p.plan.replica_requests_per_s * 86_400.0;
+    assert!((m.utilization - 1000.0 / (8.0 * one_replica_a_day)).abs() < 1e-15);
     // $25,000 × 8 over 50 months.
     assert_eq!(cents(m.depreciation), 400_000);
     // 12%/12 of the $200,000 book before the month's depreciation.
@@ -579,4 +583,51 @@ fn an_owned_fleet_bought_in_month_0_has_a_hand_checked_irr() {
     let spend = 200_000.0 + 12.0 * opex - 76_000.0;
     let net = -200_000.0 + 12.0 * (api - opex) + 76_000.0;
     assert!((r.roi.unwrap() - net / spend).abs() < 1e-12);
+}
+
+#[test]
+fn routing_nothing_to_the_open_model_is_identical_to_the_api() {
+    for deployment in [
+        Deployment::Owned(owned()),
+        base().self_host.deployment.clone(),
+    ] {
+        let mut s = base();
+        s.routing = Routing::Fraction { self_hosted: 0.0 };
+        s.self_host.deployment = deployment;
+        for basis in [Basis::ProfitAndLoss, Basis::Cash] {
+            let p = project(&catalog(), &s, &defaults(), basis).unwrap();
+            assert!(p.months.iter().all(|m| m.gpus_held == 0));
+            for m in &p.months {
+                assert_eq!(m.self_host_pnl, m.api_cost);
+                assert_eq!(m.self_host_cash, m.api_cost);
+            }
+            // Equal costs are a tie: no break-even, no crossover, no
+            // payback, no IRR; the summary says why.
+            assert!(p.summary.identical_to_api);
+            assert_eq!(p.summary.break_even_month, None);
+            assert_eq!(p.summary.first_crossover_month, None);
+            assert_eq!(p.summary.returns.payback_month, None);
+            assert_eq!(p.summary.returns.irr, finance::Irr::NoSignChange);
+        }
+    }
+    assert!(!run(&base()).summary.identical_to_api);
+}
+
+#[test]
+fn a_tie_within_a_cent_is_not_a_break_even() {
+    // Months whose cumulative costs are equal, then a cent apart, then
+    // more: break-even needs self-hosting cheaper by more than a cent.
+    let month = |t: u32, api: f64, sh: f64| Month {
+        t,
+        cumulative_api: api,
+        cumulative_self_host_pnl: sh,
+        cumulative_self_host_cash: sh,
+        ..Month::default()
+    };
+    let tied = [month(1, 100.0, 100.0), month(2, 200.0, 200.0)];
+    assert_eq!(summarize_break_even(&tied, Basis::ProfitAndLoss), None);
+    let a_cent = [month(1, 100.0, 100.0), month(2, 200.01, 200.0)];
+    assert_eq!(summarize_break_even(&a_cent, Basis::Cash), None);
+    let ahead = [month(1, 100.0, 100.0), month(2, 200.02, 200.0)];
+    assert_eq!(summarize_break_even(&ahead, Basis::Cash), Some(2));
 }
