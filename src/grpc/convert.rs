@@ -256,6 +256,9 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                     watts_per_gpu: o.watts_per_gpu,
                     idle_watts_per_gpu: o.idle_watts_per_gpu,
                     purchase_in_month_0: o.purchase_in_month_0,
+                    installed_at_start: o.installed_at_start,
+                    terminal: o.terminal.clone(),
+                    end_of_life: o.end_of_life.clone(),
                 })
             }
         };
@@ -283,6 +286,7 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                 input_tokens: w.input_tokens.unwrap_or(0.0),
                 output_tokens: w.output_tokens.unwrap_or(0.0),
                 cached_input_fraction: w.cached_input_fraction,
+                cache_write_fraction: w.cache_write_fraction,
                 batch_fraction: w.batch_fraction,
                 peak_to_average: w.peak_to_average,
                 days_per_month: w.days_per_month,

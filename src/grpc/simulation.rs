@@ -374,6 +374,9 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             lead_time_months: o.lead_time_months,
             lot_gpus: o.lot_gpus,
             purchase_in_month_0: o.purchase_in_month_0,
+            installed_at_start: o.installed_at_start,
+            terminal: o.terminal,
+            end_of_life: o.end_of_life,
         }),
     };
     let routing = match s.routing.as_ref().and_then(|r| r.mode) {
@@ -414,6 +417,7 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             output_tokens: plain(w.output_tokens, sizes_optional),
             tokens_per_month: tokens,
             cached_input_fraction: w.cached_input_fraction,
+            cache_write_fraction: w.cache_write_fraction,
             batch_fraction: w.batch_fraction,
             peak_to_average: w.peak_to_average,
             days_per_month: w.days_per_month,
@@ -551,6 +555,8 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
                 cumulative_self_host_pnl: m.cumulative_self_host_pnl,
                 cumulative_self_host_cash: m.cumulative_self_host_cash,
                 utilization_whole_month: m.utilization_whole_month,
+                disposal: m.disposal,
+                book_value: m.book_value,
             })
             .collect(),
         summary: Some(pb::ProjectionSummary {
@@ -591,6 +597,15 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
             mean_utilization_whole_month: s.mean_utilization_whole_month,
             returns: Some(returns_pb(&s.returns)),
             identical_to_api: s.identical_to_api,
+            bridge: Some(pb::PnlCashBridge {
+                capex: s.bridge.capex,
+                depreciation: s.bridge.depreciation,
+                disposal: s.bridge.disposal,
+                resale: s.bridge.resale,
+                cost_of_capital: s.bridge.cost_of_capital,
+                book_value_carried: s.bridge.book_value_carried,
+                pnl_less_cash: s.bridge.pnl_less_cash(),
+            }),
         }),
         assumptions: assumptions_pb(&p.plan),
         warnings: p.plan.warnings.clone(),

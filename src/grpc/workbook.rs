@@ -564,6 +564,8 @@ fn month(m: &pb::MonthRow) -> MonthLine {
         power: m.power,
         colocation: m.colocation,
         staff: m.staff,
+        disposal: m.disposal,
+        book_value: m.book_value,
         residual_api_cost: m.residual_api_cost,
         self_host_pnl: m.self_host_pnl,
         capex_paid: m.capex_paid,

@@ -101,9 +101,16 @@ impl Plan {
                 0.0,
             ),
             Costs::Owned(o) => {
+                // Levelised: the annuity that repays the capex, with its
+                // cost of capital, over the depreciation life. A GPU at the
+                // end of that life has no book value left, so the resale
+                // fraction (of remaining book value) recovers nothing.
                 let capex = o.capex_per_gpu * adjust.gpu_price;
-                let per_gpu = capex / f64::from(o.depreciation_months)
-                    + o.cost_of_capital / 12.0 * capex
+                let per_gpu = capex
+                    * super::finance::capital_recovery_factor(
+                        o.cost_of_capital / 12.0,
+                        o.depreciation_months,
+                    )
                     + (o.kw_at_load_per_gpu * self.operating_hours_per_month
                         + o.kw_idle_per_gpu
                             * (self.hours_per_month - self.operating_hours_per_month))
@@ -126,6 +133,7 @@ impl Plan {
             w.input_tokens,
             w.output_tokens,
             w.cached_input_fraction,
+            w.cache_write_fraction,
             w.batch_fraction,
             w.operating_days,
             &self.volume_discounts,

@@ -85,6 +85,18 @@ pub struct Returns {
     pub npv: f64,
 }
 
+/// Capital recovery factor: the level payment per month, for `months`
+/// months at the monthly rate `rate`, that repays 1 today:
+/// i (1 + i)^n / ((1 + i)^n − 1), and 1/n at a zero rate.
+pub fn capital_recovery_factor(rate: f64, months: u32) -> f64 {
+    let n = f64::from(months.max(1));
+    if rate == 0.0 {
+        return 1.0 / n;
+    }
+    let growth = (1.0 + rate).powf(n);
+    rate * growth / (growth - 1.0)
+}
+
 /// The monthly rate equivalent to `annual`, compounded monthly.
 pub fn monthly_rate(annual: f64) -> f64 {
     (1.0 + annual).powf(1.0 / 12.0) - 1.0
@@ -272,6 +284,21 @@ mod tests {
         close(monthly, 0.029_228_540_8, 1e-10);
         close(annual, 0.412_998_984, 1e-8);
         close(npv(&flows, annual), 0.0, 1e-6);
+    }
+
+    #[test]
+    fn capital_recovery_factor_by_hand() {
+        // 1% a month over 48 months: 1.01^48 = 1.6122261; 0.016122261 /
+        // 0.6122261 = 0.0263338: $25,000 costs $658.35 a month levelised,
+        // against $520.83 of depreciation plus $250 of cost of capital on
+        // the full price in month 1.
+        let crf = capital_recovery_factor(0.01, 48);
+        close(crf, 0.026_333_8, 1e-7);
+        close(25_000.0 * crf, 658.35, 0.005);
+        // The payments' present value at that rate is the price.
+        let pv: f64 = (1..=48).map(|t| 658.345 / 1.01_f64.powi(t)).sum();
+        close(pv, 25_000.0, 0.05);
+        close(capital_recovery_factor(0.0, 50), 0.02, 1e-15);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod scenario;
 pub use batch::{Batch, InputRows, LANES, Row};
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
-pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
+pub use project::{Basis, Bridge, Month, PathInputs, Summary, summarize, summarize_break_even};
 pub use scenario::Scenario;
 
 use crate::catalog::Catalog;

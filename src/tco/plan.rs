@@ -15,6 +15,9 @@ use super::scenario::{
 pub struct ApiRates {
     pub input: f64,
     pub cached_input: f64,
+    /// Input tokens written to the prompt cache (the input rate where the
+    /// catalogue lists no cache-write rate).
+    pub cache_write: f64,
     pub output: f64,
     /// Share of the bill the batch API saves on eligible traffic.
     pub batch_discount: f64,
@@ -47,6 +50,8 @@ impl ApiRates {
         ApiRates {
             input,
             cached_input: cached.unwrap_or(input),
+            // Providers quote one cache-write rate, whatever the tier.
+            cache_write: price.cache_write_usd_per_mtok.unwrap_or(input),
             output,
             batch_discount,
         }
@@ -63,6 +68,7 @@ pub struct Traffic {
     pub input_tokens: f64,
     pub output_tokens: f64,
     pub cached_input_fraction: f64,
+    pub cache_write_fraction: f64,
     pub batch_fraction: f64,
     /// Peak request rate over the average of operating hours.
     pub peak_to_average: f64,
@@ -136,6 +142,14 @@ pub struct OwnedCosts {
     /// Purchases due before month 1 are paid in month 0 (before the
     /// horizon) rather than in month 1.
     pub purchase_in_month_0: bool,
+    /// The opening fleet serves from month 1 whatever the lead time.
+    pub installed_at_start: bool,
+    /// Keep the fleet at the horizon (book value carried) rather than
+    /// sell it.
+    pub keep_at_horizon: bool,
+    /// Replace a cohort at the end of its depreciation life rather than
+    /// run it on at zero book value.
+    pub replace_at_end_of_life: bool,
 }
 
 /// How self-hosted GPUs are paid for, resolved.
@@ -426,6 +440,11 @@ pub fn plan(
             w.cached_input_fraction,
             defaults::CACHED_INPUT_FRACTION,
         ),
+        cache_write_fraction: r.take(
+            "workload.cache_write_fraction",
+            w.cache_write_fraction,
+            defaults::CACHE_WRITE_FRACTION,
+        ),
         batch_fraction: r.take(
             "workload.batch_fraction",
             w.batch_fraction,
@@ -486,6 +505,7 @@ pub fn plan(
         api_rates.push(ApiRates {
             input: rates.input * decline,
             cached_input: rates.cached_input * decline,
+            cache_write: rates.cache_write * decline,
             output: rates.output * decline,
             batch_discount: rates.batch_discount,
         });
@@ -604,7 +624,7 @@ pub fn plan(
             .map_err(|e| prefix_error(e, &format!("{prefix}self_host.")))
     };
     let mut estimate = estimate_with(&query)?;
-    let mut warnings = Vec::new();
+    let mut warnings = price_warnings(&api_prices, &traffic);
 
     // A fixed fleet is laid out as replicas × tensor-parallel groups: when
     // the smallest group that fits leaves GPUs over, a larger group the
@@ -961,6 +981,26 @@ pub fn plan(
                     o.purchase_in_month_0,
                     defaults::PURCHASE_IN_MONTH_0,
                 ),
+                installed_at_start: r.take(
+                    &at("installed_at_start"),
+                    o.installed_at_start,
+                    defaults::INSTALLED_AT_START,
+                ),
+                // Validated: one of the two words.
+                keep_at_horizon: r.take(
+                    &at("terminal"),
+                    o.terminal
+                        .as_deref()
+                        .map(|t| if t == "keep" { "keep" } else { "resale" }),
+                    defaults::TERMINAL,
+                ) == "keep",
+                replace_at_end_of_life: r.take(
+                    &at("end_of_life"),
+                    o.end_of_life
+                        .as_deref()
+                        .map(|e| if e == "keep" { "keep" } else { "replace" }),
+                    defaults::END_OF_LIFE,
+                ) == "replace",
             })
         }
     };
@@ -1001,6 +1041,54 @@ pub fn plan(
         assumptions,
         warnings,
     })
+}
+
+/// What the scenario asks of the prices that the catalogue cannot price:
+/// each names the workload field and the price entry.
+fn price_warnings(prices: &[ApiPrice], traffic: &Traffic) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in prices {
+        let entry = format!("{}@{}", p.id, p.effective_date);
+        if traffic.batch_fraction > 0.0 && p.batch_input_usd_per_mtok.is_none() {
+            out.push(format!(
+                "workload.batch_fraction: price {entry} has no batch rate, so batch traffic is \
+                 charged at list prices"
+            ));
+        }
+        if traffic.cached_input_fraction > 0.0 {
+            let tier = p
+                .long_context
+                .iter()
+                .rfind(|t| traffic.input_tokens > f64::from(t.above_input_tokens));
+            let cached = match tier {
+                Some(t) => t.cached_input_usd_per_mtok,
+                None => p.cached_input_usd_per_mtok,
+            };
+            if cached.is_none() {
+                let which = tier.map_or(String::new(), |t| {
+                    format!(" for prompts above {} tokens", t.above_input_tokens)
+                });
+                out.push(format!(
+                    "workload.cached_input_fraction: price {entry} has no cached-input \
+                     rate{which}, so cached tokens are charged at the input rate"
+                ));
+            }
+        }
+        if traffic.cache_write_fraction > 0.0 && p.cache_write_usd_per_mtok.is_none() {
+            out.push(format!(
+                "workload.cache_write_fraction: price {entry} lists no cache-write rate, so \
+                 tokens written to the cache are charged at the input rate"
+            ));
+        }
+        if p.context_window > 0 && traffic.input_tokens > f64::from(p.context_window) {
+            out.push(format!(
+                "workload.input_tokens: prompts of {} tokens exceed the {} token context window \
+                 of price {entry}, and no long-context rate is known for them",
+                traffic.input_tokens, p.context_window
+            ));
+        }
+    }
+    out
 }
 
 fn prefix_error(err: Error, prefix: &str) -> Error {

@@ -71,6 +71,10 @@ pub struct WorkloadSpec {
     /// Share of input tokens the API serves from its prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_fraction: Option<f64>,
+    /// Share of input tokens written to the API's prompt cache, charged at
+    /// the price's cache-write rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_fraction: Option<f64>,
     /// Share of traffic that can go through a batch API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_fraction: Option<f64>,
@@ -293,6 +297,21 @@ pub struct Owned {
     /// service from month 1), rather than in month 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purchase_in_month_0: Option<bool>,
+    /// The opening fleet is already installed and serves from month 1;
+    /// otherwise GPUs ordered for month 1 serve from month
+    /// 1 + lead_time_months, and until then the traffic goes to the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_at_start: Option<bool>,
+    /// At the horizon: "resale" (sell the fleet at resale_fraction of its
+    /// book value, booking the gain or loss on disposal) or "keep" (carry
+    /// the book value past the horizon, no disposal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
+    /// A cohort at the end of its depreciation life within the horizon:
+    /// "replace" (buy the same GPUs again, lead time applies) or "keep"
+    /// (run it on at zero book value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_life: Option<String>,
 }
 
 /// Which traffic goes where.
@@ -335,6 +354,10 @@ pub mod defaults {
     pub const CACHED_INPUT_FRACTION: D<f64> = D {
         value: 0.0,
         reason: "no prompt caching unless stated",
+    };
+    pub const CACHE_WRITE_FRACTION: D<f64> = D {
+        value: 0.0,
+        reason: "no prompt-cache writes unless stated",
     };
     pub const BATCH_FRACTION: D<f64> = D {
         value: 0.0,
@@ -427,6 +450,18 @@ pub mod defaults {
     pub const PURCHASE_IN_MONTH_0: D<bool> = D {
         value: false,
         reason: "the opening fleet is paid in month 1 unless stated",
+    };
+    pub const INSTALLED_AT_START: D<bool> = D {
+        value: false,
+        reason: "GPUs ordered for month 1 arrive after the lead time unless stated",
+    };
+    pub const TERMINAL: D<&str> = D {
+        value: "resale",
+        reason: "the fleet is sold at the horizon unless stated",
+    };
+    pub const END_OF_LIFE: D<&str> = D {
+        value: "replace",
+        reason: "GPUs are replaced at the end of their depreciation life unless stated",
     };
 }
 
@@ -535,6 +570,19 @@ impl Scenario {
             0.0,
             1.0,
         );
+        v.range_opt(
+            "workload.cache_write_fraction",
+            w.cache_write_fraction,
+            0.0,
+            1.0,
+        );
+        let share = |x: Option<f64>| x.filter(|x| (0.0..=1.0).contains(x)).unwrap_or(0.0);
+        if share(w.cached_input_fraction) + share(w.cache_write_fraction) > 1.0 {
+            v.fail(
+                "workload.cache_write_fraction",
+                "cached_input_fraction and cache_write_fraction add up to more than 1",
+            );
+        }
         v.range_opt("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
         v.range_opt("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
         v.range_opt("workload.days_per_month", w.days_per_month, 28.0, 31.0);
@@ -740,6 +788,22 @@ impl Scenario {
                 );
                 if o.lead_time_months.is_some_and(|m| m > 36) {
                     v.fail(&at("lead_time_months"), "must be at most 36");
+                }
+                if let Some(t) = &o.terminal
+                    && !matches!(t.as_str(), "resale" | "keep")
+                {
+                    v.fail(
+                        &at("terminal"),
+                        format!("must be \"resale\" or \"keep\", got {t:?}"),
+                    );
+                }
+                if let Some(e) = &o.end_of_life
+                    && !matches!(e.as_str(), "replace" | "keep")
+                {
+                    v.fail(
+                        &at("end_of_life"),
+                        format!("must be \"replace\" or \"keep\", got {e:?}"),
+                    );
                 }
                 match o.lot_gpus {
                     Some(0) => v.fail(&at("lot_gpus"), "must be at least 1"),
