@@ -359,7 +359,7 @@ fn replay_explanation(identical: bool, stored: &str) -> String {
             "differs: recomputed by the same engine, {ENGINE_VERSION}, from the run's kept inputs and catalogue files"
         ),
         (false, false) => format!(
-            "differs: the run was computed by engine {stored}; this server runs {ENGINE_VERSION}, whose numbers differ on purpose (see the changelog of the engine in README.md)"
+            "differs: the run was computed by engine {stored}; this server runs {ENGINE_VERSION}, whose numbers differ on purpose (see \"Engine versions\" in README.md)"
         ),
     }
 }

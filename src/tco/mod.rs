@@ -6,7 +6,8 @@
 //! [`project`] runs the monthly arithmetic over a path of multipliers, and
 //! [`batch`] the same arithmetic over many paths side by side, which is
 //! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
-//! sensitivity questions on top. No I/O, no gRPC.
+//! sensitivity questions on top, and [`finance`] reads the months as an
+//! investment (IRR, payback, ROI). No I/O, no gRPC.
 
 pub mod batch;
 pub mod breakeven;
