@@ -297,6 +297,30 @@ pub(super) fn returns_rows(
                 None => Cell::text("none (no self-host spend)"),
             },
         );
+    if r.tax_rate > 0.0 {
+        summary
+            .add(
+                "npv_after_tax",
+                "NPV of savings after tax",
+                Cell::number(usd(r.npv_after_tax), r.npv_after_tax),
+            )
+            .add(
+                "irr_after_tax",
+                "IRR after tax",
+                match r.irr_after_tax {
+                    Some(irr) if r.irr_after_tax_note.is_empty() => Cell::number(percent(irr), irr),
+                    Some(irr) => {
+                        Cell::number(format!("{} (one of several possible)", percent(irr)), irr)
+                    }
+                    None => Cell::text(r.irr_after_tax_note.clone()),
+                },
+            )
+            .add(
+                "depreciation_tax_shield",
+                "depreciation tax shield",
+                Cell::number(usd(r.depreciation_tax_shield), r.depreciation_tax_shield),
+            );
+    }
 }
 
 /// The projection month by month, self-host costs on `basis`.

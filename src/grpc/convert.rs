@@ -281,6 +281,7 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                 Some(sc::DefaultsMode::None) => "none".into(),
             },
             discount_rate: s.discount_rate,
+            tax_rate: s.tax_rate,
             workload: Some(pb::WorkloadSpec {
                 requests_per_day: w.requests_per_day.unwrap_or(0.0),
                 input_tokens: w.input_tokens.unwrap_or(0.0),

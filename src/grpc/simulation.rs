@@ -189,6 +189,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
             horizon_months: req.horizon_months,
             start_month: req.start_month.clone(),
             discount_rate: None,
+            tax_rate: None,
             workload: req.workload,
             api: Some(pb::ApiOption {
                 price_id: catalog
@@ -270,16 +271,27 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
     }
 }
 
-fn returns_pb(r: &tco::finance::Returns) -> pb::InvestmentReturns {
-    let irr_note = match r.irr {
+fn irr_note(irr: tco::finance::Irr) -> String {
+    match irr {
         tco::finance::Irr::Rate { unique: false, .. } => {
             "the incremental cash flows change sign more than once: other rates may also make their present value zero; this is the one nearest 0%".to_string()
         }
         other => other.reason().unwrap_or_default().to_string(),
-    };
+    }
+}
+
+fn returns_pb(r: &tco::finance::Returns) -> pb::InvestmentReturns {
+    let a = &r.after_tax;
     pb::InvestmentReturns {
         irr: r.irr.annual(),
-        irr_note,
+        irr_note: irr_note(r.irr),
+        tax_rate: a.tax_rate,
+        flows_after_tax: a.flows.clone(),
+        irr_after_tax: a.irr.annual(),
+        irr_after_tax_note: irr_note(a.irr),
+        npv_after_tax: a.npv,
+        depreciation_tax_shield: a.depreciation_tax_shield,
+        tax: a.tax,
         payback_month: r.payback_month,
         discounted_payback_month: r.discounted_payback_month,
         roi: r.roi,
@@ -411,6 +423,7 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
         start_month: s.start_month.clone(),
         defaults,
         discount_rate: s.discount_rate,
+        tax_rate: s.tax_rate,
         workload: sc::WorkloadSpec {
             requests_per_day: plain(w.requests_per_day, sizes_optional),
             input_tokens: plain(w.input_tokens, sizes_optional),

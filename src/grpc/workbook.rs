@@ -292,6 +292,35 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
             "summary.returns.roi",
         ),
     ]);
+    if r.tax_rate > 0.0 {
+        out.extend([
+            fig(
+                "Tax rate",
+                Value::Percent(r.tax_rate),
+                "",
+                "summary.returns.tax_rate",
+            ),
+            fig(
+                "Net present value of savings after tax",
+                Value::Money(r.npv_after_tax),
+                "USD",
+                "summary.returns.npv_after_tax",
+            ),
+            fig(
+                "IRR of self-hosting after tax",
+                r.irr_after_tax
+                    .map_or_else(|| text(&r.irr_after_tax_note), Value::Percent),
+                "a year",
+                "summary.returns.irr_after_tax",
+            ),
+            fig(
+                "Depreciation tax shield",
+                Value::Money(r.depreciation_tax_shield),
+                "USD",
+                "summary.returns.depreciation_tax_shield",
+            ),
+        ]);
+    }
     let volume = s.break_even_volume.clone().unwrap_or_default();
     out.push(if volume.reached {
         fig(

@@ -83,6 +83,45 @@ pub struct Returns {
     /// Present value of the flows at the scenario's discount rate (month 0
     /// undiscounted): NPV of the API option less that of self-hosting.
     pub npv: f64,
+    /// The same decision after tax.
+    pub after_tax: AfterTax,
+}
+
+/// The incremental cash flows after tax at `tax_rate`, paid in the month
+/// the profit arises. Self-hosting changes taxable profit by the API bill
+/// it avoids less the expenses it books: its P&L cost without the cost of
+/// capital (an opportunity cost, not a deductible expense), i.e. running
+/// costs, depreciation, the loss on disposal and the residual API bill.
+/// A negative change is a tax saving (the business has other profits to
+/// offset). So flow after tax = flow − rate × (API − (P&L − cost of
+/// capital)), and depreciation shields rate × depreciation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AfterTax {
+    pub tax_rate: f64,
+    /// Index 0 = month 0, as [`Returns::flows`].
+    pub flows: Vec<f64>,
+    pub irr: Irr,
+    pub npv: f64,
+    /// Tax rate × depreciation over the horizon.
+    pub depreciation_tax_shield: f64,
+    /// Extra tax over the horizon from self-hosting's savings (negative
+    /// when it lowers the tax bill).
+    pub tax: f64,
+}
+
+/// Present value at the annual `rate` (month 0 undiscounted), summed month
+/// by month as the NPVs of the projection are.
+fn present_value(flows: &[f64], rate: f64) -> f64 {
+    let v = 1.0 / (1.0 + monthly_rate(rate));
+    let mut factor = 1.0;
+    flows
+        .iter()
+        .map(|&c| {
+            let d = c * factor;
+            factor *= v;
+            d
+        })
+        .sum()
 }
 
 /// Capital recovery factor: the level payment per month, for `months`
@@ -234,8 +273,8 @@ pub fn payback_month(flows: &[f64]) -> Option<u32> {
 }
 
 /// Investment figures of months produced by [`Plan::run`], discounted at
-/// the annual `discount_rate`.
-pub fn returns(months: &[Month], discount_rate: f64) -> Returns {
+/// the annual `discount_rate`, before and after tax at `tax_rate`.
+pub fn returns(months: &[Month], discount_rate: f64, tax_rate: f64) -> Returns {
     let flows = incremental_flows(months);
     let v = 1.0 / (1.0 + monthly_rate(discount_rate));
     let mut factor = 1.0;
@@ -250,6 +289,22 @@ pub fn returns(months: &[Month], discount_rate: f64) -> Returns {
     let spend: f64 = months.first().map_or(0.0, |m| m.capex_paid_month_0)
         + months.iter().map(|m| m.self_host_cash).sum::<f64>();
     let net: f64 = flows.iter().sum();
+    let mut tax = 0.0;
+    let after: Vec<f64> = std::iter::once(flows[0])
+        .chain(months.iter().zip(&flows[1..]).map(|(m, &flow)| {
+            let taxable = m.api_cost - (m.self_host_pnl - m.cost_of_capital);
+            tax += tax_rate * taxable;
+            flow - tax_rate * taxable
+        }))
+        .collect();
+    let after_tax = AfterTax {
+        tax_rate,
+        irr: irr(&after),
+        npv: present_value(&after, discount_rate),
+        depreciation_tax_shield: tax_rate * months.iter().map(|m| m.depreciation).sum::<f64>(),
+        tax,
+        flows: after,
+    };
     Returns {
         irr: irr(&flows),
         payback_month: payback_month(&flows),
@@ -257,6 +312,7 @@ pub fn returns(months: &[Month], discount_rate: f64) -> Returns {
         roi: (spend > TIE_USD).then(|| net / spend),
         npv: discounted.iter().sum(),
         flows,
+        after_tax,
     }
 }
 
@@ -397,7 +453,7 @@ mod tests {
                 ..Month::default()
             })
             .collect();
-        returns(&months, rate)
+        returns(&months, rate, 0.0)
     }
 
     #[test]
@@ -413,7 +469,7 @@ mod tests {
                 ..Month::default()
             })
             .collect();
-        let r = returns(&months, 0.0);
+        let r = returns(&months, 0.0, 0.0);
         assert_eq!(r.flows, vec![-1_000.0, 300.0, 300.0, 300.0]);
         // Net −100 over a spend of 1,000 + 3 × 200 = 1,600.
         close(r.roi.unwrap(), -100.0 / 1_600.0, 1e-15);
@@ -422,8 +478,61 @@ mod tests {
         // At 10% a year: v = 1.1^(−1/12) = 0.992089; 300 (v + v² + v³)
         // = 885.84 → NPV −114.16.
         let v = 1.1_f64.powf(-1.0 / 12.0);
-        let r = returns(&months, 0.10);
+        let r = returns(&months, 0.10, 0.0);
         close(r.npv, -1_000.0 + 300.0 * (v + v * v + v * v * v), 1e-9);
         close(r.npv, -114.16, 0.01);
+    }
+
+    #[test]
+    fn after_tax_npv_and_irr_by_hand() {
+        // Month 0: capex 12,000 (12 GPUs at 1,000), depreciated 1,000 a
+        // month over 12 months; each month the API would cost 3,000, and
+        // self-hosting pays 800 of running costs and books 100 of cost of
+        // capital. Tax at 25%.
+        let months: Vec<Month> = (1..=12)
+            .map(|t| Month {
+                t,
+                api_cost: 3_000.0,
+                self_host_cash: 800.0,
+                depreciation: 1_000.0,
+                cost_of_capital: 100.0,
+                self_host_pnl: 800.0 + 1_000.0 + 100.0,
+                capex_paid_month_0: if t == 1 { 12_000.0 } else { 0.0 },
+                ..Month::default()
+            })
+            .collect();
+        let r = returns(&months, 0.0, 0.25);
+        let a = &r.after_tax;
+        // Taxable profit rises by 3,000 − (800 + 1,000) = 1,200 a month:
+        // 300 of tax, so each month's flow is 2,200 − 300 = 1,900, which is
+        // (3,000 − 800) × 0.75 + 0.25 × 1,000 of depreciation tax shield.
+        assert_eq!(a.flows[0], -12_000.0);
+        for &f in &a.flows[1..] {
+            close(f, 1_900.0, 1e-9);
+        }
+        close(a.tax, 12.0 * 300.0, 1e-9);
+        close(a.depreciation_tax_shield, 3_000.0, 1e-9);
+        // Undiscounted: −12,000 + 12 × 1,900 = 10,800 (before tax 14,400).
+        close(a.npv, 10_800.0, 1e-9);
+        close(r.npv, 14_400.0, 1e-9);
+        // At 10% a year, v = 1.1^(−1/12): NPV = −12,000 + 1,900 × Σ v^t.
+        let v = 1.1_f64.powf(-1.0 / 12.0);
+        let annuity: f64 = (1..=12).map(|t| v.powi(t)).sum();
+        let r10 = returns(&months, 0.10, 0.25);
+        close(r10.after_tax.npv, -12_000.0 + 1_900.0 * annuity, 1e-9);
+        // The IRR after tax: 1,900 a month for 12 months repays 12,000 at
+        // =RATE(12, 1900, -12000) = 11.5835% a month (goal seek below),
+        // below the pre-tax =RATE(12, 2200, -12000).
+        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            let pv: f64 = (1..=12).map(|t| 1_900.0 / (1.0 + mid).powi(t)).sum();
+            if pv > 12_000.0 { lo = mid } else { hi = mid }
+        }
+        close(monthly_rate(a.irr.annual().unwrap()), lo, 1e-10);
+        close(lo, 0.115_835, 1e-6);
+        assert!(a.irr.annual().unwrap() < r.irr.annual().unwrap());
+        // No tax: the same flows as before tax.
+        assert_eq!(returns(&months, 0.0, 0.0).after_tax.flows, r.flows);
     }
 }

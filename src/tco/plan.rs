@@ -171,6 +171,8 @@ pub struct Plan {
     pub traffic: Traffic,
     pub sizing: Sizing,
     pub discount_rate: f64,
+    /// Tax rate on profits, for the after-tax investment figures.
+    pub tax_rate: f64,
     pub api_annual_price_decline: f64,
     pub horizon: usize,
     /// Hours in a billing month.
@@ -333,6 +335,7 @@ pub fn plan(
         scenario.discount_rate,
         defaults::DISCOUNT_RATE,
     );
+    let tax_rate = r.take("tax_rate", scenario.tax_rate, defaults::TAX_RATE);
     let days_per_month = r.take(
         "workload.days_per_month",
         w.days_per_month,
@@ -1037,6 +1040,7 @@ pub fn plan(
         traffic,
         sizing,
         discount_rate,
+        tax_rate,
         api_annual_price_decline,
         assumptions,
         warnings,

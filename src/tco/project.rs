@@ -670,7 +670,7 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
                 .sum::<f64>()
                 / months.len() as f64
         },
-        returns: finance::returns(months, plan.discount_rate),
+        returns: finance::returns(months, plan.discount_rate, plan.tax_rate),
         bridge: Bridge::of(months),
     }
 }

@@ -31,6 +31,9 @@ pub struct Scenario {
     /// Annual rate for discounting cash flows to a net present value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount_rate: Option<f64>,
+    /// Tax rate on profits, for the after-tax investment figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate: Option<f64>,
     pub workload: WorkloadSpec,
     pub api: ApiOption,
     pub self_host: SelfHostOption,
@@ -339,6 +342,10 @@ pub struct Default_<T: 'static> {
 pub mod defaults {
     use super::Default_ as D;
 
+    pub const TAX_RATE: D<f64> = D {
+        value: 0.0,
+        reason: "no tax unless stated: after-tax figures equal pre-tax ones",
+    };
     pub const DISCOUNT_RATE: D<f64> = D {
         value: 0.08,
         reason: "a typical corporate hurdle rate; assumption",
@@ -515,6 +522,7 @@ impl Scenario {
             ),
         }
         v.range_opt("discount_rate", self.discount_rate, 0.0, 1.0);
+        v.range_opt("tax_rate", self.tax_rate, 0.0, 0.99);
         let w = &self.workload;
         match (&w.tokens_per_month, w.requests_per_day) {
             (Some(_), Some(_)) => v.fail(

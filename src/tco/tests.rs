@@ -937,3 +937,36 @@ fn the_new_owned_and_caching_fields_are_checked_by_name() {
         assert!(a.is_default(), "{field}");
     }
 }
+
+#[test]
+fn after_tax_flows_shield_depreciation_month_by_month() {
+    let mut s = small_owned(12, |o| o.purchase_in_month_0 = Some(true));
+    s.tax_rate = Some(0.21);
+    let p = run(&s);
+    let r = &p.summary.returns;
+    let a = &r.after_tax;
+    assert_eq!(a.tax_rate, 0.21);
+    assert_eq!(a.flows[0], r.flows[0]);
+    for m in &p.months {
+        // Before-tax flow less 21% of (API − running costs − depreciation
+        // − loss on disposal); the cost of capital is not deductible.
+        let deductible = m.power + m.colocation + m.staff + m.depreciation + m.disposal;
+        let expected = r.flows[m.t as usize] - 0.21 * (m.api_cost - deductible);
+        assert!(
+            (a.flows[m.t as usize] - expected).abs() < 1e-6,
+            "month {}",
+            m.t
+        );
+    }
+    // $200,000 over 50 months: $4,000 a month, 21% of it for 12 months.
+    assert_eq!(cents(a.depreciation_tax_shield), cents(0.21 * 48_000.0));
+    // Unset, the rate is 0 and listed as a default.
+    let p = run(&small_owned(12, |_| {}));
+    assert_eq!(p.summary.returns.after_tax.flows, p.summary.returns.flows);
+    assert!(
+        p.plan
+            .assumptions
+            .iter()
+            .any(|a| a.field == "tax_rate" && a.is_default())
+    );
+}
