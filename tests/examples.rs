@@ -138,7 +138,7 @@ fn rented_70b_month_one_api_cost_is_tokens_times_gpt_4o_mini_list_prices() {
     assert!(s.api.volume_discounts.is_empty());
     let p = project(&s, Basis::ProfitAndLoss);
     let w = &s.workload;
-    let days = w.days_per_month.unwrap_or(30.0);
+    let days = w.days_per_month.and_then(|d| d.fixed()).unwrap_or(30.0);
     let (requests, input, output) = (
         w.requests_per_day.unwrap(),
         w.input_tokens.unwrap(),

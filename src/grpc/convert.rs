@@ -290,7 +290,11 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                 cache_write_fraction: w.cache_write_fraction,
                 batch_fraction: w.batch_fraction,
                 peak_to_average: w.peak_to_average,
-                days_per_month: w.days_per_month,
+                days_per_month: w.days_per_month.and_then(sc::DaysPerMonth::fixed),
+                calendar_days: w
+                    .days_per_month
+                    .is_some_and(|d| d.fixed().is_none())
+                    .then_some(true),
                 annual_growth: w.annual_growth,
                 duty_cycle: w.duty_cycle.map(|d| pb::DutyCycle {
                     hours_per_day: d.hours_per_day,

@@ -433,7 +433,16 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             cache_write_fraction: w.cache_write_fraction,
             batch_fraction: w.batch_fraction,
             peak_to_average: w.peak_to_average,
-            days_per_month: w.days_per_month,
+            days_per_month: match (w.calendar_days, w.days_per_month) {
+                (Some(true), Some(_)) => {
+                    return Err(Error::invalid(
+                        "scenario.workload.calendar_days",
+                        "give days_per_month or calendar_days, not both",
+                    ));
+                }
+                (Some(true), None) => Some(sc::DaysPerMonth::Rule(sc::DaysRule::Calendar)),
+                (_, days) => days.map(sc::DaysPerMonth::Days),
+            },
             annual_growth: w.annual_growth,
             duty_cycle: w.duty_cycle.map(|d| sc::DutyCycle {
                 hours_per_day: d.hours_per_day,

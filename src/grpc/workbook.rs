@@ -618,6 +618,8 @@ fn stats(p: &Option<pb::Percentiles>) -> Stats {
         p95: p.p95,
         mean: p.mean,
         std_error: p.std_error,
+        min: p.min,
+        max: p.max,
     }
 }
 

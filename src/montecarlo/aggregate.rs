@@ -19,6 +19,10 @@ pub struct Series<C = u32> {
     pub mean: f64,
     /// Sum of squared deviations from the mean.
     pub m2: f64,
+    /// The smallest and largest value, exactly (meaningless while
+    /// `count` is 0).
+    pub min: f64,
+    pub max: f64,
     pub sketch: Sketch<C>,
 }
 
@@ -32,6 +36,7 @@ struct Moments {
 
 impl<C: Count> Series<C> {
     pub fn add(&mut self, v: f64) {
+        self.extremes(v, v);
         self.count += 1;
         let delta = v - self.mean;
         self.mean += delta / self.count as f64;
@@ -60,12 +65,29 @@ impl<C: Count> Series<C> {
         let mean: [f64; N] = std::array::from_fn(|k| first[k] + sums[k] / n);
         let m2 = sum4_each(values, |k, v| (v - mean[k]) * (v - mean[k]));
         for (k, series) in series.into_iter().enumerate() {
+            let (mut lo, mut hi) = (first[k], first[k]);
+            for &v in values[k] {
+                lo = if v < lo { v } else { lo };
+                hi = if v > hi { v } else { hi };
+            }
+            series.extremes(lo, hi);
             series.sketch.add_all(values[k]);
             series.merge_moments(Moments {
                 count: len as u64,
                 mean: mean[k],
                 m2: m2[k],
             });
+        }
+    }
+
+    /// Widens the exact range to take in `lo..=hi` (before `count` grows).
+    #[inline(always)]
+    fn extremes(&mut self, lo: f64, hi: f64) {
+        if self.count == 0 {
+            (self.min, self.max) = (lo, hi);
+        } else {
+            self.min = self.min.min(lo);
+            self.max = self.max.max(hi);
         }
     }
 
@@ -93,6 +115,9 @@ impl<C: Count> Series<C> {
     where
         C: From<D>,
     {
+        if other.count > 0 {
+            self.extremes(other.min, other.max);
+        }
         self.merge_moments(Moments {
             count: other.count,
             mean: other.mean,

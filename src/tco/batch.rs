@@ -19,7 +19,7 @@
 //!
 //! [`Month`]: super::Month
 
-use super::plan::{Costs, Plan};
+use super::plan::{Costs, MonthHours, Plan};
 use super::project::{PathInputs, volume_discount};
 use super::scenario::Routing;
 
@@ -272,10 +272,6 @@ impl Plan {
         assert_eq!(b.horizon, h, "a batch is made for one plan");
         let s = &*b.statics;
         let w = &self.traffic;
-        let days = w.operating_days;
-        let hours = self.hours_per_month;
-        let operating_hours = self.operating_hours_per_month;
-        let idle_hours = hours - operating_hours;
         let seconds = w.operating_seconds_per_day;
         let rps = self.replica_requests_per_s;
         let tp = f64::from(self.tensor_parallel);
@@ -328,6 +324,15 @@ impl Plan {
         let mut gpus = [0.0; LANES];
         for i in 0..h {
             let t = i as u32 + 1;
+            // Traffic arrives on operating days; rentals run the whole
+            // month.
+            let MonthHours {
+                days: _,
+                operating_days: days,
+                hours,
+                operating_hours,
+            } = self.month_hours[i];
+            let idle_hours = hours - operating_hours;
             if i > 0 {
                 for (g, step) in growth.iter_mut().zip(&s.growth_step) {
                     *g *= step;
@@ -818,6 +823,26 @@ mod tests {
                         check(&s);
                     }
                 }
+            }
+        }
+    }
+
+    /// Calendar months, with and without a duty cycle.
+    #[test]
+    fn calendar_months_match_the_reference_to_the_bit() {
+        for deployment in ["rented", "owned"] {
+            for duty in [false, true] {
+                let mut s = scenario(deployment, 1);
+                s.workload.days_per_month = Some(crate::tco::scenario::DaysPerMonth::Rule(
+                    crate::tco::scenario::DaysRule::Calendar,
+                ));
+                if duty {
+                    s.workload.duty_cycle = Some(crate::tco::scenario::DutyCycle {
+                        hours_per_day: 10.0,
+                        days_per_month: 22.0,
+                    });
+                }
+                check(&s);
             }
         }
     }

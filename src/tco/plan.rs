@@ -6,7 +6,7 @@ use crate::error::{Error, FieldViolation, Result};
 use crate::estimator::{self, Calibration, Estimate, Query, Targets, Workload, memory};
 
 use super::scenario::{
-    Default_, Deployment, FineTune, Routing, Scenario, VolumeDiscount, defaults,
+    DaysPerMonth, Default_, Deployment, FineTune, Routing, Scenario, VolumeDiscount, defaults,
 };
 
 /// API rates in force in one month, $ per million tokens, before the
@@ -56,6 +56,19 @@ impl ApiRates {
             batch_discount,
         }
     }
+}
+
+/// The days and hours of one month.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonthHours {
+    /// Days in the billing month.
+    pub days: f64,
+    /// Days the service runs and traffic arrives.
+    pub operating_days: f64,
+    /// Hours in the billing month (rentals, colocation, idle power).
+    pub hours: f64,
+    /// Operating hours.
+    pub operating_hours: f64,
 }
 
 /// The traffic of a scenario with every default filled in: what the
@@ -177,6 +190,9 @@ pub struct Plan {
     pub horizon: usize,
     /// Hours in a billing month.
     pub hours_per_month: f64,
+    /// Each month's days and hours (index t−1): all the same, or each
+    /// month's calendar days with `days_per_month = "calendar"`.
+    pub month_hours: Vec<MonthHours>,
     /// Hours a month the service runs.
     pub operating_hours_per_month: f64,
     /// API rates for each month (index t−1), at catalogue prices in force
@@ -336,11 +352,26 @@ pub fn plan(
         defaults::DISCOUNT_RATE,
     );
     let tax_rate = r.take("tax_rate", scenario.tax_rate, defaults::TAX_RATE);
-    let days_per_month = r.take(
+    let days_rule = r.take(
         "workload.days_per_month",
         w.days_per_month,
-        defaults::DAYS_PER_MONTH,
+        Default_ {
+            value: DaysPerMonth::Days(defaults::DAYS_PER_MONTH.value),
+            reason: defaults::DAYS_PER_MONTH.reason,
+        },
     );
+    // Each month's days: the fixed number, or the calendar's.
+    let month_days: Vec<f64> = (1..=scenario.horizon_months)
+        .map(|t| match days_rule.fixed() {
+            Some(d) => Ok(d),
+            None => {
+                let start = scenario.month_start(t)?;
+                let next = scenario.month_start(t + 1)?;
+                Ok((next - start).num_days() as f64)
+            }
+        })
+        .collect::<Result<_>>()?;
+    let days_per_month = month_days.first().copied().unwrap_or(30.0);
     let (operating_days, hours_per_day) = match &w.duty_cycle {
         Some(d) => {
             r.note(
@@ -1026,6 +1057,23 @@ pub fn plan(
         horizon,
         hours_per_month: traffic.days_per_month * 24.0,
         operating_hours_per_month: traffic.operating_days * hours_per_day,
+        month_hours: month_days
+            .iter()
+            .map(|&d| {
+                // Operating days: the duty cycle's, or every day.
+                let operating = if w.duty_cycle.is_some() {
+                    traffic.operating_days
+                } else {
+                    d
+                };
+                MonthHours {
+                    days: d,
+                    operating_days: operating,
+                    hours: d * 24.0,
+                    operating_hours: operating * hours_per_day,
+                }
+            })
+            .collect(),
         api_rates,
         api_prices,
         volume_discounts: scenario.api.volume_discounts.clone(),

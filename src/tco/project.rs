@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::finance::{self, Returns, TIE_USD};
-use super::plan::{ApiRates, Costs, Plan};
+use super::plan::{ApiRates, Costs, MonthHours, Plan};
 use super::scenario::{Routing, VolumeDiscount};
 
 /// Multipliers applied month by month (index t−1); an empty slice means 1.
@@ -176,10 +176,6 @@ impl Plan {
         let w = &self.traffic;
         let sh = &self.sizing;
         // Traffic arrives on operating days; rentals run the whole month.
-        let days = w.operating_days;
-        let hours = self.hours_per_month;
-        let operating_hours = self.operating_hours_per_month;
-        let idle_hours = hours - operating_hours;
         let seconds = w.operating_seconds_per_day;
         let tp = self.tensor_parallel;
         let share = match self.routing {
@@ -212,6 +208,15 @@ impl Plan {
 
         for i in 0..self.horizon {
             let t = i as u32 + 1;
+            // Traffic arrives on operating days; rentals run the whole
+            // month.
+            let MonthHours {
+                days: month_days,
+                operating_days: days,
+                hours,
+                operating_hours,
+            } = self.month_hours[i];
+            let idle_hours = hours - operating_hours;
             if i > 0 {
                 growth *= growth_step;
                 rental_factor *= rental_step;
@@ -426,8 +431,7 @@ impl Plan {
                 0.0
             };
             // The same over every hour of the billing month.
-            m.utilization_whole_month =
-                m.utilization * (seconds * days) / (86_400.0 * w.days_per_month);
+            m.utilization_whole_month = m.utilization * (seconds * days) / (86_400.0 * month_days);
             months.push(m);
         }
 

@@ -84,9 +84,10 @@ pub struct WorkloadSpec {
     /// Peak request rate over the average (over operating hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_to_average: Option<f64>,
-    /// Days in a billing month.
+    /// Days in a billing month: a number (28–31), or "calendar" for each
+    /// month's actual days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days_per_month: Option<f64>,
+    pub days_per_month: Option<DaysPerMonth>,
     /// Compound annual growth of requests, e.g. 1.5 for +150% a year.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annual_growth: Option<f64>,
@@ -315,6 +316,78 @@ pub struct Owned {
     /// (run it on at zero book value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_of_life: Option<String>,
+}
+
+/// Days in a billing month: the same number every month, or each
+/// month's calendar days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DaysPerMonth {
+    Days(f64),
+    Rule(DaysRule),
+}
+
+impl<'de> Deserialize<'de> for DaysPerMonth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DaysPerMonth;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "days_per_month: a number of days (28–31) or \"calendar\""
+                )
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "calendar" => Ok(DaysPerMonth::Rule(DaysRule::Calendar)),
+                    other => Err(E::custom(format!(
+                        "days_per_month must be a number of days (28–31) or \"calendar\", got {other:?}"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The word a scenario gives for `days_per_month`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DaysRule {
+    /// Each month's actual number of days.
+    Calendar,
+}
+
+impl DaysPerMonth {
+    /// The fixed number of days, `None` for calendar months.
+    pub fn fixed(self) -> Option<f64> {
+        match self {
+            DaysPerMonth::Days(d) => Some(d),
+            DaysPerMonth::Rule(DaysRule::Calendar) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DaysPerMonth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaysPerMonth::Days(d) => write!(f, "{d}"),
+            DaysPerMonth::Rule(DaysRule::Calendar) => write!(f, "calendar (each month's days)"),
+        }
+    }
 }
 
 /// Which traffic goes where.
@@ -593,11 +666,21 @@ impl Scenario {
         }
         v.range_opt("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
         v.range_opt("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
-        v.range_opt("workload.days_per_month", w.days_per_month, 28.0, 31.0);
+        v.range_opt(
+            "workload.days_per_month",
+            w.days_per_month.and_then(DaysPerMonth::fixed),
+            28.0,
+            31.0,
+        );
         v.range_opt("workload.annual_growth", w.annual_growth, -0.99, 100.0);
         if let Some(d) = &w.duty_cycle {
             v.positive("workload.duty_cycle.hours_per_day", d.hours_per_day, 24.0);
-            let days = w.days_per_month.unwrap_or(defaults::DAYS_PER_MONTH.value);
+            // Calendar months: the shortest, February, bounds the duty.
+            let days = w
+                .days_per_month
+                .map_or(defaults::DAYS_PER_MONTH.value, |d| {
+                    d.fixed().unwrap_or(28.0)
+                });
             v.positive("workload.duty_cycle.days_per_month", d.days_per_month, days);
         }
 

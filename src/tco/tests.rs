@@ -970,3 +970,83 @@ fn after_tax_flows_shield_depreciation_month_by_month() {
             .any(|a| a.field == "tax_rate" && a.is_default())
     );
 }
+
+#[test]
+fn calendar_days_bill_each_month_its_own_days() {
+    // From June 2025: June has 30 days, July 31, February 2026 28.
+    let text = r#"
+        horizon_months = 9
+        start_month = "2025-06"
+        [workload]
+        requests_per_day = 100000
+        input_tokens = 1000
+        output_tokens = 200
+        peak_to_average = 2.0
+        days_per_month = "calendar"
+        [api]
+        price_id = "gpt-4o-mini"
+        [self_host]
+        model = "llama-3.1-8b"
+        gpu = "h100-sxm"
+        precision = "bf16"
+        target_utilization = 0.5
+        min_replicas = 1
+        [self_host.deployment.rented]
+        rate = "custom"
+        usd_per_gpu_hour = 2.0
+        "#;
+    let s = Scenario::from_toml(text).unwrap();
+    let p = run(&s);
+    let fixed = run(&base());
+    // June: 30 days, as the fixed convention.
+    assert_eq!(p.months[0].api_cost, fixed.months[0].api_cost);
+    assert_eq!(p.months[0].rental, fixed.months[0].rental);
+    // July: 31/30 of it; February: 28/30.
+    for (i, days) in [(1, 31.0), (8, 28.0)] {
+        let m = p.months[i];
+        assert_eq!(
+            cents(m.api_cost),
+            cents(fixed.months[0].api_cost * days / 30.0)
+        );
+        assert_eq!(
+            cents(m.rental),
+            cents(f64::from(m.gpus_held) * days * 24.0 * 2.0)
+        );
+    }
+    assert!(
+        p.plan
+            .assumptions
+            .iter()
+            .any(|a| a.field == "workload.days_per_month" && a.value.starts_with("calendar"))
+    );
+    // A word other than "calendar" is refused at the field.
+    let err = Scenario::from_toml(&text.replace("\"calendar\"", "\"actual\"")).unwrap_err();
+    assert!(err.to_string().contains("days_per_month"), "{err}");
+}
+
+#[test]
+fn a_fixed_fleet_has_a_break_even_volume_or_says_why_not() {
+    // Two rented H100s at $2 an hour: $2,880 a month. GPT-4o mini charges
+    // 30 × (1,000 × $0.15 + 200 × $0.60) / 10^6 = $0.0081 a month per
+    // request a day, so the fleet pays from 2,880 / 0.0081 = 355,555.6
+    // requests a day that it serves, if it can serve that many.
+    let mut s = base();
+    s.routing = Routing::Overflow { gpus: 2 };
+    let p = run(&s);
+    let v = p.break_even_volume;
+    let full = 2.0 * v.requests_per_day_per_replica;
+    assert!(full > 355_556.0, "the fleet serves only {full} a day");
+    assert_eq!(v.requests_per_day, Some(355_556.0));
+    assert!((v.continuous_requests_per_day.unwrap() - 2_880.0 / 0.0081).abs() < 1e-3);
+    assert_eq!(v.not_reached, None);
+
+    // Dearer GPUs than the API could ever charge for the fleet's traffic:
+    // not reached, and the reason names both monthly figures.
+    if let Deployment::Rented(r) = &mut s.self_host.deployment {
+        r.usd_per_gpu_hour = Some(500.0);
+    }
+    let v = run(&s).break_even_volume;
+    assert_eq!(v.requests_per_day, None);
+    let reason = v.not_reached.unwrap().to_string();
+    assert!(reason.contains("$720000 a month"), "{reason}");
+}
