@@ -228,6 +228,9 @@ pub struct ThroughputOverride {
 /// How the GPUs are paid for.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+// A scenario is read once per request: the owned variant's size does not
+// matter, and boxing it would only complicate every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Deployment {
     Rented(Rented),
     Owned(Owned),
