@@ -252,7 +252,7 @@ async fn project_prints_months_as_dates_and_agrees_with_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breakeven_gives_the_volume_and_the_month_as_a_date() {
     let server = TestServer::start().await;
-    let file = example("deepseek-v3-owned-h200-vs-claude-sonnet.toml");
+    let file = example("fine-tune-vs-prompting.toml");
     let (_, wire) = scenario_from(&file);
     let response = SimulationServiceClient::new(server.channel().await)
         .find_break_even(pb::FindBreakEvenRequest {

@@ -100,7 +100,8 @@ async fn savings_are_api_minus_self_host_in_every_table() {
 async fn a_break_even_month_without_a_volume_says_which_question_each_answers() {
     let server = TestServer::start().await;
     let path = example(OVERFLOW);
-    // On the cash basis the fixed fleet's purchase is paid back in month 31.
+    // On the cash basis the fixed fleet's purchase is paid back in month 31,
+    // and the fixed fleet has a volume from which it pays: both answers.
     let out = run(
         &server,
         &["breakeven", path.to_str().unwrap(), "--basis", "cash"],
@@ -110,7 +111,18 @@ async fn a_break_even_month_without_a_volume_says_which_question_each_answers() 
     .stdout;
     assert!(out.contains("breaks even               month 31"), "{out}");
     assert!(
-        out.contains("break-even volume         not reached"),
+        out.contains("break-even volume         400,705 requests/day"),
+        "{out}"
+    );
+    // The owned DeepSeek fleet has a volume but no break-even month within
+    // its ten months: the note says which question each answers.
+    let deepseek = example("deepseek-v3-owned-h200-vs-claude-sonnet.toml");
+    let out = run(&server, &["breakeven", deepseek.to_str().unwrap()])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        out.contains("breaks even               not within the horizon"),
         "{out}"
     );
     let note = out.replace('\n', " ");
@@ -118,15 +130,18 @@ async fn a_break_even_month_without_a_volume_says_which_question_each_answers() 
         note.contains("the break-even volume is the daily volume from which"),
         "{out}"
     );
-    assert!(
-        note.contains("No break-even volume: the fleet is fixed at 16 GPUs (routing.overflow)"),
-        "{out}"
-    );
 
-    // The reason travels in the response too.
+    // A fixed fleet too dear to pay at any volume: the reason travels in
+    // the response, naming the routing.
+    let mut dear = wire(OVERFLOW);
+    if let Some(pb::self_host_option::Deployment::Owned(o)) =
+        dear.self_host.as_mut().unwrap().deployment.as_mut()
+    {
+        o.purchase_usd_per_gpu = Some(2_000_000.0);
+    }
     let response = SimulationServiceClient::new(server.channel().await)
         .find_break_even(pb::FindBreakEvenRequest {
-            scenario: Some(wire(OVERFLOW)),
+            scenario: Some(dear),
             ..Default::default()
         })
         .await
@@ -134,7 +149,11 @@ async fn a_break_even_month_without_a_volume_says_which_question_each_answers() 
         .into_inner();
     let volume = response.break_even_volume.unwrap();
     assert!(!volume.reached);
-    assert!(volume.not_reached_reason.contains("routing.overflow"));
+    assert!(
+        volume.not_reached_reason.contains("routing.overflow"),
+        "{}",
+        volume.not_reached_reason
+    );
 
     // Where both agree there is nothing to explain.
     let template = TempFile::new(Some(breakeven::cli::scenario::TEMPLATE));

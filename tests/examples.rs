@@ -138,7 +138,7 @@ fn rented_70b_month_one_api_cost_is_tokens_times_gpt_4o_mini_list_prices() {
     assert!(s.api.volume_discounts.is_empty());
     let p = project(&s, Basis::ProfitAndLoss);
     let w = &s.workload;
-    let days = w.days_per_month.unwrap_or(30.0);
+    let days = w.days_per_month.and_then(|d| d.fixed()).unwrap_or(30.0);
     let (requests, input, output) = (
         w.requests_per_day.unwrap(),
         w.input_tokens.unwrap(),
@@ -169,32 +169,47 @@ fn rented_70b_traffic_grows_eight_percent_a_month() {
 }
 
 #[test]
-fn owned_deepseek_books_every_cost_line_and_pays_on_the_pnl_view_only() {
+fn owned_deepseek_books_every_cost_line_and_is_not_paid_back_in_ten_months() {
     let s = load("deepseek-v3-owned-h200-vs-claude-sonnet.toml");
     let pnl = project(&s, Basis::ProfitAndLoss);
     let first = pnl.months[0];
     let last = *pnl.months.last().unwrap();
     assert_eq!(pnl.plan.tensor_parallel, 8);
     assert_eq!(first.rental, 0.0);
+    // Ordered and paid in month 1, the servers arrive after the 3-month
+    // lead time: until then the API serves everything, and the capex earns
+    // its cost of capital from payment.
+    for m in &pnl.months[..3] {
+        assert_eq!(m.gpus_held, 0);
+        assert_eq!(m.residual_api_cost, m.api_cost);
+    }
+    let in_service = pnl.months[3];
+    assert!(in_service.gpus_held > 0);
     for (line, value) in [
-        ("depreciation", first.depreciation),
-        ("cost_of_capital", first.cost_of_capital),
-        ("power", first.power),
-        ("colocation", first.colocation),
-        ("staff", first.staff),
         ("capex_paid", first.capex_paid),
+        ("cost_of_capital", first.cost_of_capital),
+        ("staff", first.staff),
+        ("depreciation", in_service.depreciation),
+        ("power", in_service.power),
+        ("colocation", in_service.colocation),
         ("resale", last.resale),
+        // Sold at the horizon below book value: a loss on disposal.
+        ("disposal", last.disposal),
     ] {
         assert_positive(line, value);
     }
     assert!(pnl.months.iter().all(|m| m.gpus_held % 8 == 0));
-    assert!(pnl.summary.break_even_month.is_some());
-    assert!(pnl.summary.total_self_host_pnl < pnl.summary.total_api);
-    // In cash the servers are paid up front and not recovered within the
-    // ten months, resale included.
+    // With the loss on disposal booked, the P&L view tells what the cash
+    // view does: ten months do not pay for the servers.
+    assert!(pnl.summary.break_even_month.is_none());
+    assert!(pnl.summary.total_self_host_pnl > pnl.summary.total_api);
     let cash = project(&s, Basis::Cash);
     assert_eq!(cash.summary.break_even_month, None);
     assert!(cash.summary.total_self_host_cash > cash.summary.total_api);
+    // The two views differ by the cost of capital alone.
+    let b = pnl.summary.bridge;
+    let gap = pnl.summary.total_self_host_pnl - pnl.summary.total_self_host_cash;
+    assert!((gap - b.cost_of_capital).abs() < 0.005, "{gap} vs {b:?}");
 }
 
 #[test]

@@ -574,3 +574,70 @@ async fn a_run_with_nothing_random_is_refused_and_keeps_nothing() {
         .into_inner();
     assert_eq!(run.kind(), pb::RunKind::Simulation);
 }
+
+#[tokio::test]
+async fn a_replay_of_a_run_kept_under_an_older_engine_names_it() {
+    let db = temp_db();
+    let server = TestServer::start_on(db.clone()).await;
+    let mut c = clients(&server).await;
+    let saved = c.save("h100-sxm").await;
+    let run = c.run(&saved.id, pb::RunKind::Projection).await;
+    let replay = c
+        .runs
+        .replay_run(pb::ReplayRunRequest { id: run.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.identical);
+    assert_eq!(replay.stored_engine_version, replay.engine_version);
+    assert!(
+        replay.explanation.starts_with("identical"),
+        "{}",
+        replay.explanation
+    );
+    server.stop().await;
+
+    // The run as an older engine kept it: another version, and outputs
+    // without the figures that engine did not compute.
+    let mut output = run.output.clone().unwrap();
+    output
+        .projection
+        .as_mut()
+        .unwrap()
+        .summary
+        .as_mut()
+        .unwrap()
+        .returns = None;
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE runs SET engine_version = 'breakeven-mc/1', output = ?1 WHERE id = ?2",
+                rusqlite::params![output.encode_to_vec(), run.id],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+    let server = TestServer::start_on(db.clone()).await;
+    let mut c = clients(&server).await;
+    let replay = c
+        .runs
+        .replay_run(pb::ReplayRunRequest { id: run.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!replay.identical);
+    assert_eq!(replay.stored_engine_version, "breakeven-mc/1");
+    assert!(
+        replay
+            .explanation
+            .contains("computed by engine breakeven-mc/1")
+            && replay.explanation.contains(&replay.engine_version),
+        "{}",
+        replay.explanation
+    );
+    server.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}

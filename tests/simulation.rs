@@ -198,10 +198,27 @@ async fn the_summary_agrees_with_the_months_whether_or_not_it_breaks_even() {
         ("2M requests/day, rented", at_volume(2_000_000.0), true),
         ("owned", owned(), false),
         (
-            "owned, 2M requests/day",
+            // Sold after 12 months at 40% of book, the fleet books a loss on
+            // disposal that 2M requests a day do not make up; kept, it
+            // breaks even.
+            "owned, 2M requests/day, sold",
             {
                 let mut s = owned();
                 s.workload.as_mut().unwrap().requests_per_day = 2_000_000.0;
+                s
+            },
+            false,
+        ),
+        (
+            "owned, 2M requests/day, kept",
+            {
+                let mut s = owned();
+                s.workload.as_mut().unwrap().requests_per_day = 2_000_000.0;
+                if let Some(pb::self_host_option::Deployment::Owned(o)) =
+                    s.self_host.as_mut().unwrap().deployment.as_mut()
+                {
+                    o.terminal = Some("keep".into());
+                }
                 s
             },
             true,
@@ -416,6 +433,43 @@ async fn find_break_even_reports_the_volume_and_six_sensitivities() {
     assert!(volume_of(case("gpu_price", -0.2)) < volume_of(case("gpu_price", 0.2)));
     // Savings are API minus self-host cost: a dearer API saves more.
     assert!(case("api_price", 0.2).horizon_savings > case("api_price", -0.2).horizon_savings);
+
+    // The investment figures: rented GPUs need no outlay, so the
+    // incremental flows are savings from month 1 on and never change sign:
+    // no IRR, stated, and payback at the first month of savings that last.
+    let r = reply.returns.unwrap();
+    assert_eq!(r.flows.len(), 25);
+    assert_eq!(r.flows[0], 0.0);
+    if r.flows.iter().all(|&c| c >= 0.0) {
+        assert_eq!(r.irr, None);
+        assert!(r.irr_note.contains("never change sign"), "{}", r.irr_note);
+    }
+    assert!(r.payback_month.is_some());
+    assert!(r.discounted_payback_month >= r.payback_month);
+    assert!(r.roi.unwrap() > 0.0);
+    let undiscounted: f64 = r.flows.iter().sum();
+    assert!(r.npv > 0.0 && r.npv < undiscounted);
+}
+
+#[tokio::test]
+async fn an_owned_fleet_paid_up_front_has_an_irr_that_zeroes_its_flows() {
+    let server = common::TestServer::start().await;
+    let mut s = owned();
+    s.workload.as_mut().unwrap().requests_per_day = 2_000_000.0;
+    let reply = project(&server, s, pb::CostBasis::Cash).await.unwrap();
+    let r = reply.summary.unwrap().returns.unwrap();
+    // The purchase of month 1 is an outflow; the savings come after.
+    assert!(r.flows[1] < 0.0, "{:?}", r.flows);
+    let irr = r.irr.expect("one sign change: one IRR");
+    // Σ c_t (1 + irr)^(−t/12) = 0, as a spreadsheet's NPV would check it.
+    let at_irr: f64 = r
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(t, c)| c * (1.0 + irr).powf(-(t as f64) / 12.0))
+        .sum();
+    let scale: f64 = r.flows.iter().map(|c| c.abs()).sum();
+    assert!(at_irr.abs() < 1e-9 * scale, "{at_irr}");
 }
 
 #[tokio::test]

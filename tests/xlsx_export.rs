@@ -252,6 +252,29 @@ fn check(book: &Book, run: &pb::Run) {
     ] {
         assert_eq!(number(&summary[field]), value, "{field}");
     }
+    // The investment figures: NPV of savings and IRR as stored, payback as
+    // a month or "not within the horizon".
+    let r = s.returns.clone().unwrap();
+    assert_eq!(number(&summary["summary.returns.npv"]), r.npv);
+    match r.irr {
+        Some(irr) => assert_eq!(number(&summary["summary.returns.irr"]), irr),
+        None => assert_eq!(
+            summary["summary.returns.irr"],
+            Data::String(r.irr_note.clone())
+        ),
+    }
+    match r.payback_month {
+        Some(t) => assert_eq!(
+            number(&summary["summary.returns.payback_month"]),
+            f64::from(t)
+        ),
+        None => assert_eq!(
+            summary["summary.returns.payback_month"],
+            Data::String("not within the horizon".into())
+        ),
+    }
+    assert!(summary.contains_key("summary.returns.discounted_payback_month"));
+    assert!(summary.contains_key("summary.returns.roi"));
     if s.break_even_month > 0 {
         assert_eq!(
             number(&summary["summary.break_even_month"]),

@@ -105,11 +105,7 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
         .add(
             "break_even_month",
             "breaks even",
-            if s.breaks_even {
-                month_cell(start, s.break_even_month)
-            } else {
-                Cell::number("not within the horizon", 0.0)
-            },
+            break_even_cell(start, s.breaks_even, s.break_even_month, s.identical_to_api),
         )
         .add(
             "break_even_months_fractional",
@@ -156,7 +152,11 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
             "npv_self_host",
             "self-host NPV (cash)",
             Cell::number(usd(s.npv_self_host), s.npv_self_host),
-        )
+        );
+    if let Some(r) = &s.returns {
+        returns_rows(&mut summary, start, r);
+    }
+    summary
         .add(
             "api_cost_per_million_tokens",
             "API per M tokens",
@@ -235,18 +235,106 @@ fn projection_report(scenario: &Scenario, basis: Basis, p: &pb::ProjectResponse)
     report
 }
 
+/// When self-hosting breaks even; an option that routes nothing to the open
+/// model is the API itself, which is said rather than "never".
+pub(super) fn break_even_cell(
+    start: Option<NaiveDate>,
+    breaks_even: bool,
+    month: u32,
+    identical_to_api: bool,
+) -> Cell {
+    if identical_to_api {
+        Cell::number(
+            "identical to the API (nothing routed to the open model)",
+            0.0,
+        )
+    } else if breaks_even {
+        month_cell(start, month)
+    } else {
+        Cell::number("not within the horizon", 0.0)
+    }
+}
+
+/// IRR, payback and ROI of the decision to self-host.
+pub(super) fn returns_rows(
+    summary: &mut Record,
+    start: Option<NaiveDate>,
+    r: &pb::InvestmentReturns,
+) {
+    let payback = |t: Option<u32>| match t {
+        Some(t) => month_cell(start, t),
+        None => Cell::number("not within the horizon", 0.0),
+    };
+    summary
+        .add(
+            "npv_savings",
+            "NPV of savings",
+            Cell::number(usd(r.npv), r.npv),
+        )
+        .add(
+            "irr",
+            "IRR (a year)",
+            match r.irr {
+                Some(irr) if r.irr_note.is_empty() => Cell::number(percent(irr), irr),
+                // The flows change sign more than once.
+                Some(irr) => {
+                    Cell::number(format!("{} (one of several possible)", percent(irr)), irr)
+                }
+                None => Cell::text(r.irr_note.clone()),
+            },
+        )
+        .add("payback_month", "payback (cash)", payback(r.payback_month))
+        .add(
+            "discounted_payback_month",
+            "discounted payback",
+            payback(r.discounted_payback_month),
+        )
+        .add(
+            "roi",
+            "ROI over the horizon",
+            match r.roi {
+                Some(roi) => Cell::number(percent(roi), roi),
+                None => Cell::text("none (no self-host spend)"),
+            },
+        );
+    if r.tax_rate > 0.0 {
+        summary
+            .add(
+                "npv_after_tax",
+                "NPV of savings after tax",
+                Cell::number(usd(r.npv_after_tax), r.npv_after_tax),
+            )
+            .add(
+                "irr_after_tax",
+                "IRR after tax",
+                match r.irr_after_tax {
+                    Some(irr) if r.irr_after_tax_note.is_empty() => Cell::number(percent(irr), irr),
+                    Some(irr) => {
+                        Cell::number(format!("{} (one of several possible)", percent(irr)), irr)
+                    }
+                    None => Cell::text(r.irr_after_tax_note.clone()),
+                },
+            )
+            .add(
+                "depreciation_tax_shield",
+                "depreciation tax shield",
+                Cell::number(usd(r.depreciation_tax_shield), r.depreciation_tax_shield),
+            );
+    }
+}
+
 /// The projection month by month, self-host costs on `basis`.
 pub(super) fn months_table(basis: Basis, months: &[pb::MonthRow]) -> Table {
     let mut table = Table::new(vec![
         num("month", "month"),
         text("date", "date"),
         num("requests_per_day", "requests/day"),
-        num("gpus_held", "GPUs"),
+        num("gpus_held", "GPUs held"),
         num("api_cost", "API"),
         num("self_host", "self-host"),
         num("cumulative_api", "API to date"),
         num("cumulative_self_host", "self-host to date"),
-        num("utilization", "utilisation"),
+        num("utilization", "utilisation of held"),
     ]);
     for m in months {
         let (cost, cumulative) = match basis {
@@ -362,11 +450,7 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
         .add(
             "break_even_month",
             "breaks even",
-            if b.breaks_even {
-                month_cell(start, b.break_even_month)
-            } else {
-                Cell::number("not within the horizon", 0.0)
-            },
+            break_even_cell(start, b.breaks_even, b.break_even_month, b.identical_to_api),
         )
         .add(
             "break_even_months_fractional",
@@ -391,6 +475,9 @@ fn break_even_report(scenario: &Scenario, b: &pb::FindBreakEvenResponse) -> Repo
                 v.requests_per_day_per_replica,
             ),
         );
+    if let Some(r) = &b.returns {
+        returns_rows(&mut summary, start, r);
+    }
 
     let mut sensitivities = Table::new(vec![
         text("input", "input"),

@@ -285,6 +285,16 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
                         "engine_version",
                         "engine version now",
                         Cell::text(&replay.engine_version),
+                    )
+                    .add(
+                        "stored_engine_version",
+                        "computed by",
+                        Cell::text(&replay.stored_engine_version),
+                    )
+                    .add(
+                        "explanation",
+                        "explanation",
+                        Cell::text(&replay.explanation),
                     );
                 let mut report = Report::new();
                 report.record(record);
@@ -292,7 +302,8 @@ pub async fn run(global: &Global, out: Output, command: Command) -> Result<(), F
             })?;
             if check && !replay.identical {
                 return Err(Failure::Local(format!(
-                    "the replay of {id} differs from its stored outputs"
+                    "the replay of {id} differs from its stored outputs: {}",
+                    replay.explanation
                 )));
             }
             Ok(())

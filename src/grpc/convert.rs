@@ -256,6 +256,9 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                     watts_per_gpu: o.watts_per_gpu,
                     idle_watts_per_gpu: o.idle_watts_per_gpu,
                     purchase_in_month_0: o.purchase_in_month_0,
+                    installed_at_start: o.installed_at_start,
+                    terminal: o.terminal.clone(),
+                    end_of_life: o.end_of_life.clone(),
                 })
             }
         };
@@ -278,14 +281,20 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                 Some(sc::DefaultsMode::None) => "none".into(),
             },
             discount_rate: s.discount_rate,
+            tax_rate: s.tax_rate,
             workload: Some(pb::WorkloadSpec {
                 requests_per_day: w.requests_per_day.unwrap_or(0.0),
                 input_tokens: w.input_tokens.unwrap_or(0.0),
                 output_tokens: w.output_tokens.unwrap_or(0.0),
                 cached_input_fraction: w.cached_input_fraction,
+                cache_write_fraction: w.cache_write_fraction,
                 batch_fraction: w.batch_fraction,
                 peak_to_average: w.peak_to_average,
-                days_per_month: w.days_per_month,
+                days_per_month: w.days_per_month.and_then(sc::DaysPerMonth::fixed),
+                calendar_days: w
+                    .days_per_month
+                    .is_some_and(|d| d.fixed().is_none())
+                    .then_some(true),
                 annual_growth: w.annual_growth,
                 duty_cycle: w.duty_cycle.map(|d| pb::DutyCycle {
                     hours_per_day: d.hours_per_day,

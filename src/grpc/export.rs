@@ -70,6 +70,8 @@ fn months(run: &pb::Run) -> Table {
         "cumulative_api",
         "cumulative_self_host_pnl",
         "cumulative_self_host_cash",
+        "disposal",
+        "book_value",
     ];
     let months = run
         .output
@@ -112,6 +114,8 @@ fn months(run: &pb::Run) -> Table {
                     m.cumulative_api,
                     m.cumulative_self_host_pnl,
                     m.cumulative_self_host_cash,
+                    m.disposal,
+                    m.book_value,
                 ]
                 .iter()
                 .map(f64::to_string),

@@ -324,9 +324,12 @@ impl pb::run_service_server::RunService for RunApi {
         })
         .await
         .map_err(|e| Error::Internal(format!("run worker failed: {e}")))??;
+        let identical = output.encode_to_vec() == stored.output;
         Ok(Response::new(pb::ReplayRunResponse {
-            identical: output.encode_to_vec() == stored.output,
+            identical,
             engine_version: ENGINE_VERSION.to_string(),
+            explanation: replay_explanation(identical, &stored.engine_version),
+            stored_engine_version: stored.engine_version,
             output: Some(output),
         }))
     }
@@ -371,5 +374,45 @@ impl pb::run_service_server::RunService for RunApi {
                 .map(|data| Ok(pb::ExportRunChunk { data })),
         );
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// What a replay's comparison means, for a run computed by `stored`.
+fn replay_explanation(identical: bool, stored: &str) -> String {
+    match (identical, stored == ENGINE_VERSION) {
+        (true, true) => format!("identical: recomputed by the same engine, {ENGINE_VERSION}"),
+        (true, false) => format!(
+            "identical, although the run was computed by engine {stored} and recomputed by {ENGINE_VERSION}"
+        ),
+        (false, true) => format!(
+            "differs: recomputed by the same engine, {ENGINE_VERSION}, from the run's kept inputs and catalogue files"
+        ),
+        (false, false) => format!(
+            "differs: the run was computed by engine {stored}; this server runs {ENGINE_VERSION}, whose numbers differ on purpose (see \"Engine versions\" in README.md)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_explains_itself_in_words() {
+        assert!(
+            replay_explanation(true, ENGINE_VERSION)
+                .starts_with("identical: recomputed by the same engine")
+        );
+        let older = replay_explanation(false, "breakeven-mc/1");
+        assert!(
+            older.contains("computed by engine breakeven-mc/1"),
+            "{older}"
+        );
+        assert!(
+            older.contains(&format!("this server runs {ENGINE_VERSION}")),
+            "{older}"
+        );
+        let same = replay_explanation(false, ENGINE_VERSION);
+        assert!(same.contains("same engine"), "{same}");
     }
 }

@@ -321,6 +321,8 @@ fn percentiles(s: &montecarlo::Stats) -> pb::Percentiles {
         p95: s.p95,
         mean: s.mean,
         std_error: s.std_error,
+        min: s.min,
+        max: s.max,
     }
 }
 

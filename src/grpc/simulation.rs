@@ -192,6 +192,7 @@ impl pb::simulation_service_server::SimulationService for SimulationApi {
             horizon_months: req.horizon_months,
             start_month: req.start_month.clone(),
             discount_rate: None,
+            tax_rate: None,
             workload: req.workload,
             api: Some(pb::ApiOption {
                 price_id: catalog
@@ -268,6 +269,37 @@ pub(super) fn break_even_response(plan: &tco::Plan, basis: Basis) -> pb::FindBre
         break_even_months_fractional: summary.break_even_months_fractional,
         assumptions: assumptions_pb(plan),
         warnings: plan.warnings.clone(),
+        returns: Some(returns_pb(&summary.returns)),
+        identical_to_api: summary.identical_to_api,
+    }
+}
+
+fn irr_note(irr: tco::finance::Irr) -> String {
+    match irr {
+        tco::finance::Irr::Rate { unique: false, .. } => {
+            "the incremental cash flows change sign more than once: other rates may also make their present value zero; this is the one nearest 0%".to_string()
+        }
+        other => other.reason().unwrap_or_default().to_string(),
+    }
+}
+
+fn returns_pb(r: &tco::finance::Returns) -> pb::InvestmentReturns {
+    let a = &r.after_tax;
+    pb::InvestmentReturns {
+        irr: r.irr.annual(),
+        irr_note: irr_note(r.irr),
+        tax_rate: a.tax_rate,
+        flows_after_tax: a.flows.clone(),
+        irr_after_tax: a.irr.annual(),
+        irr_after_tax_note: irr_note(a.irr),
+        npv_after_tax: a.npv,
+        depreciation_tax_shield: a.depreciation_tax_shield,
+        tax: a.tax,
+        payback_month: r.payback_month,
+        discounted_payback_month: r.discounted_payback_month,
+        roi: r.roi,
+        npv: r.npv,
+        flows: r.flows.clone(),
     }
 }
 
@@ -357,6 +389,9 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             lead_time_months: o.lead_time_months,
             lot_gpus: o.lot_gpus,
             purchase_in_month_0: o.purchase_in_month_0,
+            installed_at_start: o.installed_at_start,
+            terminal: o.terminal,
+            end_of_life: o.end_of_life,
         }),
     };
     let routing = match s.routing.as_ref().and_then(|r| r.mode) {
@@ -391,15 +426,26 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
         start_month: s.start_month.clone(),
         defaults,
         discount_rate: s.discount_rate,
+        tax_rate: s.tax_rate,
         workload: sc::WorkloadSpec {
             requests_per_day: plain(w.requests_per_day, sizes_optional),
             input_tokens: plain(w.input_tokens, sizes_optional),
             output_tokens: plain(w.output_tokens, sizes_optional),
             tokens_per_month: tokens,
             cached_input_fraction: w.cached_input_fraction,
+            cache_write_fraction: w.cache_write_fraction,
             batch_fraction: w.batch_fraction,
             peak_to_average: w.peak_to_average,
-            days_per_month: w.days_per_month,
+            days_per_month: match (w.calendar_days, w.days_per_month) {
+                (Some(true), Some(_)) => {
+                    return Err(Error::invalid(
+                        "scenario.workload.calendar_days",
+                        "give days_per_month or calendar_days, not both",
+                    ));
+                }
+                (Some(true), None) => Some(sc::DaysPerMonth::Rule(sc::DaysRule::Calendar)),
+                (_, days) => days.map(sc::DaysPerMonth::Days),
+            },
             annual_growth: w.annual_growth,
             duty_cycle: w.duty_cycle.map(|d| sc::DutyCycle {
                 hours_per_day: d.hours_per_day,
@@ -534,6 +580,8 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
                 cumulative_self_host_pnl: m.cumulative_self_host_pnl,
                 cumulative_self_host_cash: m.cumulative_self_host_cash,
                 utilization_whole_month: m.utilization_whole_month,
+                disposal: m.disposal,
+                book_value: m.book_value,
             })
             .collect(),
         summary: Some(pb::ProjectionSummary {
@@ -572,6 +620,17 @@ pub(super) fn projection_response(p: &tco::Projection) -> pb::ProjectResponse {
             break_even_months_fractional: s.break_even_months_fractional,
             capex_paid_month_0: s.capex_paid_month_0,
             mean_utilization_whole_month: s.mean_utilization_whole_month,
+            returns: Some(returns_pb(&s.returns)),
+            identical_to_api: s.identical_to_api,
+            bridge: Some(pb::PnlCashBridge {
+                capex: s.bridge.capex,
+                depreciation: s.bridge.depreciation,
+                disposal: s.bridge.disposal,
+                resale: s.bridge.resale,
+                cost_of_capital: s.bridge.cost_of_capital,
+                book_value_carried: s.bridge.book_value_carried,
+                pnl_less_cash: s.bridge.pnl_less_cash(),
+            }),
         }),
         assumptions: assumptions_pb(&p.plan),
         warnings: p.plan.warnings.clone(),

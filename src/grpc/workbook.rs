@@ -224,6 +224,12 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
             "key_figures.savings",
         ),
         fig(
+            "Identical to the API (nothing routed to the open model)",
+            Value::Bool(s.identical_to_api),
+            "",
+            "summary.identical_to_api",
+        ),
+        fig(
             "Breaks even within the horizon",
             Value::Bool(s.breaks_even),
             "",
@@ -258,6 +264,80 @@ fn summary_figures(run: &pb::Run, output: &pb::RunOutput) -> Vec<Figure> {
         "month",
         "summary.first_crossover_month",
     ));
+    let r = s.returns.clone().unwrap_or_default();
+    let optional_month = |t: Option<u32>| t.map_or_else(|| text("not within the horizon"), month);
+    out.extend([
+        fig(
+            "Net present value of savings (API less self-host, cash)",
+            Value::Money(r.npv),
+            "USD",
+            "summary.returns.npv",
+        ),
+        fig(
+            "IRR of self-hosting",
+            r.irr.map_or_else(|| text(&r.irr_note), Value::Percent),
+            "a year",
+            "summary.returns.irr",
+        ),
+    ]);
+    if r.irr.is_some() && !r.irr_note.is_empty() {
+        out.push(fig(
+            "IRR note",
+            text(&r.irr_note),
+            "",
+            "summary.returns.irr_note",
+        ));
+    }
+    out.extend([
+        fig(
+            "Payback month (cash)",
+            optional_month(r.payback_month),
+            "month",
+            "summary.returns.payback_month",
+        ),
+        fig(
+            "Discounted payback month",
+            optional_month(r.discounted_payback_month),
+            "month",
+            "summary.returns.discounted_payback_month",
+        ),
+        fig(
+            "Return on self-host spend over the horizon",
+            r.roi
+                .map_or_else(|| text("none (no self-host spend)"), Value::Percent),
+            "",
+            "summary.returns.roi",
+        ),
+    ]);
+    if r.tax_rate > 0.0 {
+        out.extend([
+            fig(
+                "Tax rate",
+                Value::Percent(r.tax_rate),
+                "",
+                "summary.returns.tax_rate",
+            ),
+            fig(
+                "Net present value of savings after tax",
+                Value::Money(r.npv_after_tax),
+                "USD",
+                "summary.returns.npv_after_tax",
+            ),
+            fig(
+                "IRR of self-hosting after tax",
+                r.irr_after_tax
+                    .map_or_else(|| text(&r.irr_after_tax_note), Value::Percent),
+                "a year",
+                "summary.returns.irr_after_tax",
+            ),
+            fig(
+                "Depreciation tax shield",
+                Value::Money(r.depreciation_tax_shield),
+                "USD",
+                "summary.returns.depreciation_tax_shield",
+            ),
+        ]);
+    }
     let volume = s.break_even_volume.clone().unwrap_or_default();
     out.push(if volume.reached {
         fig(
@@ -530,6 +610,8 @@ fn month(m: &pb::MonthRow) -> MonthLine {
         power: m.power,
         colocation: m.colocation,
         staff: m.staff,
+        disposal: m.disposal,
+        book_value: m.book_value,
         residual_api_cost: m.residual_api_cost,
         self_host_pnl: m.self_host_pnl,
         capex_paid: m.capex_paid,
@@ -553,6 +635,8 @@ fn stats(p: &Option<pb::Percentiles>) -> Stats {
         p95: p.p95,
         mean: p.mean,
         std_error: p.std_error,
+        min: p.min,
+        max: p.max,
     }
 }
 

@@ -3,6 +3,7 @@
 //! the bounded sample kept for rank correlations).
 
 use super::sketch::{Count, Sketch};
+use crate::tco::project::ahead;
 use crate::tco::{Basis, Batch, LANES};
 
 /// Paths whose inputs and NPV are kept for rank correlations.
@@ -18,6 +19,10 @@ pub struct Series<C = u32> {
     pub mean: f64,
     /// Sum of squared deviations from the mean.
     pub m2: f64,
+    /// The smallest and largest value, exactly (meaningless while
+    /// `count` is 0).
+    pub min: f64,
+    pub max: f64,
     pub sketch: Sketch<C>,
 }
 
@@ -31,6 +36,7 @@ struct Moments {
 
 impl<C: Count> Series<C> {
     pub fn add(&mut self, v: f64) {
+        self.extremes(v, v);
         self.count += 1;
         let delta = v - self.mean;
         self.mean += delta / self.count as f64;
@@ -59,12 +65,29 @@ impl<C: Count> Series<C> {
         let mean: [f64; N] = std::array::from_fn(|k| first[k] + sums[k] / n);
         let m2 = sum4_each(values, |k, v| (v - mean[k]) * (v - mean[k]));
         for (k, series) in series.into_iter().enumerate() {
+            let (mut lo, mut hi) = (first[k], first[k]);
+            for &v in values[k] {
+                lo = if v < lo { v } else { lo };
+                hi = if v > hi { v } else { hi };
+            }
+            series.extremes(lo, hi);
             series.sketch.add_all(values[k]);
             series.merge_moments(Moments {
                 count: len as u64,
                 mean: mean[k],
                 m2: m2[k],
             });
+        }
+    }
+
+    /// Widens the exact range to take in `lo..=hi` (before `count` grows).
+    #[inline(always)]
+    fn extremes(&mut self, lo: f64, hi: f64) {
+        if self.count == 0 {
+            (self.min, self.max) = (lo, hi);
+        } else {
+            self.min = self.min.min(lo);
+            self.max = self.max.max(hi);
         }
     }
 
@@ -98,6 +121,9 @@ impl<C: Count> Series<C> {
     where
         C: From<D>,
     {
+        if other.count > 0 {
+            self.extremes(other.min, other.max);
+        }
         self.merge_moments(Moments {
             count: other.count,
             mean: other.mean,
@@ -229,7 +255,7 @@ impl<C: Count> Aggregate<C> {
                 cumulative_sh[l] += sh[l];
                 savings[l] = cumulative_api[l] - cumulative_sh[l];
                 npv[l] += (api[l] - cash[l]) * d;
-                if cumulative_sh[l] > cumulative_api[l] {
+                if !ahead(cumulative_sh[l], cumulative_api[l]) {
                     after_last_loss[l] = i as u32 + 1;
                 }
             }
@@ -259,7 +285,7 @@ impl<C: Count> Aggregate<C> {
             let month = after_last_loss[lane] as usize;
             let slot = if month < h { month } else { h };
             self.break_even_at[slot] += 1;
-            if h > 0 && cumulative_sh[lane] <= cumulative_api[lane] {
+            if h > 0 && ahead(cumulative_sh[lane], cumulative_api[lane]) {
                 self.cheaper_over_horizon += 1;
             }
             self.npv_savings.add(npv[lane]);

@@ -44,8 +44,13 @@ use progress::Board;
 /// that alters numbers bumps it, whether in the Monte Carlo engine itself
 /// or in the models it runs. 3: the throughput estimator's model of
 /// mixture-of-experts serving (layouts, grouped-GEMM efficiency) moved the
-/// numbers of MoE scenarios; dense ones are unchanged.
-pub const ENGINE_VERSION: &str = "breakeven-mc/3";
+/// numbers of MoE scenarios; dense ones are unchanged. 4: projections
+/// carry the investment figures (IRR, payback, ROI, NPV of savings); a
+/// tie is no longer a break-even; utilisation is over the GPUs held;
+/// owned fleets follow the lead time, refresh and disposal rules; cache
+/// writes are priced; percentiles are exact where every path agrees, with
+/// exact min and max.
+pub const ENGINE_VERSION: &str = "breakeven-mc/4";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
 /// A chunk sets up its own buffers and sketches (a few hundred, one per
@@ -89,6 +94,9 @@ pub struct Stats {
     pub mean: f64,
     /// Standard error of the mean.
     pub std_error: f64,
+    /// The smallest and largest value over all paths, exactly.
+    pub min: f64,
+    pub max: f64,
 }
 
 impl Stats {
@@ -99,8 +107,24 @@ impl Stats {
         } else {
             0.0
         };
-        let q = |p| series.sketch.quantile(p);
+        // The sketch's relative error applies only where values differ:
+        // when every path has the same value, each percentile is that value
+        // exactly, and none lies outside the exact range.
+        let (min, max) = if series.count > 0 {
+            (series.min, series.max)
+        } else {
+            (0.0, 0.0)
+        };
+        let q = |p| {
+            if min == max {
+                min
+            } else {
+                series.sketch.quantile(p).clamp(min, max)
+            }
+        };
         Stats {
+            min,
+            max,
             p5: q(0.05),
             p25: q(0.25),
             p50: q(0.5),

@@ -99,7 +99,27 @@ fn check_deterministic(months: &[tco::Month], outcome: &Outcome) {
         assert_eq!(s.cumulative_self_host.mean, m.cumulative_self_host_pnl);
         assert_eq!(s.api.std_error, 0.0);
         assert_eq!(s.self_host.std_error, 0.0);
-        assert!((s.api.p50 - m.api_cost).abs() <= sketch::ALPHA * m.api_cost);
+        // Every path has the same value: every percentile is that value
+        // exactly, not the sketch's rounding of it, and so are min and max.
+        for (stats, value) in [
+            (&s.api, m.api_cost),
+            (&s.self_host, m.self_host_pnl),
+            (&s.cumulative_api, m.cumulative_api),
+            (&s.cumulative_self_host, m.cumulative_self_host_pnl),
+            (
+                &s.cumulative_savings,
+                m.cumulative_api - m.cumulative_self_host_pnl,
+            ),
+        ] {
+            assert_eq!(
+                [
+                    stats.p5, stats.p25, stats.p50, stats.p75, stats.p95, stats.min, stats.max
+                ],
+                [value; 7],
+                "month {}",
+                m.t
+            );
+        }
     }
     let deterministic = tco::summarize_break_even(months, Basis::ProfitAndLoss);
     for s in &outcome.months {
@@ -706,10 +726,10 @@ fn the_engine_version_pins_the_numbers() {
     s.basis = Basis::Cash;
     s.seed = 7;
     let second = run(&plan, &other, &s);
-    assert_eq!(ENGINE_VERSION, "breakeven-mc/3");
+    assert_eq!(ENGINE_VERSION, "breakeven-mc/4");
     assert_eq!(
         [fingerprint(&first), fingerprint(&second)],
-        [10_800_341_606_882_215_623, 11_400_270_891_780_990_135],
+        [350_654_379_562_503_455, 11_153_400_745_772_973_739],
         "{ENGINE_VERSION}"
     );
 }
@@ -749,4 +769,21 @@ fn slices_run_apart_and_merged_give_the_local_run_to_the_bit() {
     assert!(split::merge(&plan, &stochastic, &s, parts, &cancel).is_err());
     let bytes = slice(0, 1).encode();
     assert!(split::SlicePart::decode(&bytes[..bytes.len() - 1]).is_err());
+}
+
+#[test]
+fn min_and_max_are_exact_and_bound_the_percentiles() {
+    let plan = plan(24);
+    let outcome = run(&plan, &risky(), &settings(3_000));
+    for s in &outcome.months {
+        for stats in [&s.api, &s.self_host, &s.cumulative_savings] {
+            assert!(stats.min < stats.max, "month {}: {stats:?}", s.t);
+            let p = [stats.p5, stats.p25, stats.p50, stats.p75, stats.p95];
+            assert!(
+                p.iter().all(|&v| stats.min <= v && v <= stats.max),
+                "{stats:?}"
+            );
+            assert!(p.windows(2).all(|w| w[0] <= w[1]), "{stats:?}");
+        }
+    }
 }

@@ -161,6 +161,8 @@ pub fn projected_months(months: &[Month], basis: Basis) -> Vec<MonthStats> {
         p95: v,
         mean: v,
         std_error: 0.0,
+        min: v,
+        max: v,
     };
     let break_even = crate::tco::summarize_break_even(months, basis);
     months

@@ -117,6 +117,10 @@ pub struct MonthLine {
     pub power: f64,
     pub colocation: f64,
     pub staff: f64,
+    /// Loss on disposal at the horizon (negative: a gain), P&L view.
+    pub disposal: f64,
+    /// Book value of the owned GPUs at the end of the month.
+    pub book_value: f64,
     pub residual_api_cost: f64,
     pub self_host_pnl: f64,
     pub capex_paid: f64,
@@ -219,7 +223,7 @@ const fn line(header: &'static str, format: Fmt, value: fn(&MonthLine) -> f64) -
 
 /// The Monthly sheet's lines, from column C on (A is the month, B its
 /// date); the three cumulative columns follow them.
-const LINES: [Line; 23] = [
+const LINES: [Line; 25] = [
     line("Requests per day", Fmt::Number, |m| m.requests_per_day),
     Line {
         total: true,
@@ -250,11 +254,16 @@ const LINES: [Line; 23] = [
     line("Power", Fmt::Money, |m| m.power),
     line("Colocation", Fmt::Money, |m| m.colocation),
     line("Staff", Fmt::Money, |m| m.staff),
+    line("Loss on disposal", Fmt::Money, |m| m.disposal),
     line("Residual API cost", Fmt::Money, |m| m.residual_api_cost),
     line("Self-host (P&L)", Fmt::Money, |m| m.self_host_pnl),
     line("Capex paid", Fmt::Money, |m| m.capex_paid),
     line("Resale", Fmt::Money, |m| m.resale),
     line("Self-host (cash)", Fmt::Money, |m| m.self_host_cash),
+    Line {
+        total: false,
+        ..line("Book value", Fmt::Money, |m| m.book_value)
+    },
     line("Utilisation", Fmt::Percent, |m| m.utilization),
     line("Utilisation, whole month", Fmt::Percent, |m| {
         m.utilization_whole_month

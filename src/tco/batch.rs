@@ -19,7 +19,7 @@
 //!
 //! [`Month`]: super::Month
 
-use super::plan::{Costs, Plan};
+use super::plan::{Costs, MonthHours, Plan};
 use super::project::{PathInputs, volume_discount};
 use super::scenario::Routing;
 
@@ -97,6 +97,11 @@ pub struct Batch {
     pub capex_month_0: Row,
     expiring: Vec<Row>,
     expires: Vec<Row>,
+    /// Owned GPUs: the GPUs of the cohort that expires in each month (to
+    /// replace at the end of their life), and the cost of capital of capex
+    /// paid before its GPUs serve, by month.
+    expiring_gpus: Vec<Row>,
+    in_progress: Vec<Row>,
 }
 
 impl Batch {
@@ -139,6 +144,8 @@ impl Batch {
             capex_month_0: zero,
             expiring: rows(0.0),
             expires: rows(0.0),
+            expiring_gpus: rows(0.0),
+            in_progress: rows(0.0),
         };
         for lane in 0..LANES {
             batch.set(lane, plan, &PathInputs::default());
@@ -265,10 +272,6 @@ impl Plan {
         assert_eq!(b.horizon, h, "a batch is made for one plan");
         let s = &*b.statics;
         let w = &self.traffic;
-        let days = w.operating_days;
-        let hours = self.hours_per_month;
-        let operating_hours = self.operating_hours_per_month;
-        let idle_hours = hours - operating_hours;
         let seconds = w.operating_seconds_per_day;
         let rps = self.replica_requests_per_s;
         let tp = f64::from(self.tensor_parallel);
@@ -289,6 +292,7 @@ impl Plan {
             Costs::Rented { annual_decline, .. } => (1.0 - annual_decline).powf(1.0 / 12.0),
             Costs::Owned(_) => 1.0,
         };
+        let first_service = self.first_service_month();
         let mut rental_factor = 1.0;
         let mut growth = [1.0; LANES];
         // Owned fleets.
@@ -297,7 +301,13 @@ impl Plan {
         let mut book = [0.0; LANES];
         let mut live = [0.0; LANES];
         if let Costs::Owned(_) = self.costs {
-            for rows in [&mut b.capex_paid, &mut b.expiring, &mut b.expires] {
+            for rows in [
+                &mut b.capex_paid,
+                &mut b.expiring,
+                &mut b.expires,
+                &mut b.expiring_gpus,
+                &mut b.in_progress,
+            ] {
                 rows.fill([0.0; LANES]);
             }
         }
@@ -310,8 +320,19 @@ impl Plan {
         let mut residual = [0.0; LANES];
         let mut capex = [0.0; LANES];
         let mut cohort = [0.0; LANES];
+        // GPUs held this month (rented, or owned and in service).
+        let mut gpus = [0.0; LANES];
         for i in 0..h {
             let t = i as u32 + 1;
+            // Traffic arrives on operating days; rentals run the whole
+            // month.
+            let MonthHours {
+                days: _,
+                operating_days: days,
+                hours,
+                operating_hours,
+            } = self.month_hours[i];
+            let idle_hours = hours - operating_hours;
             if i > 0 {
                 for (g, step) in growth.iter_mut().zip(&s.growth_step) {
                     *g *= step;
@@ -345,10 +366,14 @@ impl Plan {
             let api = |out: &mut Row, rpd: &Row| {
                 for l in 0..LANES {
                     let cached = s.cached_input_fraction[l];
+                    let written = w.cache_write_fraction;
                     let tokens_in = days * rpd[l] * w.input_tokens;
                     let tokens_out = days * rpd[l] * w.output_tokens;
+                    let fresh = (1.0 - cached - written).max(0.0);
                     let list = (tokens_in
-                        * ((1.0 - cached) * rates.input + cached * rates.cached_input)
+                        * (fresh * rates.input
+                            + cached * rates.cached_input
+                            + written * rates.cache_write)
                         + tokens_out * rates.output)
                         / 1e6
                         * api_mult[l];
@@ -364,8 +389,13 @@ impl Plan {
             api(api_cost, &requests);
 
             // Self-hosted work, in open-model requests, and the replicas
-            // it needs (`Plan::replicas_for`).
+            // it needs (`Plan::replicas_for`); none before owned GPUs first
+            // serve.
             match overflow {
+                _ if t < first_service => {
+                    served = [0.0; LANES];
+                    replicas = [0.0; LANES];
+                }
                 Some((_, fleet_replicas)) => {
                     for l in 0..LANES {
                         let wanted = requests[l] * share * s.quality_factor[l];
@@ -413,6 +443,7 @@ impl Plan {
                             Some((fleet, _)) => fleet,
                             None => replicas[l] * tp,
                         };
+                        gpus[l] = gpus_held;
                         let rental =
                             gpus_held * hours * s.usd_per_gpu_hour[l] * rental_factor * gpu_mult[l];
                         pnl[l] = rental + residual[l];
@@ -428,7 +459,7 @@ impl Plan {
                     let due = t.saturating_sub(o.lead_time_months);
                     // The opening fleet, and whatever falls due before month 1, is
                     // paid in month 0 when the scenario says so.
-                    let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
+                    let before_start = o.purchase_in_month_0 && (t == first_service || due == 0);
                     let pay = (due.max(1) - 1) as usize;
                     let price_then = if before_start {
                         &[1.0; LANES]
@@ -439,6 +470,7 @@ impl Plan {
                     // fleets in whole lots.
                     let mut wanted = [0.0; LANES];
                     match overflow {
+                        _ if t < first_service => {}
                         Some((fleet, _)) => {
                             for l in 0..LANES {
                                 wanted[l] = fleet - held[l];
@@ -451,12 +483,29 @@ impl Plan {
                             }
                         }
                     }
+                    // The cohort at the end of its life this month, replaced
+                    // by the same GPUs when the scenario says so.
+                    let renewed = if o.replace_at_end_of_life {
+                        b.expiring_gpus[i]
+                    } else {
+                        [0.0; LANES]
+                    };
+                    let mut bought = [0.0; LANES];
                     for l in 0..LANES {
-                        let buy = wanted[l] > 0.0;
-                        let added = if buy { wanted[l] } else { 0.0 };
-                        capex[l] = added * s.capex_per_gpu[l] * price_then[l];
-                        cohort[l] = if buy { 1.0 } else { 0.0 };
+                        let added = if wanted[l] > 0.0 { wanted[l] } else { 0.0 };
+                        bought[l] = added + renewed[l];
+                        capex[l] = bought[l] * s.capex_per_gpu[l] * price_then[l];
+                        cohort[l] = if bought[l] > 0.0 { 1.0 } else { 0.0 };
                         held[l] += added;
+                    }
+                    // From payment to service, the capex earns its cost of
+                    // capital as construction in progress.
+                    let paid_month = if before_start { 0 } else { pay + 1 };
+                    for k in paid_month.max(1)..t as usize {
+                        let row = &mut b.in_progress[k - 1];
+                        for l in 0..LANES {
+                            row[l] += s.cost_of_capital[l] / 12.0 * capex[l];
+                        }
                     }
                     // The cohort bought this month expires in month index
                     // `end` (none expires within the horizon past it).
@@ -471,6 +520,7 @@ impl Plan {
                     if end < h {
                         b.expiring[end] = monthly;
                         b.expires[end] = cohort;
+                        b.expiring_gpus[end] = bought;
                     }
                     let paid_row = if before_start {
                         &mut b.capex_month_0
@@ -492,11 +542,16 @@ impl Plan {
                         book[l] -= depreciation[l];
                     }
                     let mut resale = [0.0; LANES];
-                    if i + 1 == h {
+                    let mut disposal = [0.0; LANES];
+                    if i + 1 == h && !o.keep_at_horizon {
                         for l in 0..LANES {
-                            resale[l] = s.resale_fraction[l] * book[l].max(0.0);
+                            let remaining = book[l].max(0.0);
+                            resale[l] = s.resale_fraction[l] * remaining;
+                            disposal[l] = remaining - resale[l];
+                            book[l] = 0.0;
                         }
                     }
+                    gpus = held;
                     for l in 0..LANES {
                         let g = held[l];
                         let mut power = g
@@ -521,6 +576,7 @@ impl Plan {
                             + colocation
                             + staff
                             + replacements
+                            + disposal[l]
                             + residual[l];
                         // The capex paid this month comes last, once no
                         // later month can add to it.
@@ -530,7 +586,7 @@ impl Plan {
                 }
             }
             for l in 0..LANES {
-                let capacity = replicas[l] * rps * throughput[l] * seconds;
+                let capacity = gpus[l] / tp * rps * throughput[l] * seconds;
                 let busy = (served[l] / capacity).min(1.0);
                 utilization[l] = if capacity > 0.0 { busy } else { 0.0 };
             }
@@ -538,10 +594,18 @@ impl Plan {
             b.self_host_cash[i] = cash;
             b.utilization[i] = utilization;
         }
-        if let Costs::Owned(_) = self.costs {
+        if let Costs::Owned(o) = &self.costs {
             for (cash, capex) in b.self_host_cash.iter_mut().zip(&b.capex_paid) {
                 for (c, p) in cash.iter_mut().zip(capex) {
                     *c += p;
+                }
+            }
+            // Only capex paid before service earns this.
+            if o.lead_time_months > 0 {
+                for (pnl, cip) in b.self_host_pnl.iter_mut().zip(&b.in_progress) {
+                    for (p, c) in pnl.iter_mut().zip(cip) {
+                        *p += c;
+                    }
                 }
             }
         }
@@ -577,6 +641,7 @@ mod tests {
             output_tokens = 250
             annual_growth = 0.6
             cached_input_fraction = 0.2
+            cache_write_fraction = 0.05
             batch_fraction = 0.1
             [api]
             price_id = "gpt-4o"
@@ -733,6 +798,51 @@ mod tests {
                         check(&s);
                     }
                 }
+            }
+        }
+    }
+
+    /// The owned fleet's options: installed at the start or arriving after
+    /// the lead time, sold or kept at the horizon, replaced or kept at the
+    /// end of its depreciation life (18 months, within the 30).
+    #[test]
+    fn owned_fleet_options_match_the_reference_to_the_bit() {
+        for installed in [false, true] {
+            for terminal in ["resale", "keep"] {
+                for end_of_life in ["replace", "keep"] {
+                    for routing in [Routing::AllSelfHosted, Routing::Overflow { gpus: 16 }] {
+                        let mut s = scenario("owned", 3);
+                        s.routing = routing;
+                        if let crate::tco::scenario::Deployment::Owned(o) =
+                            &mut s.self_host.deployment
+                        {
+                            o.installed_at_start = Some(installed);
+                            o.terminal = Some(terminal.into());
+                            o.end_of_life = Some(end_of_life.into());
+                        }
+                        check(&s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calendar months, with and without a duty cycle.
+    #[test]
+    fn calendar_months_match_the_reference_to_the_bit() {
+        for deployment in ["rented", "owned"] {
+            for duty in [false, true] {
+                let mut s = scenario(deployment, 1);
+                s.workload.days_per_month = Some(crate::tco::scenario::DaysPerMonth::Rule(
+                    crate::tco::scenario::DaysRule::Calendar,
+                ));
+                if duty {
+                    s.workload.duty_cycle = Some(crate::tco::scenario::DutyCycle {
+                        hours_per_day: 10.0,
+                        days_per_month: 22.0,
+                    });
+                }
+                check(&s);
             }
         }
     }

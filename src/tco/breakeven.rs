@@ -28,9 +28,13 @@ pub struct BreakEvenVolume {
 /// month and still have no break-even volume.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NotReached {
-    /// `routing.overflow`: the fleet is fixed, so its cost does not follow
-    /// the volume.
-    FixedFleet { gpus: u32 },
+    /// `routing.overflow`: the fixed fleet costs more a month than the API
+    /// would charge for all the traffic it can serve.
+    FixedFleetDearer {
+        gpus: u32,
+        fleet_usd_per_month: f64,
+        api_usd_per_month_at_capacity: f64,
+    },
     /// The routing sends nothing to the open model.
     NothingSelfHosted,
     /// The estimate gives a replica no capacity within the latency targets.
@@ -48,10 +52,16 @@ pub enum NotReached {
 impl std::fmt::Display for NotReached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NotReached::FixedFleet { gpus } => write!(
+            NotReached::FixedFleetDearer {
+                gpus,
+                fleet_usd_per_month,
+                api_usd_per_month_at_capacity,
+            } => write!(
                 f,
-                "the fleet is fixed at {gpus} GPUs (routing.overflow), so its cost does not \
-                 grow with volume"
+                "the fixed fleet of {gpus} GPUs (routing.overflow) costs \
+                 ${fleet_usd_per_month:.0} a month at month-1 prices, more than the API would \
+                 charge (${api_usd_per_month_at_capacity:.0}) for all the traffic it can serve, \
+                 so no volume pays"
             ),
             NotReached::NothingSelfHosted => {
                 write!(f, "the routing sends no traffic to the open model")
@@ -101,9 +111,16 @@ impl Plan {
                 0.0,
             ),
             Costs::Owned(o) => {
+                // Levelised: the annuity that repays the capex, with its
+                // cost of capital, over the depreciation life. A GPU at the
+                // end of that life has no book value left, so the resale
+                // fraction (of remaining book value) recovers nothing.
                 let capex = o.capex_per_gpu * adjust.gpu_price;
-                let per_gpu = capex / f64::from(o.depreciation_months)
-                    + o.cost_of_capital / 12.0 * capex
+                let per_gpu = capex
+                    * super::finance::capital_recovery_factor(
+                        o.cost_of_capital / 12.0,
+                        o.depreciation_months,
+                    )
                     + (o.kw_at_load_per_gpu * self.operating_hours_per_month
                         + o.kw_idle_per_gpu
                             * (self.hours_per_month - self.operating_hours_per_month))
@@ -126,10 +143,77 @@ impl Plan {
             w.input_tokens,
             w.output_tokens,
             w.cached_input_fraction,
+            w.cache_write_fraction,
             w.batch_fraction,
             w.operating_days,
             &self.volume_discounts,
         )
+    }
+
+    /// A fixed (overflow) fleet: the volume from which its cost a month is
+    /// below what the API would charge for the traffic it serves. The fleet
+    /// serves min(volume, its capacity); the API's bill for that rises with
+    /// the volume, dropping where a volume discount starts, so the answer
+    /// is the point past the last volume at which the API's bill is not
+    /// above the fleet's cost.
+    fn fixed_fleet_break_even(
+        &self,
+        gpus: u32,
+        per_gpu: f64,
+        fixed: f64,
+        capacity: f64,
+        adjust: Adjust,
+        mut result: BreakEvenVolume,
+    ) -> BreakEvenVolume {
+        let full = f64::from(gpus / self.tensor_parallel) * capacity;
+        if full <= 0.0 {
+            result.not_reached = Some(NotReached::NoCapacity);
+            return result;
+        }
+        let cost = f64::from(gpus) * per_gpu + fixed;
+        let pays = |v: f64| self.steady_api(v, adjust) > cost;
+        // Between volume-discount thresholds the API's bill only rises.
+        let api_per_request = self.steady_api(1.0, adjust);
+        let mut bounds = vec![0.0, full];
+        for tier in &self.volume_discounts {
+            let v = tier.monthly_spend_usd / api_per_request;
+            if v > 0.0 && v < full {
+                bounds.push(v);
+            }
+        }
+        bounds.sort_by(f64::total_cmp);
+        if !pays(full) {
+            result.not_reached = Some(NotReached::FixedFleetDearer {
+                gpus,
+                fleet_usd_per_month: cost,
+                api_usd_per_month_at_capacity: self.steady_api(full, adjust),
+            });
+            return result;
+        }
+        // From the top segment down: the first whose start does not pay
+        // holds the answer.
+        let mut answer = 0.0;
+        for seg in bounds.windows(2).rev() {
+            let (a, b) = (seg[0], seg[1]);
+            let start = a + (b - a) * 1e-12;
+            if pays(start.max(1e-9)) {
+                continue;
+            }
+            let (mut lo, mut hi) = (a, b);
+            for _ in 0..100 {
+                let mid = 0.5 * (lo + hi);
+                if pays(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            answer = hi;
+            break;
+        }
+        result.requests_per_day = Some(answer.ceil());
+        result.continuous_requests_per_day = Some(answer);
+        result
     }
 
     /// The volume from which self-hosting stays cheaper at steady state.
@@ -145,14 +229,9 @@ impl Plan {
         let tp = self.tensor_parallel;
         let share = match self.routing {
             Routing::Fraction { self_hosted } => self_hosted,
-            Routing::AllSelfHosted => 1.0,
-            // A fixed fleet has no volume at which it starts to pay.
-            Routing::Overflow { .. } => 0.0,
+            Routing::AllSelfHosted | Routing::Overflow { .. } => 1.0,
         };
-        let unreached = match self.routing {
-            Routing::Overflow { gpus } => NotReached::FixedFleet { gpus },
-            _ => NotReached::NothingSelfHosted,
-        };
+        let unreached = NotReached::NothingSelfHosted;
         // API-side requests/day one replica serves.
         let capacity =
             self.replica_requests_per_s * sh.target_utilization * w.operating_seconds_per_day
@@ -170,6 +249,9 @@ impl Plan {
         if capacity <= 0.0 {
             result.not_reached = Some(NotReached::NoCapacity);
             return result;
+        }
+        if let Routing::Overflow { gpus } = self.routing {
+            return self.fixed_fleet_break_even(gpus, per_gpu, fixed, capacity, adjust, result);
         }
         let api_per_request = self.steady_api(1.0, adjust);
         let replica_cost = per_gpu * f64::from(tp);

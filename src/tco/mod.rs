@@ -6,12 +6,14 @@
 //! [`project`] runs the monthly arithmetic over a path of multipliers, and
 //! [`batch`] the same arithmetic over many paths side by side, which is
 //! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
-//! sensitivity questions on top. No I/O, no gRPC.
+//! sensitivity questions on top, and [`finance`] reads the months as an
+//! investment (IRR, payback, ROI). No I/O, no gRPC.
 
 pub mod batch;
 pub mod breakeven;
 pub mod compare;
 pub mod examples;
+pub mod finance;
 pub mod map;
 pub mod plan;
 pub mod project;
@@ -20,7 +22,7 @@ pub mod scenario;
 pub use batch::{Batch, InputRows, LANES, Row};
 pub use breakeven::{Adjust, BreakEvenVolume, Sensitivity, sensitivities};
 pub use plan::{Plan, plan};
-pub use project::{Basis, Month, PathInputs, Summary, summarize, summarize_break_even};
+pub use project::{Basis, Bridge, Month, PathInputs, Summary, summarize, summarize_break_even};
 pub use scenario::Scenario;
 
 use crate::catalog::Catalog;

@@ -6,7 +6,7 @@ use crate::error::{Error, FieldViolation, Result};
 use crate::estimator::{self, Calibration, Estimate, Query, Targets, Workload, memory};
 
 use super::scenario::{
-    Default_, Deployment, FineTune, Routing, Scenario, VolumeDiscount, defaults,
+    DaysPerMonth, Default_, Deployment, FineTune, Routing, Scenario, VolumeDiscount, defaults,
 };
 
 /// API rates in force in one month, $ per million tokens, before the
@@ -15,6 +15,9 @@ use super::scenario::{
 pub struct ApiRates {
     pub input: f64,
     pub cached_input: f64,
+    /// Input tokens written to the prompt cache (the input rate where the
+    /// catalogue lists no cache-write rate).
+    pub cache_write: f64,
     pub output: f64,
     /// Share of the bill the batch API saves on eligible traffic.
     pub batch_discount: f64,
@@ -47,10 +50,25 @@ impl ApiRates {
         ApiRates {
             input,
             cached_input: cached.unwrap_or(input),
+            // Providers quote one cache-write rate, whatever the tier.
+            cache_write: price.cache_write_usd_per_mtok.unwrap_or(input),
             output,
             batch_discount,
         }
     }
+}
+
+/// The days and hours of one month.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonthHours {
+    /// Days in the billing month.
+    pub days: f64,
+    /// Days the service runs and traffic arrives.
+    pub operating_days: f64,
+    /// Hours in the billing month (rentals, colocation, idle power).
+    pub hours: f64,
+    /// Operating hours.
+    pub operating_hours: f64,
 }
 
 /// The traffic of a scenario with every default filled in: what the
@@ -63,6 +81,7 @@ pub struct Traffic {
     pub input_tokens: f64,
     pub output_tokens: f64,
     pub cached_input_fraction: f64,
+    pub cache_write_fraction: f64,
     pub batch_fraction: f64,
     /// Peak request rate over the average of operating hours.
     pub peak_to_average: f64,
@@ -136,6 +155,14 @@ pub struct OwnedCosts {
     /// Purchases due before month 1 are paid in month 0 (before the
     /// horizon) rather than in month 1.
     pub purchase_in_month_0: bool,
+    /// The opening fleet serves from month 1 whatever the lead time.
+    pub installed_at_start: bool,
+    /// Keep the fleet at the horizon (book value carried) rather than
+    /// sell it.
+    pub keep_at_horizon: bool,
+    /// Replace a cohort at the end of its depreciation life rather than
+    /// run it on at zero book value.
+    pub replace_at_end_of_life: bool,
 }
 
 /// How self-hosted GPUs are paid for, resolved.
@@ -157,10 +184,15 @@ pub struct Plan {
     pub traffic: Traffic,
     pub sizing: Sizing,
     pub discount_rate: f64,
+    /// Tax rate on profits, for the after-tax investment figures.
+    pub tax_rate: f64,
     pub api_annual_price_decline: f64,
     pub horizon: usize,
     /// Hours in a billing month.
     pub hours_per_month: f64,
+    /// Each month's days and hours (index t−1): all the same, or each
+    /// month's calendar days with `days_per_month = "calendar"`.
+    pub month_hours: Vec<MonthHours>,
     /// Hours a month the service runs.
     pub operating_hours_per_month: f64,
     /// API rates for each month (index t−1), at catalogue prices in force
@@ -319,11 +351,27 @@ pub fn plan(
         scenario.discount_rate,
         defaults::DISCOUNT_RATE,
     );
-    let days_per_month = r.take(
+    let tax_rate = r.take("tax_rate", scenario.tax_rate, defaults::TAX_RATE);
+    let days_rule = r.take(
         "workload.days_per_month",
         w.days_per_month,
-        defaults::DAYS_PER_MONTH,
+        Default_ {
+            value: DaysPerMonth::Days(defaults::DAYS_PER_MONTH.value),
+            reason: defaults::DAYS_PER_MONTH.reason,
+        },
     );
+    // Each month's days: the fixed number, or the calendar's.
+    let month_days: Vec<f64> = (1..=scenario.horizon_months)
+        .map(|t| match days_rule.fixed() {
+            Some(d) => Ok(d),
+            None => {
+                let start = scenario.month_start(t)?;
+                let next = scenario.month_start(t + 1)?;
+                Ok((next - start).num_days() as f64)
+            }
+        })
+        .collect::<Result<_>>()?;
+    let days_per_month = month_days.first().copied().unwrap_or(30.0);
     let (operating_days, hours_per_day) = match &w.duty_cycle {
         Some(d) => {
             r.note(
@@ -426,6 +474,11 @@ pub fn plan(
             w.cached_input_fraction,
             defaults::CACHED_INPUT_FRACTION,
         ),
+        cache_write_fraction: r.take(
+            "workload.cache_write_fraction",
+            w.cache_write_fraction,
+            defaults::CACHE_WRITE_FRACTION,
+        ),
         batch_fraction: r.take(
             "workload.batch_fraction",
             w.batch_fraction,
@@ -486,6 +539,7 @@ pub fn plan(
         api_rates.push(ApiRates {
             input: rates.input * decline,
             cached_input: rates.cached_input * decline,
+            cache_write: rates.cache_write * decline,
             output: rates.output * decline,
             batch_discount: rates.batch_discount,
         });
@@ -604,7 +658,7 @@ pub fn plan(
             .map_err(|e| prefix_error(e, &format!("{prefix}self_host.")))
     };
     let mut estimate = estimate_with(&query)?;
-    let mut warnings = Vec::new();
+    let mut warnings = price_warnings(&api_prices, &traffic);
 
     // A fixed fleet is laid out as replicas × tensor-parallel groups: when
     // the smallest group that fits leaves GPUs over, a larger group the
@@ -961,9 +1015,41 @@ pub fn plan(
                     o.purchase_in_month_0,
                     defaults::PURCHASE_IN_MONTH_0,
                 ),
+                installed_at_start: r.take(
+                    &at("installed_at_start"),
+                    o.installed_at_start,
+                    defaults::INSTALLED_AT_START,
+                ),
+                // Validated: one of the two words.
+                keep_at_horizon: r.take(
+                    &at("terminal"),
+                    o.terminal
+                        .as_deref()
+                        .map(|t| if t == "keep" { "keep" } else { "resale" }),
+                    defaults::TERMINAL,
+                ) == "keep",
+                replace_at_end_of_life: r.take(
+                    &at("end_of_life"),
+                    o.end_of_life
+                        .as_deref()
+                        .map(|e| if e == "keep" { "keep" } else { "replace" }),
+                    defaults::END_OF_LIFE,
+                ) == "replace",
             })
         }
     };
+    let mut costs = costs;
+    if matches!(scenario.routing, Routing::Fraction { self_hosted } if self_hosted == 0.0) {
+        // No self-hosted work: no fleet, and no one to run it.
+        if let Costs::Owned(o) = &mut costs {
+            o.staff_usd_per_month = 0.0;
+        }
+        warnings.push(
+            "routing.fraction.self_hosted: 0 sends nothing to the open model, so the self-host \
+             option holds no GPUs and pays no staff: it is identical to the API"
+                .to_string(),
+        );
+    }
     let assumptions = r.finish()?;
 
     Ok(Plan {
@@ -971,6 +1057,23 @@ pub fn plan(
         horizon,
         hours_per_month: traffic.days_per_month * 24.0,
         operating_hours_per_month: traffic.operating_days * hours_per_day,
+        month_hours: month_days
+            .iter()
+            .map(|&d| {
+                // Operating days: the duty cycle's, or every day.
+                let operating = if w.duty_cycle.is_some() {
+                    traffic.operating_days
+                } else {
+                    d
+                };
+                MonthHours {
+                    days: d,
+                    operating_days: operating,
+                    hours: d * 24.0,
+                    operating_hours: operating * hours_per_day,
+                }
+            })
+            .collect(),
         api_rates,
         api_prices,
         volume_discounts: scenario.api.volume_discounts.clone(),
@@ -985,10 +1088,59 @@ pub fn plan(
         traffic,
         sizing,
         discount_rate,
+        tax_rate,
         api_annual_price_decline,
         assumptions,
         warnings,
     })
+}
+
+/// What the scenario asks of the prices that the catalogue cannot price:
+/// each names the workload field and the price entry.
+fn price_warnings(prices: &[ApiPrice], traffic: &Traffic) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in prices {
+        let entry = format!("{}@{}", p.id, p.effective_date);
+        if traffic.batch_fraction > 0.0 && p.batch_input_usd_per_mtok.is_none() {
+            out.push(format!(
+                "workload.batch_fraction: price {entry} has no batch rate, so batch traffic is \
+                 charged at list prices"
+            ));
+        }
+        if traffic.cached_input_fraction > 0.0 {
+            let tier = p
+                .long_context
+                .iter()
+                .rfind(|t| traffic.input_tokens > f64::from(t.above_input_tokens));
+            let cached = match tier {
+                Some(t) => t.cached_input_usd_per_mtok,
+                None => p.cached_input_usd_per_mtok,
+            };
+            if cached.is_none() {
+                let which = tier.map_or(String::new(), |t| {
+                    format!(" for prompts above {} tokens", t.above_input_tokens)
+                });
+                out.push(format!(
+                    "workload.cached_input_fraction: price {entry} has no cached-input \
+                     rate{which}, so cached tokens are charged at the input rate"
+                ));
+            }
+        }
+        if traffic.cache_write_fraction > 0.0 && p.cache_write_usd_per_mtok.is_none() {
+            out.push(format!(
+                "workload.cache_write_fraction: price {entry} lists no cache-write rate, so \
+                 tokens written to the cache are charged at the input rate"
+            ));
+        }
+        if p.context_window > 0 && traffic.input_tokens > f64::from(p.context_window) {
+            out.push(format!(
+                "workload.input_tokens: prompts of {} tokens exceed the {} token context window \
+                 of price {entry}, and no long-context rate is known for them",
+                traffic.input_tokens, p.context_window
+            ));
+        }
+    }
+    out
 }
 
 fn prefix_error(err: Error, prefix: &str) -> Error {

@@ -4,7 +4,8 @@
 
 use chrono::NaiveDate;
 
-use super::plan::{ApiRates, Costs, Plan};
+use super::finance::{self, Returns, TIE_USD};
+use super::plan::{ApiRates, Costs, MonthHours, Plan};
 use super::scenario::{Routing, VolumeDiscount};
 
 /// Multipliers applied month by month (index t−1); an empty slice means 1.
@@ -63,13 +64,20 @@ pub struct Month {
     pub replacements: f64,
     /// Resale of the fleet at the horizon (cash inflow, month H only).
     pub resale: f64,
+    /// Loss on disposal of the fleet at the horizon (remaining book value
+    /// less resale; negative for a gain), P&L view, month H only.
+    pub disposal: f64,
+    /// Book value of the GPUs held at the end of the month (after
+    /// depreciation and any disposal).
+    pub book_value: f64,
     /// API spend of the traffic the self-host option does not serve.
     pub residual_api_cost: f64,
     /// Self-host option, P&L view.
     pub self_host_pnl: f64,
     /// Self-host option, cash view.
     pub self_host_cash: f64,
-    /// Self-hosted work over the capacity held in operating hours, 0–1.
+    /// Self-hosted work over the capacity of the GPUs held (rented, or in
+    /// service, idle ones included) in operating hours, 0–1.
     pub utilization: f64,
     /// The same over every hour of the month.
     pub utilization_whole_month: f64,
@@ -81,8 +89,9 @@ pub struct Month {
     pub cumulative_self_host_cash: f64,
 }
 
-/// API cost of a month of traffic at `rates`, with caching, batch and the
-/// volume discount of the highest tier the month's spend reaches.
+/// API cost of a month of traffic at `rates`, with prompt-cache reads and
+/// writes, batch and the volume discount of the highest tier the month's
+/// spend reaches.
 #[allow(clippy::too_many_arguments)]
 pub fn api_cost(
     rates: &ApiRates,
@@ -91,14 +100,18 @@ pub fn api_cost(
     input_tokens: f64,
     output_tokens: f64,
     cached_fraction: f64,
+    cache_write_fraction: f64,
     batch_fraction: f64,
     days: f64,
     tiers: &[VolumeDiscount],
 ) -> f64 {
     let tokens_in = days * requests_per_day * input_tokens;
     let tokens_out = days * requests_per_day * output_tokens;
+    let fresh = (1.0 - cached_fraction - cache_write_fraction).max(0.0);
     let list = (tokens_in
-        * ((1.0 - cached_fraction) * rates.input + cached_fraction * rates.cached_input)
+        * (fresh * rates.input
+            + cached_fraction * rates.cached_input
+            + cache_write_fraction * rates.cache_write)
         + tokens_out * rates.output)
         / 1e6
         * multiplier;
@@ -121,9 +134,19 @@ pub fn volume_discount(tiers: &[VolumeDiscount], spend: f64) -> f64 {
 struct Cohort {
     end: u32,
     monthly: f64,
+    gpus: u32,
 }
 
 impl Plan {
+    /// The first month owned GPUs serve: 1 + lead time, or 1 when the
+    /// opening fleet is installed already (and always 1 for rentals).
+    pub fn first_service_month(&self) -> u32 {
+        match &self.costs {
+            Costs::Owned(o) if !o.installed_at_start => 1 + o.lead_time_months,
+            _ => 1,
+        }
+    }
+
     /// Replicas needed to serve `requests_per_day` of self-hosted work at
     /// the target utilisation, with the path's throughput multiplier.
     pub fn replicas_for(&self, requests_per_day: f64, throughput: f64) -> u32 {
@@ -153,10 +176,6 @@ impl Plan {
         let w = &self.traffic;
         let sh = &self.sizing;
         // Traffic arrives on operating days; rentals run the whole month.
-        let days = w.operating_days;
-        let hours = self.hours_per_month;
-        let operating_hours = self.operating_hours_per_month;
-        let idle_hours = hours - operating_hours;
         let seconds = w.operating_seconds_per_day;
         let tp = self.tensor_parallel;
         let share = match self.routing {
@@ -166,6 +185,10 @@ impl Plan {
         let fine_tune = self.fine_tune;
         let mut cohorts: Vec<Cohort> = Vec::new();
         let mut month_0_capex = 0.0;
+        // Cost of capital on capex paid before its GPUs serve (construction
+        // in progress), by month (index t−1): added in the second pass.
+        let mut in_progress = vec![0.0; self.horizon];
+        let first_service = self.first_service_month();
         // Cohorts all depreciate over the same months and enter in order, so
         // they also expire in order: the depreciation of a month is a
         // running sum, not a scan.
@@ -185,6 +208,15 @@ impl Plan {
 
         for i in 0..self.horizon {
             let t = i as u32 + 1;
+            // Traffic arrives on operating days; rentals run the whole
+            // month.
+            let MonthHours {
+                days: month_days,
+                operating_days: days,
+                hours,
+                operating_hours,
+            } = self.month_hours[i];
+            let idle_hours = hours - operating_hours;
             if i > 0 {
                 growth *= growth_step;
                 rental_factor *= rental_step;
@@ -202,6 +234,7 @@ impl Plan {
                     input,
                     w.output_tokens,
                     w.cached_input_fraction,
+                    w.cache_write_fraction,
                     w.batch_fraction,
                     days,
                     &self.volume_discounts,
@@ -226,7 +259,10 @@ impl Plan {
             let per_replica_per_day =
                 self.replica_requests_per_s * throughput * sh.target_utilization * seconds
                     / w.peak_to_average;
+            // Owned GPUs ordered for month 1 serve from month 1 + lead
+            // time unless installed already; until then, no self-hosting.
             let (served, replicas) = match self.routing {
+                _ if t < first_service => (0.0, 0),
                 Routing::Overflow { gpus } => {
                     let replicas = gpus / tp;
                     (
@@ -268,24 +304,43 @@ impl Plan {
                 }
                 Costs::Owned(o) => {
                     let target = match self.routing {
+                        _ if t < first_service => 0,
                         Routing::Overflow { gpus } => gpus,
                         _ => m.gpus_needed,
                     };
-                    if target > held {
-                        // A fixed overflow fleet is bought as given; growing
-                        // fleets in whole lots.
-                        let added = match self.routing {
+                    // A fixed overflow fleet is bought as given; growing
+                    // fleets in whole lots.
+                    let added = if target > held {
+                        match self.routing {
                             Routing::Overflow { .. } => target - held,
                             _ => (target - held).div_ceil(o.lot_gpus) * o.lot_gpus,
-                        };
+                        }
+                    } else {
+                        0
+                    };
+                    // Cohorts at the end of their depreciation life this
+                    // month, replaced by the same GPUs when the scenario
+                    // says so (the old ones retire at zero book value).
+                    let renewed: u32 = if o.replace_at_end_of_life {
+                        cohorts[expired..]
+                            .iter()
+                            .take_while(|c| c.end <= t)
+                            .map(|c| c.gpus)
+                            .sum()
+                    } else {
+                        0
+                    };
+                    let bought = added + renewed;
+                    if bought > 0 {
                         // Paid `lead_time_months` before service, month 1 at
                         // the earliest; or, when the scenario says so, the
                         // opening fleet and whatever falls due before month 1
                         // in month 0.
                         let due = t.saturating_sub(o.lead_time_months);
-                        let before_start = o.purchase_in_month_0 && (t == 1 || due == 0);
-                        let pay = due.max(1);
-                        let capex = f64::from(added)
+                        let before_start =
+                            o.purchase_in_month_0 && (t == first_service || due == 0);
+                        let pay = if before_start { 0 } else { due.max(1) };
+                        let capex = f64::from(bought)
                             * o.capex_per_gpu
                             * if before_start {
                                 1.0
@@ -296,6 +351,7 @@ impl Plan {
                         cohorts.push(Cohort {
                             end: t + o.depreciation_months,
                             monthly,
+                            gpus: bought,
                         });
                         depreciation += monthly;
                         book += capex;
@@ -306,6 +362,11 @@ impl Plan {
                             m.capex_paid += capex;
                         } else {
                             months[pay as usize - 1].capex_paid += capex;
+                        }
+                        // From payment to service, the capex earns its cost
+                        // of capital as construction in progress.
+                        for k in pay.max(1)..t {
+                            in_progress[k as usize - 1] += o.cost_of_capital / 12.0 * capex;
                         }
                     }
                     m.gpus_held = held;
@@ -339,26 +400,38 @@ impl Plan {
                         * path.failures.get(i).copied().unwrap_or(0.0)
                         * o.capex_per_gpu
                         * gpu_mult;
-                    if i + 1 == self.horizon {
-                        m.resale = o.resale_fraction * book.max(0.0);
+                    if i + 1 == self.horizon && !o.keep_at_horizon {
+                        // Sold at the horizon: the proceeds in cash, the
+                        // gain or loss against book value in the P&L.
+                        let remaining = book.max(0.0);
+                        m.resale = o.resale_fraction * remaining;
+                        m.disposal = remaining - m.resale;
+                        book = 0.0;
                     }
+                    m.book_value = book;
                     m.self_host_pnl = m.depreciation
                         + m.cost_of_capital
                         + m.power
                         + m.colocation
                         + m.staff
-                        + m.replacements;
+                        + m.replacements
+                        + m.disposal;
                 }
             }
-            let capacity = f64::from(replicas) * self.replica_requests_per_s * throughput * seconds;
+            // Over the GPUs held (rented, or in service), idle ones
+            // included: a lot bigger than the need, or an owned fleet that
+            // outlives its demand, lowers it.
+            let capacity = f64::from(m.gpus_held) / f64::from(tp)
+                * self.replica_requests_per_s
+                * throughput
+                * seconds;
             m.utilization = if capacity > 0.0 {
                 (served / capacity).min(1.0)
             } else {
                 0.0
             };
             // The same over every hour of the billing month.
-            m.utilization_whole_month =
-                m.utilization * (seconds * days) / (86_400.0 * w.days_per_month);
+            m.utilization_whole_month = m.utilization * (seconds * days) / (86_400.0 * month_days);
             months.push(m);
         }
 
@@ -370,8 +443,10 @@ impl Plan {
         if let Some(first) = months.first_mut() {
             first.capex_paid_month_0 = month_0_capex;
         }
-        for m in months.iter_mut() {
+        for (m, &cip) in months.iter_mut().zip(&in_progress) {
             m.self_host_pnl += m.residual_api_cost;
+            m.self_host_pnl += cip;
+            m.cost_of_capital += cip;
             if matches!(self.costs, Costs::Owned(_)) {
                 m.self_host_cash = m.replacements + m.power + m.colocation + m.staff - m.resale;
             }
@@ -401,16 +476,21 @@ pub enum Basis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub basis: Basis,
-    /// First month from which cumulative self-host cost stays at or below
-    /// cumulative API cost through the horizon; `None`: not within it.
+    /// First month from which cumulative self-host cost stays below
+    /// cumulative API cost, by more than a cent, through the horizon;
+    /// `None`: not within it (a tie is not a break-even).
     pub break_even_month: Option<u32>,
     /// The crossing within the break-even month, interpolated linearly
     /// between the ends of the months around it (e.g. 17.8 for a crossing
     /// eight tenths into month 18); 0 when self-hosting is never behind.
     pub break_even_months_fractional: Option<f64>,
-    /// First month in which cumulative self-host cost is at or below
-    /// cumulative API cost, even if it later rises above.
+    /// First month in which cumulative self-host cost is below cumulative
+    /// API cost by more than a cent, even if it later rises above.
     pub first_crossover_month: Option<u32>,
+    /// The self-host option holds no GPUs and serves nothing in any month
+    /// (its routing sends nothing to the open model): it is the API option
+    /// itself, neither cheaper nor dearer.
+    pub identical_to_api: bool,
     /// Capex paid in month 0, before the horizon (cash view).
     pub capex_paid_month_0: f64,
     pub total_api: f64,
@@ -431,17 +511,68 @@ pub struct Summary {
     pub mean_utilization: f64,
     /// Mean utilisation over every hour of each month.
     pub mean_utilization_whole_month: f64,
+    /// The decision to self-host as an investment: IRR, payback, ROI.
+    pub returns: Returns,
+    /// How the self-host option's P&L and cash views reconcile.
+    pub bridge: Bridge,
 }
 
-/// The first month from which cumulative self-host cost stays at or below
-/// cumulative API cost through the last month.
+/// The self-host option's cumulative P&L and cash costs over the horizon,
+/// reconciled: every other line is the same in both views.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Bridge {
+    /// Capex paid, month 0 included (cash).
+    pub capex: f64,
+    /// Depreciation booked (P&L).
+    pub depreciation: f64,
+    /// Loss on disposal at the horizon, negative for a gain (P&L).
+    pub disposal: f64,
+    /// Resale proceeds at the horizon (cash inflow).
+    pub resale: f64,
+    /// Cost of capital, in service and before (P&L only).
+    pub cost_of_capital: f64,
+    /// Book value at the horizon not disposed of (a kept fleet).
+    pub book_value_carried: f64,
+}
+
+impl Bridge {
+    /// Cumulative P&L cost less cumulative cash cost that these lines
+    /// account for: depreciation + disposal + cost of capital + resale −
+    /// capex.
+    pub fn pnl_less_cash(&self) -> f64 {
+        self.depreciation + self.disposal + self.cost_of_capital + self.resale - self.capex
+    }
+
+    /// The bridge of months produced by [`Plan::run`].
+    pub fn of(months: &[Month]) -> Bridge {
+        let sum = |f: fn(&Month) -> f64| months.iter().map(f).sum::<f64>();
+        Bridge {
+            capex: months.first().map_or(0.0, |m| m.capex_paid_month_0) + sum(|m| m.capex_paid),
+            depreciation: sum(|m| m.depreciation),
+            disposal: sum(|m| m.disposal),
+            resale: sum(|m| m.resale),
+            cost_of_capital: sum(|m| m.cost_of_capital),
+            book_value_carried: months.last().map_or(0.0, |m| m.book_value),
+        }
+    }
+}
+
+/// Whether cumulative self-host cost `self_host` is ahead of the API's,
+/// i.e. cheaper by more than a cent ([`TIE_USD`]): a tie is not ahead.
+#[inline(always)]
+pub fn ahead(self_host: f64, api: f64) -> bool {
+    self_host < api - TIE_USD
+}
+
+/// The first month from which cumulative self-host cost stays below
+/// cumulative API cost, by more than a cent, through the last month.
 pub fn summarize_break_even(months: &[Month], basis: Basis) -> Option<u32> {
     let loses = |m: &Month| {
         let self_host = match basis {
             Basis::ProfitAndLoss => m.cumulative_self_host_pnl,
             Basis::Cash => m.cumulative_self_host_cash,
         };
-        self_host > m.cumulative_api
+        !ahead(self_host, m.cumulative_api)
     };
     match months.iter().rposition(loses) {
         None if !months.is_empty() => Some(1),
@@ -480,7 +611,7 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
     });
     let first_crossover_month = months
         .iter()
-        .position(|m| self_host(m) <= m.cumulative_api)
+        .position(|m| ahead(self_host(m), m.cumulative_api))
         .map(|i| i as u32 + 1);
     let monthly = ((1.0 + plan.discount_rate).powf(1.0 / 12.0)) - 1.0;
     let pv = |f: &dyn Fn(&Month) -> f64| -> f64 {
@@ -510,6 +641,9 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
         break_even_month,
         break_even_months_fractional,
         first_crossover_month,
+        identical_to_api: months
+            .iter()
+            .all(|m| m.gpus_held == 0 && m.self_hosted_requests_per_day == 0.0),
         capex_paid_month_0: month_0,
         total_api: last.cumulative_api,
         total_fine_tuned_api: months.iter().map(|m| m.fine_tuned_api_cost).sum(),
@@ -540,6 +674,8 @@ pub fn summarize(plan: &Plan, months: &[Month], basis: Basis) -> Summary {
                 .sum::<f64>()
                 / months.len() as f64
         },
+        returns: finance::returns(months, plan.discount_rate, plan.tax_rate),
+        bridge: Bridge::of(months),
     }
 }
 

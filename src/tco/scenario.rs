@@ -31,6 +31,9 @@ pub struct Scenario {
     /// Annual rate for discounting cash flows to a net present value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount_rate: Option<f64>,
+    /// Tax rate on profits, for the after-tax investment figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rate: Option<f64>,
     pub workload: WorkloadSpec,
     pub api: ApiOption,
     pub self_host: SelfHostOption,
@@ -71,15 +74,20 @@ pub struct WorkloadSpec {
     /// Share of input tokens the API serves from its prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_fraction: Option<f64>,
+    /// Share of input tokens written to the API's prompt cache, charged at
+    /// the price's cache-write rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_fraction: Option<f64>,
     /// Share of traffic that can go through a batch API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_fraction: Option<f64>,
     /// Peak request rate over the average (over operating hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_to_average: Option<f64>,
-    /// Days in a billing month.
+    /// Days in a billing month: a number (28–31), or "calendar" for each
+    /// month's actual days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days_per_month: Option<f64>,
+    pub days_per_month: Option<DaysPerMonth>,
     /// Compound annual growth of requests, e.g. 1.5 for +150% a year.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annual_growth: Option<f64>,
@@ -220,6 +228,9 @@ pub struct ThroughputOverride {
 /// How the GPUs are paid for.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+// A scenario is read once per request: the owned variant's size does not
+// matter, and boxing it would only complicate every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Deployment {
     Rented(Rented),
     Owned(Owned),
@@ -293,6 +304,93 @@ pub struct Owned {
     /// service from month 1), rather than in month 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purchase_in_month_0: Option<bool>,
+    /// The opening fleet is already installed and serves from month 1;
+    /// otherwise GPUs ordered for month 1 serve from month
+    /// 1 + lead_time_months, and until then the traffic goes to the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_at_start: Option<bool>,
+    /// At the horizon: "resale" (sell the fleet at resale_fraction of its
+    /// book value, booking the gain or loss on disposal) or "keep" (carry
+    /// the book value past the horizon, no disposal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
+    /// A cohort at the end of its depreciation life within the horizon:
+    /// "replace" (buy the same GPUs again, lead time applies) or "keep"
+    /// (run it on at zero book value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_life: Option<String>,
+}
+
+/// Days in a billing month: the same number every month, or each
+/// month's calendar days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DaysPerMonth {
+    Days(f64),
+    Rule(DaysRule),
+}
+
+impl<'de> Deserialize<'de> for DaysPerMonth {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DaysPerMonth;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "days_per_month: a number of days (28–31) or \"calendar\""
+                )
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(DaysPerMonth::Days(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "calendar" => Ok(DaysPerMonth::Rule(DaysRule::Calendar)),
+                    other => Err(E::custom(format!(
+                        "days_per_month must be a number of days (28–31) or \"calendar\", got {other:?}"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The word a scenario gives for `days_per_month`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DaysRule {
+    /// Each month's actual number of days.
+    Calendar,
+}
+
+impl DaysPerMonth {
+    /// The fixed number of days, `None` for calendar months.
+    pub fn fixed(self) -> Option<f64> {
+        match self {
+            DaysPerMonth::Days(d) => Some(d),
+            DaysPerMonth::Rule(DaysRule::Calendar) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DaysPerMonth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaysPerMonth::Days(d) => write!(f, "{d}"),
+            DaysPerMonth::Rule(DaysRule::Calendar) => write!(f, "calendar (each month's days)"),
+        }
+    }
 }
 
 /// Which traffic goes where.
@@ -320,6 +418,10 @@ pub struct Default_<T: 'static> {
 pub mod defaults {
     use super::Default_ as D;
 
+    pub const TAX_RATE: D<f64> = D {
+        value: 0.0,
+        reason: "no tax unless stated: after-tax figures equal pre-tax ones",
+    };
     pub const DISCOUNT_RATE: D<f64> = D {
         value: 0.08,
         reason: "a typical corporate hurdle rate; assumption",
@@ -335,6 +437,10 @@ pub mod defaults {
     pub const CACHED_INPUT_FRACTION: D<f64> = D {
         value: 0.0,
         reason: "no prompt caching unless stated",
+    };
+    pub const CACHE_WRITE_FRACTION: D<f64> = D {
+        value: 0.0,
+        reason: "no prompt-cache writes unless stated",
     };
     pub const BATCH_FRACTION: D<f64> = D {
         value: 0.0,
@@ -428,6 +534,18 @@ pub mod defaults {
         value: false,
         reason: "the opening fleet is paid in month 1 unless stated",
     };
+    pub const INSTALLED_AT_START: D<bool> = D {
+        value: false,
+        reason: "GPUs ordered for month 1 arrive after the lead time unless stated",
+    };
+    pub const TERMINAL: D<&str> = D {
+        value: "resale",
+        reason: "the fleet is sold at the horizon unless stated",
+    };
+    pub const END_OF_LIFE: D<&str> = D {
+        value: "replace",
+        reason: "GPUs are replaced at the end of their depreciation life unless stated",
+    };
 }
 
 impl Scenario {
@@ -480,6 +598,7 @@ impl Scenario {
             ),
         }
         v.range_opt("discount_rate", self.discount_rate, 0.0, 1.0);
+        v.range_opt("tax_rate", self.tax_rate, 0.0, 0.99);
         let w = &self.workload;
         match (&w.tokens_per_month, w.requests_per_day) {
             (Some(_), Some(_)) => v.fail(
@@ -535,13 +654,36 @@ impl Scenario {
             0.0,
             1.0,
         );
+        v.range_opt(
+            "workload.cache_write_fraction",
+            w.cache_write_fraction,
+            0.0,
+            1.0,
+        );
+        let share = |x: Option<f64>| x.filter(|x| (0.0..=1.0).contains(x)).unwrap_or(0.0);
+        if share(w.cached_input_fraction) + share(w.cache_write_fraction) > 1.0 {
+            v.fail(
+                "workload.cache_write_fraction",
+                "cached_input_fraction and cache_write_fraction add up to more than 1",
+            );
+        }
         v.range_opt("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
         v.range_opt("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
-        v.range_opt("workload.days_per_month", w.days_per_month, 28.0, 31.0);
+        v.range_opt(
+            "workload.days_per_month",
+            w.days_per_month.and_then(DaysPerMonth::fixed),
+            28.0,
+            31.0,
+        );
         v.range_opt("workload.annual_growth", w.annual_growth, -0.99, 100.0);
         if let Some(d) = &w.duty_cycle {
             v.positive("workload.duty_cycle.hours_per_day", d.hours_per_day, 24.0);
-            let days = w.days_per_month.unwrap_or(defaults::DAYS_PER_MONTH.value);
+            // Calendar months: the shortest, February, bounds the duty.
+            let days = w
+                .days_per_month
+                .map_or(defaults::DAYS_PER_MONTH.value, |d| {
+                    d.fixed().unwrap_or(28.0)
+                });
             v.positive("workload.duty_cycle.days_per_month", d.days_per_month, days);
         }
 
@@ -740,6 +882,22 @@ impl Scenario {
                 );
                 if o.lead_time_months.is_some_and(|m| m > 36) {
                     v.fail(&at("lead_time_months"), "must be at most 36");
+                }
+                if let Some(t) = &o.terminal
+                    && !matches!(t.as_str(), "resale" | "keep")
+                {
+                    v.fail(
+                        &at("terminal"),
+                        format!("must be \"resale\" or \"keep\", got {t:?}"),
+                    );
+                }
+                if let Some(e) = &o.end_of_life
+                    && !matches!(e.as_str(), "replace" | "keep")
+                {
+                    v.fail(
+                        &at("end_of_life"),
+                        format!("must be \"replace\" or \"keep\", got {e:?}"),
+                    );
                 }
                 match o.lot_gpus {
                     Some(0) => v.fail(&at("lot_gpus"), "must be at least 1"),

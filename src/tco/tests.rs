@@ -160,6 +160,10 @@ fn owned_costs_match_a_hand_count() {
     let m = p.months[0];
     // One replica on one H100, bought as a lot of 8.
     assert_eq!((m.gpus_needed, m.gpus_held), (1, 8));
+    // Utilisation over the eight GPUs held, not the one needed: 1,000
+    // requests a day over eight replicas' capacity in a day.
+    let one_replica_a_day = p.plan.replica_requests_per_s * 86_400.0;
+    assert!((m.utilization - 1000.0 / (8.0 * one_replica_a_day)).abs() < 1e-15);
     // $25,000 × 8 over 50 months.
     assert_eq!(cents(m.depreciation), 400_000);
     // 12%/12 of the $200,000 book before the month's depreciation.
@@ -496,4 +500,553 @@ fn a_month_0_purchase_is_paid_before_month_1() {
     }
     // Undiscounted in the NPV, so it weighs more than paid a month later.
     assert!(month_0.summary.npv_self_host > month_1.summary.npv_self_host);
+}
+
+#[test]
+fn returns_follow_the_incremental_cash_flows_of_every_example() {
+    for (name, text) in examples::EXAMPLES {
+        let s = Scenario::from_toml(text).unwrap();
+        let p = run(&s);
+        let r = &p.summary.returns;
+        // Month 0 then each month's API cost less self-host cash.
+        assert_eq!(r.flows.len(), p.months.len() + 1, "{name}");
+        assert_eq!(r.flows[0], -p.summary.capex_paid_month_0, "{name}");
+        for m in &p.months {
+            assert_eq!(r.flows[m.t as usize], m.api_cost - m.self_host_cash);
+        }
+        // The NPV of the flows is the two options' NPVs apart.
+        let apart = p.summary.npv_api - p.summary.npv_self_host;
+        assert!(
+            (r.npv - apart).abs() < 1e-6 * apart.abs().max(1.0),
+            "{name}: {} vs {apart}",
+            r.npv
+        );
+        // Payback on cash is the cash break-even month.
+        let cash = summarize(&p.plan, &p.months, Basis::Cash);
+        assert_eq!(r.payback_month, cash.break_even_month, "{name}");
+        // At the IRR the flows are worth nothing today.
+        if let Some(irr) = r.irr.annual() {
+            let at_irr = finance::npv(&r.flows, irr);
+            let scale: f64 = r.flows.iter().map(|c| c.abs()).sum();
+            assert!(at_irr.abs() < 1e-9 * scale, "{name}: {at_irr}");
+        }
+    }
+}
+
+#[test]
+fn an_owned_fleet_bought_in_month_0_has_a_hand_checked_irr() {
+    // The owned fleet of `owned_costs_match_a_hand_count`, paid in month 0,
+    // 12 months: 8 GPUs × $25,000 = $200,000 out in month 0; each month the
+    // API would cost A and the fleet runs for power + colocation + staff =
+    // O; at the horizon half the remaining book comes back.
+    let mut s = base();
+    s.workload.requests_per_day = Some(1000.0);
+    let mut o = owned();
+    o.purchase_in_month_0 = Some(true);
+    s.self_host.deployment = Deployment::Owned(o);
+    let p = run(&s);
+    let r = &p.summary.returns;
+    let m = p.months[0];
+    let api = m.api_cost;
+    let opex = m.power + m.colocation + m.staff;
+    // Book after 12 months of $4,000: $152,000; resale $76,000.
+    assert_eq!(cents(p.months[11].resale), 7_600_000);
+    assert_eq!(r.flows[0], -200_000.0);
+    assert_eq!(cents(r.flows[1]), cents(api - opex));
+    assert_eq!(cents(r.flows[12]), cents(api - opex + 76_000.0));
+    // The API bill of 1,000 requests a day is below the fleet's running
+    // cost: months 0–11 lose, the resale makes month 12 a gain: one sign
+    // change, so one IRR, far below zero. As a spreadsheet's goal seek
+    // would: find v with −200,000 − (O − A)(v + … + v¹²) + 76,000 v¹² = 0
+    // by halving an interval, then annual = v^−12 − 1.
+    assert!(api < opex);
+    let loss = opex - api;
+    let pv = |v: f64| {
+        -200_000.0 - loss * (1..=12).map(|t| v.powi(t)).sum::<f64>() + 76_000.0 * v.powi(12)
+    };
+    let (mut lo, mut hi) = (1.0, 10.0);
+    assert!(pv(lo) < 0.0 && pv(hi) > 0.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if pv(mid) < 0.0 { lo = mid } else { hi = mid }
+    }
+    let by_hand = lo.powi(-12) - 1.0;
+    let finance::Irr::Rate { annual, unique } = r.irr else {
+        panic!("expected a rate, got {:?}", r.irr);
+    };
+    assert!(unique);
+    assert!((annual - by_hand).abs() < 1e-9, "{annual} vs {by_hand}");
+    assert!(annual < -0.5);
+    assert_eq!(r.payback_month, None);
+    assert_eq!(r.discounted_payback_month, None);
+    // ROI: net over the spend, by hand.
+    let spend = 200_000.0 + 12.0 * opex - 76_000.0;
+    let net = -200_000.0 + 12.0 * (api - opex) + 76_000.0;
+    assert!((r.roi.unwrap() - net / spend).abs() < 1e-12);
+}
+
+#[test]
+fn routing_nothing_to_the_open_model_is_identical_to_the_api() {
+    for deployment in [
+        Deployment::Owned(owned()),
+        base().self_host.deployment.clone(),
+    ] {
+        let mut s = base();
+        s.routing = Routing::Fraction { self_hosted: 0.0 };
+        s.self_host.deployment = deployment;
+        for basis in [Basis::ProfitAndLoss, Basis::Cash] {
+            let p = project(&catalog(), &s, &defaults(), basis).unwrap();
+            assert!(p.months.iter().all(|m| m.gpus_held == 0));
+            for m in &p.months {
+                assert_eq!(m.self_host_pnl, m.api_cost);
+                assert_eq!(m.self_host_cash, m.api_cost);
+            }
+            // Equal costs are a tie: no break-even, no crossover, no
+            // payback, no IRR; the summary says why.
+            assert!(p.summary.identical_to_api);
+            assert_eq!(p.summary.break_even_month, None);
+            assert_eq!(p.summary.first_crossover_month, None);
+            assert_eq!(p.summary.returns.payback_month, None);
+            assert_eq!(p.summary.returns.irr, finance::Irr::NoSignChange);
+        }
+    }
+    assert!(!run(&base()).summary.identical_to_api);
+}
+
+#[test]
+fn a_tie_within_a_cent_is_not_a_break_even() {
+    // Months whose cumulative costs are equal, then a cent apart, then
+    // more: break-even needs self-hosting cheaper by more than a cent.
+    let month = |t: u32, api: f64, sh: f64| Month {
+        t,
+        cumulative_api: api,
+        cumulative_self_host_pnl: sh,
+        cumulative_self_host_cash: sh,
+        ..Month::default()
+    };
+    let tied = [month(1, 100.0, 100.0), month(2, 200.0, 200.0)];
+    assert_eq!(summarize_break_even(&tied, Basis::ProfitAndLoss), None);
+    let a_cent = [month(1, 100.0, 100.0), month(2, 200.01, 200.0)];
+    assert_eq!(summarize_break_even(&a_cent, Basis::Cash), None);
+    let ahead = [month(1, 100.0, 100.0), month(2, 200.02, 200.0)];
+    assert_eq!(summarize_break_even(&ahead, Basis::Cash), Some(2));
+}
+
+/// The owned fleet of `owned()` for 1,000 requests a day (one GPU needed,
+/// eight held), over `horizon` months.
+fn small_owned(horizon: u32, edit: impl FnOnce(&mut Owned)) -> Scenario {
+    let mut s = base();
+    s.workload.requests_per_day = Some(1000.0);
+    s.horizon_months = horizon;
+    let mut o = owned();
+    edit(&mut o);
+    s.self_host.deployment = Deployment::Owned(o);
+    s
+}
+
+#[test]
+fn a_lead_time_delays_the_opening_fleet_unless_installed() {
+    // Lead time 3: the eight GPUs ordered and paid in month 1 serve from
+    // month 4; months 1–3 send everything to the API, and the $200,000
+    // paid earns 1% a month of cost of capital from payment.
+    let p = run(&small_owned(6, |o| o.lead_time_months = Some(3)));
+    for m in &p.months[..3] {
+        assert_eq!(m.gpus_held, 0, "month {}", m.t);
+        assert_eq!(m.self_hosted_requests_per_day, 0.0);
+        assert_eq!(m.residual_api_cost, m.api_cost);
+        assert_eq!((m.depreciation, m.power, m.colocation), (0.0, 0.0, 0.0));
+        // Construction in progress: 12% / 12 of $200,000.
+        assert_eq!(cents(m.cost_of_capital), 200_000);
+        // Fixed staff, plus the API bill, plus the cost of capital.
+        assert_eq!(
+            cents(m.self_host_pnl),
+            cents(1_000.0 + m.api_cost + 2_000.0)
+        );
+    }
+    assert_eq!(cents(p.months[0].capex_paid), 20_000_000);
+    let m4 = p.months[3];
+    assert_eq!(m4.gpus_held, 8);
+    assert_eq!(m4.residual_api_cost, 0.0);
+    assert_eq!(m4.capex_paid, 0.0);
+    assert_eq!(cents(m4.depreciation), 400_000);
+    assert_eq!(cents(m4.cost_of_capital), 200_000);
+
+    // Installed at the start: in service in month 1, paid in month 1, no
+    // cost of capital before service.
+    let p = run(&small_owned(6, |o| {
+        o.lead_time_months = Some(3);
+        o.installed_at_start = Some(true);
+    }));
+    let m1 = p.months[0];
+    assert_eq!(m1.gpus_held, 8);
+    assert_eq!(m1.residual_api_cost, 0.0);
+    assert_eq!(cents(m1.capex_paid), 20_000_000);
+    assert_eq!(cents(m1.cost_of_capital), 200_000);
+    assert_eq!(cents(m1.depreciation), 400_000);
+    assert!(p.summary.returns.flows.len() == 7);
+}
+
+#[test]
+fn a_depreciation_life_inside_the_horizon_replaces_or_keeps_the_fleet() {
+    // 120 months, a 48-month life: $200,000 depreciates $4,166.67 a month.
+    let replace = run(&small_owned(120, |o| o.depreciation_months = Some(48)));
+    let paid: Vec<(u32, i64)> = replace
+        .months
+        .iter()
+        .filter(|m| m.capex_paid > 0.0)
+        .map(|m| (m.t, cents(m.capex_paid)))
+        .collect();
+    // Bought in month 1, replaced in months 49 and 97.
+    assert_eq!(
+        paid,
+        vec![(1, 20_000_000), (49, 20_000_000), (97, 20_000_000)]
+    );
+    assert!(replace.months.iter().all(|m| m.gpus_held == 8));
+    assert!(
+        replace
+            .months
+            .iter()
+            .all(|m| cents(m.depreciation) == 416_667)
+    );
+    // At the horizon the third cohort has 24 of 48 months left: book
+    // $100,000, sold for half, a $50,000 loss on disposal in the P&L.
+    let last = replace.months[119];
+    assert_eq!(cents(last.resale), 5_000_000);
+    assert_eq!(cents(last.disposal), 5_000_000);
+    assert_eq!(last.book_value, 0.0);
+
+    // Kept: no purchase after month 1, no depreciation or cost of capital
+    // after month 48, nothing left to sell.
+    let keep = run(&small_owned(120, |o| {
+        o.depreciation_months = Some(48);
+        o.end_of_life = Some("keep".into());
+    }));
+    assert_eq!(keep.months.iter().filter(|m| m.capex_paid > 0.0).count(), 1);
+    for m in &keep.months[48..] {
+        // (The book value left is rounding, well under a cent.)
+        assert_eq!((cents(m.depreciation), cents(m.cost_of_capital)), (0, 0));
+        assert_eq!(m.gpus_held, 8);
+    }
+    assert_eq!(cents(keep.months[119].resale), 0);
+    assert_eq!(cents(keep.months[119].disposal), 0);
+}
+
+#[test]
+fn the_pnl_view_books_the_loss_on_disposal_or_carries_the_book_value() {
+    // Three months of the hand-counted fleet: book $188,000 at the horizon,
+    // sold for $94,000, a $94,000 loss in month 3's P&L.
+    let sold = run(&small_owned(3, |_| {}));
+    let m3 = sold.months[2];
+    assert_eq!(cents(m3.resale), 9_400_000);
+    assert_eq!(cents(m3.disposal), 9_400_000);
+    assert_eq!(
+        cents(m3.self_host_pnl),
+        cents(
+            m3.depreciation + m3.cost_of_capital + m3.power + m3.colocation + m3.staff + 94_000.0
+        )
+    );
+    // Over the horizon the views differ by the cost of capital alone:
+    // $2,000 + $1,960 + $1,920.
+    let b = sold.summary.bridge;
+    assert_eq!(cents(b.cost_of_capital), 588_000);
+    let gap = sold.months[2].cumulative_self_host_pnl - sold.months[2].cumulative_self_host_cash;
+    assert_eq!(cents(gap), 588_000);
+    assert_eq!(cents(b.pnl_less_cash()), 588_000);
+
+    // Kept: no resale, no disposal, $188,000 of book carried; the views
+    // differ by the cost of capital less that book value.
+    let kept = run(&small_owned(3, |o| o.terminal = Some("keep".into())));
+    let m3 = kept.months[2];
+    assert_eq!((m3.resale, m3.disposal), (0.0, 0.0));
+    assert_eq!(cents(m3.book_value), 18_800_000);
+    let b = kept.summary.bridge;
+    assert_eq!(cents(b.book_value_carried), 18_800_000);
+    let gap = m3.cumulative_self_host_pnl - m3.cumulative_self_host_cash;
+    assert_eq!(cents(gap), 588_000 - 18_800_000);
+    assert_eq!(cents(b.pnl_less_cash()), cents(gap));
+}
+
+/// Cumulative P&L less cumulative cash over the horizon, against the
+/// bridge: equal to the cent, and for a sold fleet equal to the cost of
+/// capital alone (a kept one: less the book value carried).
+fn check_bridge(label: &str, p: &Projection) {
+    let last = p.months.last().unwrap();
+    let gap = last.cumulative_self_host_pnl - last.cumulative_self_host_cash;
+    let b = p.summary.bridge;
+    assert!(
+        (gap - b.pnl_less_cash()).abs() < 0.005,
+        "{label}: P&L − cash {gap} against the bridge {}",
+        b.pnl_less_cash()
+    );
+    let expected = b.cost_of_capital - b.book_value_carried;
+    assert!(
+        (gap - expected).abs() < 0.005,
+        "{label}: P&L − cash {gap} against cost of capital less book carried {expected}"
+    );
+}
+
+#[test]
+fn every_example_reconciles_its_pnl_and_cash_views() {
+    for (name, text) in examples::EXAMPLES {
+        let s = Scenario::from_toml(text).unwrap();
+        check_bridge(name, &run(&s));
+    }
+}
+
+mod bridge_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn random_owned_scenarios_reconcile_to_the_cent(
+            horizon in 1u32..=120,
+            requests in 100.0f64..3_000_000.0,
+            growth in -0.5f64..3.0,
+            depreciation in 6u32..=72,
+            lead in 0u32..=6,
+            installed in any::<bool>(),
+            month_0 in any::<bool>(),
+            keep_at_horizon in any::<bool>(),
+            keep_at_end in any::<bool>(),
+            cost_of_capital in 0.0f64..0.3,
+            resale in 0.0f64..1.0,
+            lot in 1u32..=16,
+            overflow in proptest::option::of(1u32..64),
+        ) {
+            let mut s = small_owned(horizon, |o| {
+                o.depreciation_months = Some(depreciation);
+                o.lead_time_months = Some(lead);
+                o.installed_at_start = Some(installed);
+                o.purchase_in_month_0 = Some(month_0);
+                o.terminal = Some(if keep_at_horizon { "keep" } else { "resale" }.into());
+                o.end_of_life = Some(if keep_at_end { "keep" } else { "replace" }.into());
+                o.cost_of_capital = Some(cost_of_capital);
+                o.resale_fraction = Some(resale);
+                o.lot_gpus = Some(lot);
+            });
+            s.workload.requests_per_day = Some(requests);
+            s.workload.annual_growth = Some(growth);
+            if let Some(gpus) = overflow {
+                s.routing = Routing::Overflow { gpus };
+            }
+            let p = run(&s);
+            check_bridge(&format!("{s:?}"), &p);
+        }
+    }
+}
+
+#[test]
+fn the_steady_state_cost_of_an_owned_gpu_is_levelised() {
+    // $25,000 over 50 months at 1% a month: the capital recovery factor
+    // 0.01 × 1.01^50 / (1.01^50 − 1) = 0.0255127 gives $637.82 a month;
+    // plus power 0.675 kW × 720 h × $0.10 = $48.60, colocation 0.8 kW ×
+    // $200 = $160 and staff $50 per GPU: $896.42.
+    let p = run(&small_owned(12, |_| {}));
+    assert_eq!(cents(p.break_even_volume.monthly_cost_per_gpu), 89_642);
+}
+
+#[test]
+fn cache_writes_are_charged_at_the_cache_write_rate() {
+    // Claude 3.5 Sonnet: $3/M input, $0.30/M cached, $3.75/M written to
+    // the cache, $15/M output. 100,000 requests a day of 1,000 tokens in
+    // (half read from the cache, a fifth written to it) and 200 out, 30
+    // days: 3e9 input tokens × (0.3 × $3 + 0.5 × $0.30 + 0.2 × $3.75)/M
+    // = $5,400, plus 6e8 output tokens × $15/M = $9,000: $14,400.
+    let mut s = base();
+    s.horizon_months = 3;
+    s.api.price_id = "claude-3.5-sonnet".into();
+    s.workload.cached_input_fraction = Some(0.5);
+    s.workload.cache_write_fraction = Some(0.2);
+    let p = run(&s);
+    assert_eq!(cents(p.months[0].api_cost), 1_440_000);
+    // Without the writes, the same tokens at the input rate: $13,950.
+    s.workload.cache_write_fraction = None;
+    assert_eq!(cents(run(&s).months[0].api_cost), 1_395_000);
+    // The catalogue's Anthropic prices have cache-write rates: no warning.
+    assert!(
+        !p.plan.warnings.iter().any(|w| w.contains("cache-write")),
+        "{:?}",
+        p.plan.warnings
+    );
+}
+
+#[test]
+fn rates_the_catalogue_lacks_are_warned_about_by_field_and_price() {
+    // Anthropic's entries list no batch rate: a batch share is charged at
+    // list prices, and said so.
+    let mut s = base();
+    s.horizon_months = 3;
+    s.api.price_id = "claude-3.5-sonnet".into();
+    s.workload.batch_fraction = Some(0.5);
+    let p = run(&s);
+    let batch: Vec<&String> = p
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("workload.batch_fraction"))
+        .collect();
+    assert_eq!(batch.len(), 1, "{:?}", p.plan.warnings);
+    assert!(
+        batch[0].contains("claude-3.5-sonnet@2024-06-20"),
+        "{}",
+        batch[0]
+    );
+    // Without a batch rate, the batch share changes nothing.
+    s.workload.batch_fraction = None;
+    assert_eq!(run(&s).months[0].api_cost, p.months[0].api_cost);
+}
+
+#[test]
+fn the_new_owned_and_caching_fields_are_checked_by_name() {
+    let mut s = small_owned(12, |o| {
+        o.terminal = Some("sell".into());
+        o.end_of_life = Some("scrap".into());
+    });
+    s.workload.cached_input_fraction = Some(0.7);
+    s.workload.cache_write_fraction = Some(0.4);
+    let err = project(&catalog(), &s, &defaults(), Basis::ProfitAndLoss).unwrap_err();
+    let Error::InvalidArgument(v) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "scenario.workload.cache_write_fraction",
+            "scenario.self_host.deployment.owned.terminal",
+            "scenario.self_host.deployment.owned.end_of_life",
+        ]
+    );
+    // Left out, each is a default listed with the answer.
+    let p = run(&small_owned(12, |_| {}));
+    for field in [
+        "workload.cache_write_fraction",
+        "self_host.deployment.owned.installed_at_start",
+        "self_host.deployment.owned.terminal",
+        "self_host.deployment.owned.end_of_life",
+    ] {
+        let a = p
+            .plan
+            .assumptions
+            .iter()
+            .find(|a| a.field == field)
+            .unwrap_or_else(|| panic!("{field} not listed"));
+        assert!(a.is_default(), "{field}");
+    }
+}
+
+#[test]
+fn after_tax_flows_shield_depreciation_month_by_month() {
+    let mut s = small_owned(12, |o| o.purchase_in_month_0 = Some(true));
+    s.tax_rate = Some(0.21);
+    let p = run(&s);
+    let r = &p.summary.returns;
+    let a = &r.after_tax;
+    assert_eq!(a.tax_rate, 0.21);
+    assert_eq!(a.flows[0], r.flows[0]);
+    for m in &p.months {
+        // Before-tax flow less 21% of (API − running costs − depreciation
+        // − loss on disposal); the cost of capital is not deductible.
+        let deductible = m.power + m.colocation + m.staff + m.depreciation + m.disposal;
+        let expected = r.flows[m.t as usize] - 0.21 * (m.api_cost - deductible);
+        assert!(
+            (a.flows[m.t as usize] - expected).abs() < 1e-6,
+            "month {}",
+            m.t
+        );
+    }
+    // $200,000 over 50 months: $4,000 a month, 21% of it for 12 months.
+    assert_eq!(cents(a.depreciation_tax_shield), cents(0.21 * 48_000.0));
+    // Unset, the rate is 0 and listed as a default.
+    let p = run(&small_owned(12, |_| {}));
+    assert_eq!(p.summary.returns.after_tax.flows, p.summary.returns.flows);
+    assert!(
+        p.plan
+            .assumptions
+            .iter()
+            .any(|a| a.field == "tax_rate" && a.is_default())
+    );
+}
+
+#[test]
+fn calendar_days_bill_each_month_its_own_days() {
+    // From June 2025: June has 30 days, July 31, February 2026 28.
+    let text = r#"
+        horizon_months = 9
+        start_month = "2025-06"
+        [workload]
+        requests_per_day = 100000
+        input_tokens = 1000
+        output_tokens = 200
+        peak_to_average = 2.0
+        days_per_month = "calendar"
+        [api]
+        price_id = "gpt-4o-mini"
+        [self_host]
+        model = "llama-3.1-8b"
+        gpu = "h100-sxm"
+        precision = "bf16"
+        target_utilization = 0.5
+        min_replicas = 1
+        [self_host.deployment.rented]
+        rate = "custom"
+        usd_per_gpu_hour = 2.0
+        "#;
+    let s = Scenario::from_toml(text).unwrap();
+    let p = run(&s);
+    let fixed = run(&base());
+    // June: 30 days, as the fixed convention.
+    assert_eq!(p.months[0].api_cost, fixed.months[0].api_cost);
+    assert_eq!(p.months[0].rental, fixed.months[0].rental);
+    // July: 31/30 of it; February: 28/30.
+    for (i, days) in [(1, 31.0), (8, 28.0)] {
+        let m = p.months[i];
+        assert_eq!(
+            cents(m.api_cost),
+            cents(fixed.months[0].api_cost * days / 30.0)
+        );
+        assert_eq!(
+            cents(m.rental),
+            cents(f64::from(m.gpus_held) * days * 24.0 * 2.0)
+        );
+    }
+    assert!(
+        p.plan
+            .assumptions
+            .iter()
+            .any(|a| a.field == "workload.days_per_month" && a.value.starts_with("calendar"))
+    );
+    // A word other than "calendar" is refused at the field.
+    let err = Scenario::from_toml(&text.replace("\"calendar\"", "\"actual\"")).unwrap_err();
+    assert!(err.to_string().contains("days_per_month"), "{err}");
+}
+
+#[test]
+fn a_fixed_fleet_has_a_break_even_volume_or_says_why_not() {
+    // Two rented H100s at $2 an hour: $2,880 a month. GPT-4o mini charges
+    // 30 × (1,000 × $0.15 + 200 × $0.60) / 10^6 = $0.0081 a month per
+    // request a day, so the fleet pays from 2,880 / 0.0081 = 355,555.6
+    // requests a day that it serves, if it can serve that many.
+    let mut s = base();
+    s.routing = Routing::Overflow { gpus: 2 };
+    let p = run(&s);
+    let v = p.break_even_volume;
+    let full = 2.0 * v.requests_per_day_per_replica;
+    assert!(full > 355_556.0, "the fleet serves only {full} a day");
+    assert_eq!(v.requests_per_day, Some(355_556.0));
+    assert!((v.continuous_requests_per_day.unwrap() - 2_880.0 / 0.0081).abs() < 1e-3);
+    assert_eq!(v.not_reached, None);
+
+    // Dearer GPUs than the API could ever charge for the fleet's traffic:
+    // not reached, and the reason names both monthly figures.
+    if let Deployment::Rented(r) = &mut s.self_host.deployment {
+        r.usd_per_gpu_hour = Some(500.0);
+    }
+    let v = run(&s).break_even_volume;
+    assert_eq!(v.requests_per_day, None);
+    let reason = v.not_reached.unwrap().to_string();
+    assert!(reason.contains("$720000 a month"), "{reason}");
 }
