@@ -43,6 +43,9 @@ pub struct SlicePart {
     /// [`series_of`] order, then each month's utilisation sum.
     moments: Vec<Vec<(u64, f64, f64)>>,
     utilization: Vec<Vec<f64>>,
+    /// Each series' smallest and largest value over the slice, in
+    /// [`series_of`] order; exact in any grouping.
+    extremes: Vec<(f64, f64)>,
     /// The slice's integer parts (its moments are not used).
     rest: Aggregate<u32>,
 }
@@ -113,9 +116,20 @@ pub fn run_slice(
         utilization.push(part.months.iter().map(|m| m.utilization_sum).collect());
         rest.merge(part);
     }
+    let extremes = series_of(&rest)
+        .iter()
+        .map(|s| {
+            if s.count > 0 {
+                (s.min, s.max)
+            } else {
+                (f64::INFINITY, f64::NEG_INFINITY)
+            }
+        })
+        .collect();
     // Kept per chunk above; what is left is integers only.
     for series in series_of_mut(&mut rest) {
         (series.count, series.mean, series.m2) = (0, 0.0, 0.0);
+        (series.min, series.max) = (0.0, 0.0);
     }
     for month in &mut rest.months {
         month.utilization_sum = 0.0;
@@ -124,6 +138,7 @@ pub fn run_slice(
         first_chunk,
         moments,
         utilization,
+        extremes,
         rest,
     })
 }
@@ -165,6 +180,18 @@ pub fn merge(
             }
         }
     }
+    for part in &parts {
+        for (series, &(lo, hi)) in series_of_mut(&mut total).into_iter().zip(&part.extremes) {
+            if series.count > 0 && lo <= hi {
+                if part.first_chunk == 0 {
+                    (series.min, series.max) = (lo, hi);
+                } else {
+                    series.min = series.min.min(lo);
+                    series.max = series.max.max(hi);
+                }
+            }
+        }
+    }
     for part in parts {
         let rest = part.rest;
         total.paths += rest.paths;
@@ -181,7 +208,7 @@ pub fn merge(
     Ok(finish(stochastic, settings, total, tornado))
 }
 
-const MAGIC: &[u8] = b"breakeven-slice/1";
+const MAGIC: &[u8] = b"breakeven-slice/2";
 
 impl SlicePart {
     /// The part as bytes, stamped with the engine version.
@@ -205,6 +232,10 @@ impl SlicePart {
             for u in utilization {
                 out.extend(u.to_bits().to_le_bytes());
             }
+        }
+        for (lo, hi) in &self.extremes {
+            out.extend(lo.to_bits().to_le_bytes());
+            out.extend(hi.to_bits().to_le_bytes());
         }
         let rest = &self.rest;
         out.extend(rest.paths.to_le_bytes());
@@ -282,6 +313,9 @@ impl SlicePart {
                     .collect::<Result<Vec<_>>>()?,
             );
         }
+        let extremes = (0..per_chunk)
+            .map(|_| Ok((f64_of(b)?, f64_of(b)?)))
+            .collect::<Result<Vec<_>>>()?;
         let mut rest = Aggregate::<u32>::new(horizon);
         rest.paths = u64_of(b)?;
         for n in rest.break_even_at.iter_mut() {
@@ -310,6 +344,7 @@ impl SlicePart {
             first_chunk,
             moments,
             utilization,
+            extremes,
             rest,
         })
     }
