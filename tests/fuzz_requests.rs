@@ -570,6 +570,7 @@ fn simulation_request() -> BoxedStrategy<pb::RunSimulationRequest> {
                     antithetic,
                     basis,
                     tornado_paths,
+                    ..Default::default()
                 }
             },
         )
