@@ -26,6 +26,7 @@ fn montecarlo(c: &mut Criterion) {
         antithetic: true,
         basis: Basis::ProfitAndLoss,
         tornado_paths: 0,
+        finance: None,
     };
     let mut group = c.benchmark_group("montecarlo");
     group.sample_size(10);

@@ -109,6 +109,7 @@ pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
         antithetic: true,
         basis: Basis::ProfitAndLoss,
         tornado_paths: 0,
+        finance: None,
     };
     let start = Instant::now();
     let outcome = montecarlo::simulate(

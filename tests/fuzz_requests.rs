@@ -581,7 +581,7 @@ fn simulation_request() -> BoxedStrategy<pb::RunSimulationRequest> {
                     basis,
                     tornado_paths,
                     allow_deterministic,
-                    sobol_rows: 0,
+                    ..Default::default()
                 }
             },
         )

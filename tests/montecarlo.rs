@@ -93,8 +93,7 @@ fn request(paths: u64, horizon_months: u32) -> pb::RunSimulationRequest {
         antithetic: true,
         basis: pb::CostBasis::ProfitAndLoss.into(),
         tornado_paths: paths.min(200),
-        allow_deterministic: false,
-        sobol_rows: 0,
+        ..Default::default()
     }
 }
 
@@ -403,5 +402,51 @@ async fn sobol_indices_attribute_the_variance_to_the_uncertain_inputs() {
             .map(|v| v.field.clone())
             .collect();
         assert_eq!(fields, ["sobol_rows"]);
+    }
+}
+
+#[tokio::test]
+async fn investment_figures_come_when_asked_for_and_bad_questions_name_their_field() {
+    let server = common::TestServer::start().await;
+    let mut client = SimulationServiceClient::new(server.channel().await);
+    let plain = client
+        .run_simulation(request(2_000, 24))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plain.investment.is_none());
+
+    let mut asked = request(2_000, 24);
+    asked.hurdle_rate = Some(0.1);
+    asked.payback_within_months = Some(12);
+    let reply = client.run_simulation(asked).await.unwrap().into_inner();
+    let i = reply.investment.expect("asked for");
+    assert_eq!((i.hurdle_rate, i.payback_within_months), (0.1, 12));
+    assert_eq!(i.p_payback_by.len(), 24);
+    assert!(i.p_payback_by.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(i.p_payback_within, i.p_payback_by[11]);
+    assert!((i.p_payback_by[23] + i.p_no_payback - 1.0).abs() < 1e-12);
+    for p in [i.p_no_irr, i.p_irr_above_hurdle] {
+        assert!((0.0..=1.0).contains(&p), "{p}");
+    }
+    assert!(i.p_irr_above_hurdle + i.p_no_irr <= 1.0 + 1e-12);
+    // The rest of the result is the same as without the question.
+    assert_eq!(reply.npv_savings, plain.npv_savings);
+
+    for (field, edit) in [
+        (
+            "hurdle_rate",
+            (|r: &mut pb::RunSimulationRequest| r.hurdle_rate = Some(-2.0))
+                as fn(&mut pb::RunSimulationRequest),
+        ),
+        ("payback_within_months", |r| {
+            r.payback_within_months = Some(0)
+        }),
+    ] {
+        let mut bad = request(100, 12);
+        edit(&mut bad);
+        let status = client.run_simulation(bad).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains(field), "{}", status.message());
     }
 }

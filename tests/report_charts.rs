@@ -82,6 +82,7 @@ fn results() -> &'static Results {
             antithetic: true,
             basis: Basis::ProfitAndLoss,
             tornado_paths: 500,
+            finance: None,
         };
         let outcome = montecarlo::simulate(
             &projection.plan,

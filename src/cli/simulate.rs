@@ -73,6 +73,14 @@ pub struct Settings {
     /// rate): every path is then the scenario's projection.
     #[arg(long)]
     allow_deterministic: bool,
+    /// Each path's IRR and payback month: the share of paths whose IRR
+    /// beats this annual rate (e.g. 0.15).
+    #[arg(long, value_name = "RATE")]
+    hurdle_rate: Option<f64>,
+    /// Each path's IRR and payback month: the share of paths that pay back
+    /// within this many months.
+    #[arg(long, value_name = "MONTHS")]
+    payback_within: Option<u32>,
 }
 
 impl Settings {
@@ -126,6 +134,8 @@ impl Settings {
             tornado_paths: self.tornado_paths,
             allow_deterministic: self.allow_deterministic,
             sobol_rows: 0,
+            hurdle_rate: self.hurdle_rate,
+            payback_within_months: self.payback_within,
         }
     }
 
@@ -331,6 +341,52 @@ pub(super) fn report(start: Option<NaiveDate>, r: &pb::SimulationResult) -> Repo
                 r.quantile_relative_error,
             ),
         );
+    if let Some(i) = &r.investment {
+        let irr = i.irr.unwrap_or_default();
+        summary
+            .add(
+                "irr_p50",
+                "IRR, median (paths with one)",
+                Cell::number(percent(irr.p50), irr.p50),
+            )
+            .add(
+                "irr_p5",
+                "IRR, 5th to 95th percentile",
+                Cell::number(
+                    format!("{} to {}", percent(irr.p5), percent(irr.p95)),
+                    irr.p5,
+                ),
+            )
+            .add(
+                "p_irr_above_hurdle",
+                "IRR above the hurdle rate",
+                Cell::number(
+                    format!(
+                        "{} of paths (hurdle {})",
+                        percent(i.p_irr_above_hurdle),
+                        percent(i.hurdle_rate)
+                    ),
+                    i.p_irr_above_hurdle,
+                ),
+            )
+            .add(
+                "p_no_irr",
+                "no IRR (flows never change sign)",
+                Cell::number(percent(i.p_no_irr), i.p_no_irr),
+            )
+            .add(
+                "p_payback_within",
+                "paid back within the months asked",
+                Cell::number(
+                    format!(
+                        "{} of paths within {} months",
+                        percent(i.p_payback_within),
+                        i.payback_within_months
+                    ),
+                    i.p_payback_within,
+                ),
+            );
+    }
 
     let mut report = Report::new();
     report

@@ -125,12 +125,33 @@ pub fn request(
         return Err(Error::invalid("tornado_paths", "must not exceed paths"));
     }
     let stochastic = stochastic(req.stochastic.as_ref())?;
+    if let Some(h) = req.hurdle_rate
+        && !(h > -1.0 && h <= 100.0)
+    {
+        return Err(Error::invalid(
+            "hurdle_rate",
+            format!("must be above -1 and at most 100 (a year), got {h}"),
+        ));
+    }
+    if req.payback_within_months == Some(0) {
+        return Err(Error::invalid(
+            "payback_within_months",
+            "must be at least 1",
+        ));
+    }
+    let finance = (req.hurdle_rate.is_some() || req.payback_within_months.is_some()).then(|| {
+        montecarlo::FinanceQuestions {
+            hurdle_rate: req.hurdle_rate.unwrap_or(plan.discount_rate),
+            payback_months: req.payback_within_months.unwrap_or(plan.horizon as u32),
+        }
+    });
     let settings = Settings {
         paths: req.paths,
         seed: req.seed,
         antithetic: req.antithetic,
         basis,
         tornado_paths: req.tornado_paths,
+        finance,
     };
     montecarlo::validate(&plan, &stochastic, &settings)?;
     if req.sobol_rows > MAX_SOBOL_ROWS {
@@ -381,6 +402,16 @@ pub fn result(
             })
             .collect(),
         quantile_relative_error: o.quantile_relative_error,
+        investment: o.finance.as_ref().map(|f| pb::InvestmentDistribution {
+            hurdle_rate: f.hurdle_rate,
+            payback_within_months: f.payback_months,
+            irr: Some(percentiles(&f.irr)),
+            p_no_irr: f.p_no_irr,
+            p_irr_above_hurdle: f.p_irr_above_hurdle,
+            p_payback_by: f.p_payback_by.clone(),
+            p_payback_within: f.p_payback_within,
+            p_no_payback: f.p_no_payback,
+        }),
         assumptions: context.assumptions.clone(),
         warnings: context.warnings.clone(),
         sobol: sobol.map(sobol_indices).unwrap_or_default(),

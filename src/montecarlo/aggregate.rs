@@ -3,6 +3,7 @@
 //! the bounded sample kept for rank correlations).
 
 use super::sketch::{Count, Sketch};
+use crate::tco::finance;
 use crate::tco::project::ahead;
 use crate::tco::{Basis, Batch, LANES};
 
@@ -191,6 +192,69 @@ pub struct Aggregate<C = u32> {
     pub npv_savings: Series<C>,
     /// (static input values and process summaries, NPV) of the first paths.
     pub sample: Vec<(Vec<f64>, f64)>,
+    /// The investment figures, when asked for.
+    pub finance: Option<FinanceAgg<C>>,
+}
+
+/// The investment figures of the paths: each path's IRR and payback month
+/// from its incremental cash flows (API cost less self-host cash).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinanceAgg<C = u32> {
+    /// Annual IRR of the paths that have one.
+    pub irr: Series<C>,
+    /// Paths without an IRR.
+    pub no_irr: u64,
+    /// Paths whose IRR exceeds the hurdle rate.
+    pub above_hurdle: u64,
+    /// Paths whose payback month is t (index t−1); the last slot counts
+    /// paths that do not pay back within the horizon.
+    pub payback_at: Vec<u64>,
+}
+
+impl<C: Count> FinanceAgg<C> {
+    pub fn new(horizon: usize) -> Self {
+        Self {
+            payback_at: vec![0; horizon + 1],
+            ..Default::default()
+        }
+    }
+
+    /// Adds the first `n` lanes of `batch`, run by [`Plan::run_batch`].
+    ///
+    /// [`Plan::run_batch`]: crate::tco::Plan::run_batch
+    pub fn add_batch(&mut self, n: usize, batch: &Batch, hurdle_rate: f64, flows: &mut Vec<f64>) {
+        let h = batch.api.len();
+        for lane in 0..n {
+            flows.clear();
+            flows.push(-batch.capex_month_0[lane]);
+            for i in 0..h {
+                flows.push(batch.api[i][lane] - batch.self_host_cash[i][lane]);
+            }
+            let month = finance::payback_month(flows).map_or(h, |t| t as usize - 1);
+            self.payback_at[month] += 1;
+            match finance::irr_fast(flows).annual() {
+                Some(irr) => {
+                    self.irr.add(irr);
+                    if irr > hurdle_rate {
+                        self.above_hurdle += 1;
+                    }
+                }
+                None => self.no_irr += 1,
+            }
+        }
+    }
+
+    fn merge<D: Count>(&mut self, other: &FinanceAgg<D>)
+    where
+        C: From<D>,
+    {
+        self.irr.merge(&other.irr);
+        self.no_irr += other.no_irr;
+        self.above_hurdle += other.above_hurdle;
+        for (a, b) in self.payback_at.iter_mut().zip(&other.payback_at) {
+            *a += b;
+        }
+    }
 }
 
 impl<C: Count> Aggregate<C> {
@@ -317,5 +381,8 @@ impl<C: Count> Aggregate<C> {
         self.cheaper_over_horizon += other.cheaper_over_horizon;
         self.npv_savings.merge(&other.npv_savings);
         self.sample.extend(other.sample);
+        if let (Some(a), Some(b)) = (&mut self.finance, &other.finance) {
+            a.merge(b);
+        }
     }
 }

@@ -81,6 +81,37 @@ pub struct Settings {
     pub basis: Basis,
     /// Paths per tornado case; 0 skips the tornado.
     pub tornado_paths: u64,
+    /// The investment figures of every path (IRR, payback), when asked
+    /// for: they cost a root search per path.
+    pub finance: Option<FinanceQuestions>,
+}
+
+/// What the caller asks of the paths' investment figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FinanceQuestions {
+    /// Annual rate an IRR must exceed.
+    pub hurdle_rate: f64,
+    /// Months within which the purchase should pay back.
+    pub payback_months: u32,
+}
+
+/// The distribution of the paths' investment figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinanceOutcome {
+    pub hurdle_rate: f64,
+    pub payback_months: u32,
+    /// Annual IRR over the paths that have one.
+    pub irr: Stats,
+    /// Share of paths whose flows never change sign (no IRR).
+    pub p_no_irr: f64,
+    /// Share of paths whose IRR exceeds the hurdle rate.
+    pub p_irr_above_hurdle: f64,
+    /// Share of paths that have paid back by month t (index t−1).
+    pub p_payback_by: Vec<f64>,
+    /// Share of paths that pay back within `payback_months`.
+    pub p_payback_within: f64,
+    /// Share of paths that do not pay back within the horizon.
+    pub p_no_payback: f64,
 }
 
 /// Distribution summary of one quantity.
@@ -183,6 +214,8 @@ pub struct Outcome {
     pub rank_correlations: Vec<(String, f64)>,
     /// Relative error bound of every percentile.
     pub quantile_relative_error: f64,
+    /// The investment figures, when the settings ask for them.
+    pub finance: Option<FinanceOutcome>,
 }
 
 /// Checks the settings and the stochastic inputs against the plan.
@@ -357,6 +390,11 @@ impl<'a> Job<'a> {
         let mut draw = BatchDraw::default();
         let mut batch = Batch::new(plan);
         let mut agg = ChunkAggregate::new(h);
+        let hurdle = self.settings.finance.map(|f| f.hurdle_rate);
+        if hurdle.is_some() {
+            agg.finance = Some(aggregate::FinanceAgg::new(h));
+        }
+        let mut flows = Vec::with_capacity(h + 1);
         let mut drivers: Vec<Vec<f64>> = Vec::new();
         let base_decline = plan.api_annual_price_decline;
         for first in (start..end).step_by(LANES) {
@@ -421,6 +459,9 @@ impl<'a> Job<'a> {
                 &self.discount,
                 |lane| std::mem::take(&mut drivers[lane]),
             );
+            if let (Some(finance), Some(hurdle)) = (&mut agg.finance, hurdle) {
+                finance.add_batch(n, &batch, hurdle, &mut flows);
+            }
             board.add(n as u64);
         }
         agg
@@ -434,6 +475,9 @@ impl<'a> Job<'a> {
         let chunks = paths.div_ceil(CHUNK);
         let wave = (rayon::current_num_threads() as u64 * 2).max(1);
         let mut total = Aggregate::new(self.plan.horizon);
+        if self.settings.finance.is_some() {
+            total.finance = Some(aggregate::FinanceAgg::new(self.plan.horizon));
+        }
         let mut done = 0;
         // The last wave's chunks, not merged yet.
         let mut pending: Vec<ChunkAggregate> = Vec::new();
@@ -487,7 +531,19 @@ pub fn simulate(
     progress: impl FnMut(Progress) + Send,
 ) -> Result<Outcome> {
     validate(plan, stochastic, settings)?;
-    let job = |fixed: Vec<(usize, f64)>| Job::new(plan, stochastic, settings, fixed);
+    // The tornado's cases read the NPV only.
+    let tornado_settings = Settings {
+        finance: None,
+        ..settings.clone()
+    };
+    let job = |fixed: Vec<(usize, f64)>| {
+        let settings = if fixed.is_empty() {
+            settings
+        } else {
+            &tornado_settings
+        };
+        Job::new(plan, stochastic, settings, fixed)
+    };
     let total_paths = settings.paths;
     let main = job(Vec::new())?;
     let agg = progress::reporting(total_paths, progress, |board| {
@@ -642,6 +698,31 @@ fn finish(
         tornado,
         rank_correlations,
         quantile_relative_error: sketch::ALPHA,
+        finance: settings.finance.zip(agg.finance.as_ref()).map(|(q, f)| {
+            let mut paid = 0u64;
+            let p_payback_by: Vec<f64> = f.payback_at[..f.payback_at.len() - 1]
+                .iter()
+                .map(|&k| {
+                    paid += k;
+                    paid as f64 / nf
+                })
+                .collect();
+            let within = (q.payback_months as usize).min(p_payback_by.len());
+            FinanceOutcome {
+                hurdle_rate: q.hurdle_rate,
+                payback_months: q.payback_months,
+                irr: Stats::of(&f.irr),
+                p_no_irr: f.no_irr as f64 / nf,
+                p_irr_above_hurdle: f.above_hurdle as f64 / nf,
+                p_payback_within: if within == 0 {
+                    0.0
+                } else {
+                    p_payback_by[within - 1]
+                },
+                p_no_payback: *f.payback_at.last().unwrap_or(&0) as f64 / nf,
+                p_payback_by,
+            }
+        }),
     }
 }
 

@@ -35,6 +35,25 @@ pub fn slices(paths: u64, per_slice: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Whether a run can be cut into slices: the per-path investment figures
+/// (IRR and payback distributions) are not carried by a slice's part yet,
+/// so a run that asks for them runs whole on one machine.
+pub fn splittable(settings: &Settings) -> bool {
+    settings.finance.is_none()
+}
+
+fn require_splittable(settings: &Settings) -> Result<()> {
+    if splittable(settings) {
+        Ok(())
+    } else {
+        Err(Error::FailedPrecondition(
+            "a run that asks for investment figures (hurdle_rate, payback_within_months) \
+             cannot be split into slices"
+                .into(),
+        ))
+    }
+}
+
 /// What one slice produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlicePart {
@@ -92,6 +111,7 @@ pub fn run_slice(
     chunks: u64,
     cancel: &AtomicBool,
 ) -> Result<SlicePart> {
+    require_splittable(settings)?;
     validate(plan, stochastic, settings)?;
     let job = Job::new(plan, stochastic, settings, Vec::new())?;
     let paths = settings.paths;
@@ -152,6 +172,7 @@ pub fn merge(
     mut parts: Vec<SlicePart>,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
+    require_splittable(settings)?;
     validate(plan, stochastic, settings)?;
     parts.sort_by_key(|p| p.first_chunk);
     let expected = settings.paths.div_ceil(CHUNK);

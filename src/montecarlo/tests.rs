@@ -53,6 +53,7 @@ fn settings(paths: u64) -> Settings {
         antithetic: false,
         basis: Basis::ProfitAndLoss,
         tornado_paths: 0,
+        finance: None,
     }
 }
 
@@ -729,7 +730,7 @@ fn the_engine_version_pins_the_numbers() {
     assert_eq!(ENGINE_VERSION, "breakeven-mc/4");
     assert_eq!(
         [fingerprint(&first), fingerprint(&second)],
-        [350_654_379_562_503_455, 11_153_400_745_772_973_739],
+        [11_299_746_803_720_993_769, 10_965_040_666_741_290_853],
         "{ENGINE_VERSION}"
     );
 }
@@ -786,4 +787,43 @@ fn min_and_max_are_exact_and_bound_the_percentiles() {
             assert!(p.windows(2).all(|w| w[0] <= w[1]), "{stats:?}");
         }
     }
+}
+
+#[test]
+fn without_randomness_every_path_has_the_projections_irr_and_payback() {
+    let plan = plan(24);
+    let mut months = Vec::new();
+    plan.run(&tco::PathInputs::default(), &mut months);
+    let deterministic = tco::finance::returns(&months, plan.discount_rate, 0.0);
+    let mut s = settings(600);
+    s.finance = Some(crate::montecarlo::FinanceQuestions {
+        hurdle_rate: 0.0,
+        payback_months: 12,
+    });
+    let outcome = run(&plan, &Stochastic::default(), &s);
+    let f = outcome.finance.expect("asked for");
+    match deterministic.irr.annual() {
+        Some(irr) => {
+            // Every path's IRR is the projection's, to the search's
+            // precision, and the percentiles are that one value.
+            assert!((f.irr.p50 - irr).abs() < 1e-9, "{} vs {irr}", f.irr.p50);
+            assert_eq!(f.irr.min, f.irr.max);
+            assert_eq!(f.p_no_irr, 0.0);
+            assert_eq!(f.p_irr_above_hurdle, if irr > 0.0 { 1.0 } else { 0.0 });
+        }
+        None => assert_eq!(f.p_no_irr, 1.0),
+    }
+    // Payback: no path before the projection's month, every path from it.
+    for (i, &p) in f.p_payback_by.iter().enumerate() {
+        let paid = deterministic
+            .payback_month
+            .is_some_and(|m| i as u32 + 1 >= m);
+        assert_eq!(p, if paid { 1.0 } else { 0.0 }, "month {}", i + 1);
+    }
+    // The rest of the outcome does not depend on the question.
+    let mut without = s.clone();
+    without.finance = None;
+    let plain = run(&plan, &Stochastic::default(), &without);
+    assert_eq!(plain.months, outcome.months);
+    assert_eq!(plain.npv_savings, outcome.npv_savings);
 }

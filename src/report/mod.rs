@@ -272,6 +272,7 @@ mod tests {
             }],
             rank_correlations: Vec::new(),
             quantile_relative_error: 0.005,
+            finance: None,
         };
         let t = Tornado::from_outcome(&outcome);
         assert_eq!(t.base, 7.0);

@@ -251,6 +251,53 @@ pub fn irr(flows: &[f64]) -> Irr {
     }
 }
 
+/// [`irr`] for many paths: with one sign change (a unique root) the
+/// present value changes sign once between the ends of the range, so
+/// halving that range finds the root without the scan; flows that change
+/// sign more often fall back to [`irr`].
+pub fn irr_fast(flows: &[f64]) -> Irr {
+    match sign_changes(flows) {
+        0 => Irr::NoSignChange,
+        1 => {
+            let pv = |u: f64| polynomial(flows, (-u).exp());
+            let mut lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
+            let mut hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
+            let (mut f_lo, f_hi) = (pv(lo), pv(hi));
+            if f_lo == 0.0 {
+                return Irr::Rate {
+                    annual: (12.0 * lo).exp_m1(),
+                    unique: true,
+                };
+            }
+            if (f_lo < 0.0) == (f_hi < 0.0) {
+                return Irr::OutOfRange;
+            }
+            for _ in 0..200 {
+                let mid = 0.5 * (lo + hi);
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                let f = pv(mid);
+                if f == 0.0 {
+                    (lo, hi) = (mid, mid);
+                    break;
+                }
+                if (f < 0.0) == (f_lo < 0.0) {
+                    lo = mid;
+                    f_lo = f;
+                } else {
+                    hi = mid;
+                }
+            }
+            Irr::Rate {
+                annual: (12.0 * 0.5 * (lo + hi)).exp_m1(),
+                unique: true,
+            }
+        }
+        _ => irr(flows),
+    }
+}
+
 /// First month t ≥ 1 from which the running sum of `flows` (month 0
 /// included) stays above a cent through the last month.
 pub fn payback_month(flows: &[f64]) -> Option<u32> {
@@ -355,6 +402,20 @@ mod tests {
         let pv: f64 = (1..=48).map(|t| 658.345 / 1.01_f64.powi(t)).sum();
         close(pv, 25_000.0, 0.05);
         close(capital_recovery_factor(0.0, 50), 0.02, 1e-15);
+    }
+
+    #[test]
+    fn the_fast_irr_agrees_with_the_scan() {
+        let mut flows = vec![-10_000.0];
+        flows.extend([1_000.0; 12]);
+        let (a, b) = (
+            irr(&flows).annual().unwrap(),
+            irr_fast(&flows).annual().unwrap(),
+        );
+        close(a, b, 1e-12);
+        assert_eq!(irr_fast(&[0.0, 1.0]), Irr::NoSignChange);
+        let several = [-100.0, 230.0, -132.0];
+        assert_eq!(irr_fast(&several), irr(&several));
     }
 
     #[test]
