@@ -113,7 +113,11 @@ fn main() {
         let t_merge = t_merge.elapsed();
         db.end_sim_run(&id).unwrap();
         let total = start.elapsed();
-        assert_eq!(format!("{merged:?}"), format!("{local:?}"), "not bit-identical");
+        assert_eq!(
+            format!("{merged:?}"),
+            format!("{local:?}"),
+            "not bit-identical"
+        );
         println!(
             "split through PostgreSQL, {workers} worker(s) of {} threads, {} slices: {:.2} s \
              ({:+.1}% against in-process; slices computing {:.2} s of worker time, \

@@ -207,6 +207,9 @@ const MIGRATIONS: &[(&str, u32)] = &[
         PRIMARY KEY (run_id, slice)
     ) WITH (fillfactor = 70);
     CREATE INDEX sim_slices_open ON sim_slices (run_id, slice) WHERE state = 'pending';
+    -- Parts are compact already and live for seconds: store them
+    -- uncompressed rather than spend time compressing them.
+    ALTER TABLE sim_slices ALTER COLUMN part SET STORAGE EXTERNAL;
     "#,
         1,
     ),
