@@ -196,9 +196,13 @@ pub async fn run_with(
                 options.split_threshold,
                 options.split_slice_chunks,
             )));
-        tokio::spawn(Arc::clone(&runner).run());
-        runner
+        let task = tokio::spawn(Arc::clone(&runner).run());
+        (runner, task)
     });
+    let (slices, slices_task) = match slices {
+        Some((runner, task)) => (Some(runner), Some(task)),
+        None => (None, None),
+    };
 
     let mut lease = crate::store::Lease::new();
     lease.ttl = options.job_lease_ttl;
@@ -348,6 +352,10 @@ pub async fn run_with(
     // The runner stopped with the shutdown signal; wait until no item can
     // write any more.
     jobs.await?;
+    // Likewise the slice runner, which releases its leases as it stops.
+    if let Some(task) = slices_task {
+        task.await?;
+    }
     if let Some(endpoint) = metrics_endpoint {
         endpoint.await??;
     }

@@ -232,7 +232,7 @@ async fn a_replica_killed_mid_sweep_loses_nothing_and_repeats_nothing() {
     let a = Replica::start(&schema.url, "2", "2");
     let b = Replica::start(&schema.url, "2", "2");
     let c = Replica::start(&schema.url, "2", "2");
-    let job = submit(a.channel().await, 60, 8_000).await;
+    let job = submit(a.channel().await, 60, 30_000).await;
     // Kill B while it holds a lease, once some items are done.
     let held_by_b = format!(
         "SELECT count(*) FROM job_items WHERE {} AND lease_until > now()",
@@ -271,7 +271,7 @@ async fn a_replica_paused_past_its_lease_cannot_complete_late() {
     let schema = testdb::schema();
     let a = Replica::start(&schema.url, "1", "1");
     let b = Replica::start(&schema.url, "1", "1");
-    let job = submit(a.channel().await, 6, 20_000).await;
+    let job = submit(a.channel().await, 6, 100_000).await;
     let held_by_b = format!(
         "SELECT idx::text FROM job_items WHERE {} AND state = 'pending'",
         b.owns()
@@ -306,7 +306,7 @@ async fn sigterm_releases_leases_for_the_others_at_once() {
     // Leases of a minute: only a release lets A take B's items in time.
     let a = Replica::start(&schema.url, "60", "1");
     let mut b = Replica::start(&schema.url, "60", "1");
-    let job = submit(a.channel().await, 4, 20_000).await;
+    let job = submit(a.channel().await, 4, 100_000).await;
     let held_by_b = format!("SELECT count(*) FROM job_items WHERE {}", b.owns());
     wait_until("B to hold a lease", Duration::from_secs(20), || {
         count(&schema, &held_by_b) > 0

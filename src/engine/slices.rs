@@ -73,7 +73,7 @@ impl SliceRunner {
         self.wake.notify_one();
     }
 
-    /// Stops the runner; a slice running is stopped and left to its lease.
+    /// Stops the runner; a slice running is stopped and its lease released.
     pub fn begin_shutdown(&self) {
         self.stopping.send_replace(true);
     }
@@ -83,6 +83,14 @@ impl SliceRunner {
         loop {
             let stop = *stopping.borrow();
             if stop {
+                // The slice that was running has stopped: let another
+                // replica take it at once.
+                match self.store.release_slice_leases(&self.lease.owner).await {
+                    Ok(0) => {}
+                    Ok(released) => tracing::info!(released, "simulation slice leases released"),
+                    Err(e) => tracing::warn!(error = %e,
+                        "cannot release simulation slice leases; they run out instead"),
+                }
                 return;
             }
             let wait = match self
@@ -101,7 +109,7 @@ impl SliceRunner {
                 }
             };
             tokio::select! {
-                _ = stopping.wait_for(|s| *s) => return,
+                _ = stopping.wait_for(|s| *s) => {}
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }

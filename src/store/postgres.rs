@@ -1009,6 +1009,10 @@ impl Backend for Postgres {
         self.block(self.end_sim_run_tx(id))
     }
 
+    fn release_slice_leases(&self, owner: &str) -> Result<u32> {
+        self.block(self.release_slice_rows(owner))
+    }
+
     fn import_rows(
         &self,
         next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
@@ -1166,6 +1170,11 @@ mod tests {
         assert!(!db.finish_slice(&second.key, b"again").unwrap());
         // A's lease runs out: B takes slice 0 over; A's part is refused.
         std::thread::sleep(Duration::from_millis(500));
+        let taken = db.claim_slice(&b, "e1").unwrap().unwrap();
+        assert_eq!((taken.key.index, taken.key.attempt), (0, 2));
+        // Released (a replica shutting down), it is taken at once, under
+        // the same attempt number.
+        assert_eq!(db.release_slice_leases(&b.owner).unwrap(), 1);
         let taken = db.claim_slice(&b, "e1").unwrap().unwrap();
         assert_eq!((taken.key.index, taken.key.attempt), (0, 2));
         assert!(
