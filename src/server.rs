@@ -41,6 +41,10 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// whatever deadline the client set: a bound on any one request's work.
 pub const MAX_CALL_DURATION: Duration = Duration::from_secs(15 * 60);
 
+/// Paths × months from which a simulation is spread across replicas: a
+/// 10,000,000-path × 60-month run is, one of 1,000,000 × 240 is not.
+pub const DEFAULT_SPLIT_THRESHOLD: u64 = 500_000_000;
+
 /// How long calls in flight may take to finish once shutdown begins.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -52,6 +56,11 @@ pub struct Options {
     /// How long a claimed job item stays leased to this server unless its
     /// heartbeat extends it.
     pub job_lease_ttl: Duration,
+    /// On a shared database, simulations of at least this many paths ×
+    /// months are spread across the replicas.
+    pub split_threshold: u64,
+    /// Chunks of paths in one slice of a split simulation.
+    pub split_slice_chunks: u64,
     /// Bearer tokens and their teams; `None` serves everyone as one team.
     pub tokens: Option<Arc<crate::auth::TokenFile>>,
     /// Serve gRPC over TLS with these files; plain text when `None`.
@@ -71,6 +80,8 @@ impl Default for Options {
         Self {
             job_workers: 1,
             job_lease_ttl: crate::store::jobs::DEFAULT_LEASE_TTL,
+            split_threshold: DEFAULT_SPLIT_THRESHOLD,
+            split_slice_chunks: crate::montecarlo::split::SLICE_CHUNKS,
             tokens: None,
             tls: None,
             metrics: None,
@@ -170,11 +181,36 @@ pub async fn run_with(
         set_health(&health, false).await;
     }
     let catalog = live;
-    let simulation = SimulationApi::new(
+    let mut simulation = SimulationApi::new(
         Arc::clone(&catalog),
         Arc::clone(&calibrations),
         MAX_SIMULATIONS,
     );
+    // On a shared database every replica works slices of large runs.
+    let slices = store.shared().then(|| {
+        let mut lease = crate::store::Lease::new();
+        lease.ttl = options.job_lease_ttl;
+        let runner = crate::engine::SliceRunner::new(
+            store.clone(),
+            Arc::new(crate::grpc::SliceExecutor),
+            lease,
+            Duration::from_millis(500),
+        );
+        simulation = simulation
+            .clone()
+            .with_splitter(Arc::new(crate::engine::Splitter::new(
+                store.clone(),
+                Arc::clone(&runner),
+                options.split_threshold,
+                options.split_slice_chunks,
+            )));
+        let task = tokio::spawn(Arc::clone(&runner).run());
+        (runner, task)
+    });
+    let (slices, slices_task) = match slices {
+        Some((runner, task)) => (Some(runner), Some(task)),
+        None => (None, None),
+    };
 
     let mut lease = crate::store::Lease::new();
     lease.ttl = options.job_lease_ttl;
@@ -261,6 +297,9 @@ pub async fn run_with(
         // Job items stop (and stay pending); job watchers get a final
         // status rather than holding the shutdown open.
         runner_for_shutdown.begin_shutdown();
+        if let Some(slices) = &slices {
+            slices.begin_shutdown();
+        }
         tracing::info!("shutting down: finishing requests in flight");
         set_health(&health, false).await;
     };
@@ -341,6 +380,10 @@ pub async fn run_with(
     // The runner stopped with the shutdown signal; wait until no item can
     // write any more.
     jobs.await?;
+    // Likewise the slice runner, which releases its leases as it stops.
+    if let Some(task) = slices_task {
+        task.await?;
+    }
     if let Some(endpoint) = metrics_endpoint {
         endpoint.await??;
     }

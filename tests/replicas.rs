@@ -18,6 +18,7 @@ use breakeven::grpc::pb::estimator_service_client::EstimatorServiceClient;
 use breakeven::grpc::pb::job_service_client::JobServiceClient;
 use breakeven::grpc::pb::run_service_client::RunServiceClient;
 use breakeven::grpc::pb::scenario_service_client::ScenarioServiceClient;
+use breakeven::grpc::pb::simulation_service_client::SimulationServiceClient;
 use breakeven::store::testdb::{self, TestSchema};
 use tokio::sync::{Mutex, watch};
 use tonic::Code;
@@ -41,18 +42,21 @@ struct Replica {
 
 impl Replica {
     fn start(url: &str, lease_ttl: &str, workers: &str) -> Self {
-        let (child, addr) = common::process::serve_with_env(
-            &[
-                "--database-url".as_ref(),
-                url.as_ref(),
-                "--job-lease-ttl".as_ref(),
-                lease_ttl.as_ref(),
-                "--job-workers".as_ref(),
-                workers.as_ref(),
-            ],
-            None,
-            &[("RAYON_NUM_THREADS", "1")],
-        );
+        Self::start_with(url, lease_ttl, workers, &[])
+    }
+
+    fn start_with(url: &str, lease_ttl: &str, workers: &str, more: &[&str]) -> Self {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--database-url".as_ref(),
+            url.as_ref(),
+            "--job-lease-ttl".as_ref(),
+            lease_ttl.as_ref(),
+            "--job-workers".as_ref(),
+            workers.as_ref(),
+        ];
+        args.extend(more.iter().map(std::ffi::OsStr::new));
+        let (child, addr) =
+            common::process::serve_with_env(&args, None, &[("RAYON_NUM_THREADS", "1")]);
         Self { child, addr }
     }
 
@@ -228,7 +232,7 @@ async fn a_replica_killed_mid_sweep_loses_nothing_and_repeats_nothing() {
     let a = Replica::start(&schema.url, "2", "2");
     let b = Replica::start(&schema.url, "2", "2");
     let c = Replica::start(&schema.url, "2", "2");
-    let job = submit(a.channel().await, 60, 8_000).await;
+    let job = submit(a.channel().await, 60, 30_000).await;
     // Kill B while it holds a lease, once some items are done.
     let held_by_b = format!(
         "SELECT count(*) FROM job_items WHERE {} AND lease_until > now()",
@@ -267,7 +271,7 @@ async fn a_replica_paused_past_its_lease_cannot_complete_late() {
     let schema = testdb::schema();
     let a = Replica::start(&schema.url, "1", "1");
     let b = Replica::start(&schema.url, "1", "1");
-    let job = submit(a.channel().await, 6, 20_000).await;
+    let job = submit(a.channel().await, 6, 100_000).await;
     let held_by_b = format!(
         "SELECT idx::text FROM job_items WHERE {} AND state = 'pending'",
         b.owns()
@@ -302,7 +306,7 @@ async fn sigterm_releases_leases_for_the_others_at_once() {
     // Leases of a minute: only a release lets A take B's items in time.
     let a = Replica::start(&schema.url, "60", "1");
     let mut b = Replica::start(&schema.url, "60", "1");
-    let job = submit(a.channel().await, 4, 20_000).await;
+    let job = submit(a.channel().await, 4, 100_000).await;
     let held_by_b = format!("SELECT count(*) FROM job_items WHERE {}", b.owns());
     wait_until("B to hold a lease", Duration::from_secs(20), || {
         count(&schema, &held_by_b) > 0
@@ -513,4 +517,175 @@ async fn without_the_database_calls_are_unavailable_and_work_resumes_when_it_is_
     let done = finished(channel.clone(), &job, Duration::from_secs(60)).await;
     each_item_ran_once(channel, &schema, &done, 12).await;
     drop(a);
+}
+
+/// A simulation big enough to split into several one-chunk slices.
+fn big_simulation() -> pb::RunSimulationRequest {
+    pb::RunSimulationRequest {
+        scenario: Some(scenario()),
+        paths: 6 * 16_384 + 123,
+        seed: 7,
+        antithetic: true,
+        stochastic: Some(pb::StochasticInputs {
+            demand: Some(pb::stochastic_inputs::Demand::DemandGbm(pb::DemandGbm {
+                volatility: 0.3,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The result of `big_simulation` on one server with its SQLite file, as
+/// bytes.
+async fn on_one_machine() -> Vec<u8> {
+    use prost::Message as _;
+    let server = common::TestServer::start().await;
+    let result = SimulationServiceClient::new(server.channel().await)
+        .run_simulation(big_simulation())
+        .await
+        .unwrap()
+        .into_inner();
+    server.stop().await;
+    result.encode_to_vec()
+}
+
+/// Lease owners seen on slices until `done` is set.
+fn watch_slice_owners(
+    schema_url: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<std::collections::BTreeSet<String>> {
+    std::thread::spawn(move || {
+        let mut owners = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(rows) = query_rows(
+                &schema_url,
+                "SELECT DISTINCT lease_owner FROM sim_slices WHERE lease_owner IS NOT NULL",
+            ) {
+                owners.extend(rows);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        owners
+    })
+}
+
+/// Rows of one text column; errors (say, before the tables exist) are
+/// returned, not panicked on.
+fn query_rows(url: &str, sql: &str) -> Result<Vec<String>, String> {
+    let url = url.to_string();
+    let sql = sql.to_string();
+    // A thread of its own: callers may be on a runtime's thread.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            let rows = client.query(&sql, &[]).await.map_err(|e| e.to_string())?;
+            Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_simulation_gives_the_bytes_of_one_machine_even_when_a_replica_dies() {
+    use prost::Message as _;
+    let _serial = serial().await;
+    let expected = on_one_machine().await;
+    let schema = testdb::schema();
+    let split = ["--split-threshold", "1", "--split-slice-chunks", "1"];
+    let a = Replica::start_with(&schema.url, "2", "1", &split);
+    let b = Replica::start_with(&schema.url, "2", "1", &split);
+    let c = Replica::start_with(&schema.url, "2", "1", &split);
+
+    // All three at work: the same bytes, and the slices spread.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let owners = watch_slice_owners(schema.url.clone(), std::sync::Arc::clone(&done));
+    let result = SimulationServiceClient::new(a.channel().await)
+        .run_simulation(big_simulation())
+        .await
+        .unwrap()
+        .into_inner();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let owners = owners.join().unwrap();
+    assert_eq!(result.encode_to_vec(), expected, "split result differs");
+    assert!(owners.len() >= 2, "slices ran on {owners:?} only");
+    assert_eq!(
+        count(&schema, "SELECT count(*) FROM sim_runs"),
+        0,
+        "run left behind"
+    );
+
+    // Streamed through another replica: progress as slices finish, then
+    // the same result.
+    let mut events = SimulationServiceClient::new(c.channel().await)
+        .stream_simulation(big_simulation())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut done_so_far = Vec::new();
+    let mut streamed = None;
+    while let Some(event) = events.message().await.unwrap() {
+        match event.event.unwrap() {
+            pb::simulation_event::Event::Progress(p) => done_so_far.push(p.paths_done),
+            pb::simulation_event::Event::Result(r) => streamed = Some(r),
+        }
+    }
+    assert_eq!(streamed.unwrap().encode_to_vec(), expected);
+    assert!(
+        done_so_far.windows(2).all(|w| w[0] <= w[1]),
+        "{done_so_far:?}"
+    );
+    assert_eq!(done_so_far.last(), Some(&big_simulation().paths));
+
+    // B dies holding a slice: its slice is taken over, the bytes the same.
+    let channel = a.channel().await;
+    let call = tokio::spawn(async move {
+        SimulationServiceClient::new(channel)
+            .run_simulation(big_simulation())
+            .await
+    });
+    let held_by_b = format!("SELECT count(*) FROM sim_slices WHERE {}", b.owns());
+    wait_until("B to hold a slice", Duration::from_secs(30), || {
+        query_rows(
+            &schema.url,
+            &held_by_b.replace("count(*)", "count(*)::text"),
+        )
+        .is_ok_and(|rows| rows.first().is_some_and(|n| n != "0"))
+    })
+    .await;
+    b.signal("KILL");
+    let result = call.await.unwrap().unwrap().into_inner();
+    assert_eq!(
+        result.encode_to_vec(),
+        expected,
+        "split result differs after a kill"
+    );
+    assert_eq!(count(&schema, "SELECT count(*) FROM sim_runs"), 0);
+
+    // A caller that goes away: its run and slices are deleted.
+    let mut events = SimulationServiceClient::new(a.channel().await)
+        .stream_simulation(big_simulation())
+        .await
+        .unwrap()
+        .into_inner();
+    events.message().await.unwrap();
+    wait_until("the run to be stored", Duration::from_secs(10), || {
+        count(&schema, "SELECT count(*) FROM sim_runs") == 1
+    })
+    .await;
+    drop(events);
+    wait_until("the run to be deleted", Duration::from_secs(10), || {
+        count(&schema, "SELECT count(*) FROM sim_runs") == 0
+            && count(&schema, "SELECT count(*) FROM sim_slices") == 0
+    })
+    .await;
+    drop((a, b, c));
 }

@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// replica takes the item over once it runs out.
     #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = seconds)]
     job_lease_ttl: Duration,
+    /// With --database-url: spread simulations of at least this many
+    /// paths × months across the replicas, in slices of whole chunks; the
+    /// result is the same to the bit.
+    #[arg(long, default_value_t = crate::server::DEFAULT_SPLIT_THRESHOLD, value_name = "PATH_MONTHS")]
+    split_threshold: u64,
+    /// Chunks of 16,384 paths in one slice of a split simulation.
+    #[arg(long, default_value_t = crate::montecarlo::split::SLICE_CHUNKS,
+          value_parser = clap::value_parser!(u64).range(1..=1024), value_name = "CHUNKS")]
+    split_slice_chunks: u64,
     /// Save the example scenarios of examples/ (tagged "example") unless
     /// the database holds them already.
     #[arg(long)]
@@ -154,6 +163,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         db_connect_timeout,
         db_statement_timeout,
         job_lease_ttl,
+        split_threshold,
+        split_slice_chunks,
         seed_examples,
         tokens,
         job_workers,
@@ -222,6 +233,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         let options = crate::server::Options {
             job_workers: usize::from(job_workers),
             job_lease_ttl,
+            split_threshold,
+            split_slice_chunks,
             tokens,
             tls,
             metrics,

@@ -223,6 +223,18 @@ fn calibration_of(inputs: &pb::RunInputs) -> Result<Calibration> {
     })
 }
 
+/// The simulation a run's inputs describe, resolved from those inputs
+/// alone: what every replica computes a split run's slices from.
+pub fn simulation_of(inputs: &pb::RunInputs) -> Result<simulate::Request> {
+    let catalog = catalog_of(inputs)?;
+    let options = inputs
+        .options
+        .as_ref()
+        .ok_or_else(|| Error::Internal("run inputs lack options".into()))?;
+    let calibration = calibration_of(inputs)?;
+    simulation_request(inputs, options, &catalog, &calibration)
+}
+
 /// The simulation request a run's inputs describe, with its field errors
 /// under `options.simulation.`.
 fn simulation_request(

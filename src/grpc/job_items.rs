@@ -1,6 +1,7 @@
-//! What a batch item computes, for the work engine's job runner: the
-//! item's stored scenario and the job's options, decoded from their wire
-//! form, run as RunScenario would run them.
+//! What background work computes, for the work engine: a batch item (its
+//! stored scenario and the job's options, decoded from their wire form,
+//! run as RunScenario would run them), and a slice of a simulation split
+//! across replicas (from the run's inputs alone).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +14,7 @@ use super::execute;
 use super::pb;
 use super::runs::stored_run;
 use crate::catalog::LiveCatalog;
-use crate::engine::ItemWork;
+use crate::engine::{ItemWork, SliceWork};
 use crate::error::{Error, Result};
 use crate::estimator::calibrate::Calibrations;
 use crate::store::jobs::item_run_id;
@@ -81,5 +82,24 @@ impl ItemWork for ItemExecutor {
             calibrations: Arc::clone(&self.calibrations),
         };
         Box::pin(async move { this.compute(item, stop).await })
+    }
+}
+
+/// Computes slices of split simulations from their stored inputs.
+#[derive(Debug, Default)]
+pub struct SliceExecutor;
+
+impl SliceWork for SliceExecutor {
+    fn run(
+        &self,
+        inputs: &[u8],
+        first_chunk: u64,
+        chunks: u64,
+        stop: &AtomicBool,
+    ) -> Result<Vec<u8>> {
+        let inputs = pb::RunInputs::decode(inputs)
+            .map_err(|e| Error::Internal(format!("split simulation inputs do not decode: {e}")))?;
+        let request = execute::simulation_of(&inputs)?;
+        super::simulate::slice(&request, first_chunk, chunks, stop)
     }
 }

@@ -27,7 +27,7 @@ pub use catalog::CatalogApi;
 pub(crate) use catalog::custom_file;
 pub use estimator::EstimatorApi;
 pub use execute::{Recomputed, recompute};
-pub use job_items::ItemExecutor;
+pub use job_items::{ItemExecutor, SliceExecutor};
 pub use jobs::JobApi;
 pub use report::report_of;
 pub use runs::RunApi;

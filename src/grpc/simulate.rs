@@ -99,6 +99,99 @@ pub struct Request {
     settings: Settings,
     /// Saltelli rows of the Sobol indices; 0 for none.
     sobol_rows: usize,
+    /// Set when the run is spread across replicas.
+    split: Option<Split>,
+}
+
+/// How a request runs across replicas: its inputs as every replica reads
+/// them, and the request they make, which the parts are merged with.
+pub struct Split {
+    pub splitter: Arc<crate::engine::Splitter>,
+    pub inputs: Vec<u8>,
+    pub from_inputs: Box<Request>,
+}
+
+impl Request {
+    /// Paths × months, for [`crate::engine::Splitter::wants`].
+    pub fn size(&self) -> (u64, usize) {
+        (self.settings.paths, self.plan.horizon)
+    }
+
+    /// Whether its parts can be computed apart and merged (see
+    /// [`montecarlo::split::splittable`]).
+    pub fn splittable(&self) -> bool {
+        montecarlo::split::splittable(&self.settings)
+    }
+
+    /// Runs this request across replicas, as `split` says.
+    pub fn split(&mut self, split: Split) {
+        self.split = Some(split);
+    }
+}
+
+/// Computes a slice of the simulation `request` describes (built from a
+/// split run's inputs), as the bytes of its part.
+pub fn slice(
+    request: &Request,
+    first_chunk: u64,
+    chunks: u64,
+    cancel: &AtomicBool,
+) -> Result<Vec<u8>> {
+    let mut tally = Tally::start();
+    let part = montecarlo::split::run_slice(
+        &request.plan,
+        &request.stochastic,
+        &request.settings,
+        first_chunk,
+        chunks,
+        cancel,
+    )?;
+    let paths = ((first_chunk + chunks) * montecarlo::CHUNK).min(request.settings.paths)
+        - (first_chunk * montecarlo::CHUNK).min(request.settings.paths);
+    tally.progress(&montecarlo::Progress {
+        paths_done: paths,
+        paths_total: request.settings.paths,
+        estimate_paths: 0,
+        mean_npv_savings: 0.0,
+        p_self_host_cheaper: 0.0,
+    });
+    Ok(part.encode())
+}
+
+/// The outcome of `request`: here, or across replicas when it is split.
+/// `progress` hears the running figures (of a split run: the paths done
+/// as its slices finish).
+fn simulate_request(
+    request: &Request,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(montecarlo::Progress) + Send,
+) -> Result<Outcome> {
+    let Some(split) = &request.split else {
+        return montecarlo::simulate(
+            &request.plan,
+            &request.stochastic,
+            &request.settings,
+            cancel,
+            progress,
+        );
+    };
+    let total = request.settings.paths;
+    let parts = split
+        .splitter
+        .run_blocking(split.inputs.clone(), total, cancel, |done| {
+            progress(montecarlo::Progress {
+                paths_done: done,
+                paths_total: total,
+                estimate_paths: 0,
+                mean_npv_savings: 0.0,
+                p_self_host_cheaper: 0.0,
+            })
+        })?
+        .iter()
+        .map(|bytes| montecarlo::split::SlicePart::decode(bytes))
+        .collect::<Result<Vec<_>>>()?;
+    let own = &split.from_inputs;
+    montecarlo::split::merge(&own.plan, &own.stochastic, &own.settings, parts, cancel)
 }
 
 /// Most Saltelli rows one request may ask for.
@@ -171,6 +264,7 @@ pub fn request(
         stochastic,
         settings,
         sobol_rows: req.sobol_rows as usize,
+        split: None,
     })
 }
 
@@ -242,18 +336,12 @@ pub async fn run(
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let mut tally = Tally::start();
-        montecarlo::simulate(
-            &request.plan,
-            &request.stochastic,
-            &request.settings,
-            &flag,
-            |p| {
-                tally.progress(&p);
-                if !progress(p) {
-                    flag.store(true, Ordering::Relaxed);
-                }
-            },
-        )
+        simulate_request(&request, &flag, |p| {
+            tally.progress(&p);
+            if !progress(p) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        })
         .map(|o| (o, sobol(&request)))
     })
     .await
@@ -292,30 +380,24 @@ pub fn stream(
         let progress_tx = tx.clone();
         let flag = Arc::clone(&cancel);
         let mut tally = Tally::start();
-        let outcome = montecarlo::simulate(
-            &request.plan,
-            &request.stochastic,
-            &request.settings,
-            &cancel,
-            |p| {
-                tally.progress(&p);
-                let event = pb::SimulationEvent {
-                    event: Some(pb::simulation_event::Event::Progress(
-                        pb::SimulationProgress {
-                            paths_done: p.paths_done,
-                            paths_total: p.paths_total,
-                            mean_npv_savings: p.mean_npv_savings,
-                            p_self_host_cheaper: p.p_self_host_cheaper,
-                            estimate_paths: p.estimate_paths,
-                        },
-                    )),
-                };
-                // The client went away: stop.
-                if progress_tx.blocking_send(Ok(event)).is_err() {
-                    flag.store(true, Ordering::Relaxed);
-                }
-            },
-        );
+        let outcome = simulate_request(&request, &cancel, |p| {
+            tally.progress(&p);
+            let event = pb::SimulationEvent {
+                event: Some(pb::simulation_event::Event::Progress(
+                    pb::SimulationProgress {
+                        paths_done: p.paths_done,
+                        paths_total: p.paths_total,
+                        mean_npv_savings: p.mean_npv_savings,
+                        p_self_host_cheaper: p.p_self_host_cheaper,
+                        estimate_paths: p.estimate_paths,
+                    },
+                )),
+            };
+            // The client went away: stop.
+            if progress_tx.blocking_send(Ok(event)).is_err() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
         let last = match outcome {
             Ok(o) => Ok(pb::SimulationEvent {
                 event: Some(pb::simulation_event::Event::Result(result(

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::pb;
+use prost::Message as _;
+
 use super::simulate::{self, SimulationSlots};
 use super::tenant::caller;
 use crate::catalog::{LiveCatalog, Precision};
@@ -23,6 +25,8 @@ pub struct SimulationApi {
     catalog: Arc<LiveCatalog>,
     calibrations: Arc<Calibrations>,
     slots: Arc<SimulationSlots>,
+    /// Spreads large runs across replicas, on a shared database.
+    splitter: Option<Arc<crate::engine::Splitter>>,
 }
 
 impl SimulationApi {
@@ -36,7 +40,14 @@ impl SimulationApi {
             catalog,
             calibrations,
             slots: Arc::new(SimulationSlots::new(max_simulations)),
+            splitter: None,
         }
+    }
+
+    /// Spreads runs that `splitter` wants across the replicas.
+    pub fn with_splitter(mut self, splitter: Arc<crate::engine::Splitter>) -> Self {
+        self.splitter = Some(splitter);
+        self
     }
 
     /// The slots shared with other services that run simulations.
@@ -60,8 +71,32 @@ impl SimulationApi {
                 .and_then(|s| s.self_host.as_ref())
                 .map_or("", |h| h.calibration.as_str()),
         )?;
-        let request = simulate::request(catalog, &calibration, req)?;
         simulate::require_random(req)?;
+        let mut request = simulate::request(catalog, &calibration, req)?;
+        if let Some(splitter) = &self.splitter {
+            let (paths, months) = request.size();
+            if splitter.wants(paths, months) && request.splittable() {
+                // What every replica computes from: the scenario with the
+                // catalogue files and calibration it uses.
+                let options = pb::RunOptions {
+                    kind: pb::RunKind::Simulation.into(),
+                    basis: req.basis,
+                    simulation: Some(pb::RunSimulationRequest {
+                        scenario: None,
+                        ..req.clone()
+                    }),
+                };
+                let scenario = req.scenario.clone().unwrap_or_default();
+                let inputs =
+                    super::execute::prepare(catalog, &self.calibrations, scenario, options)?;
+                let from_inputs = Box::new(super::execute::simulation_of(&inputs)?);
+                request.split(simulate::Split {
+                    splitter: Arc::clone(splitter),
+                    inputs: inputs.encode_to_vec(),
+                    from_inputs,
+                });
+            }
+        }
         Ok(request)
     }
 

@@ -174,12 +174,21 @@ impl Sketch<u32> {
         let mut store = || -> Option<Store<u32>> {
             let offset = i32::from_le_bytes(take(bytes)?);
             let len = u64::from_le_bytes(take(bytes)?) as usize;
-            if len > bytes.len() / 4 {
+            if len > bytes.len() {
                 return None;
             }
-            let counts = (0..len)
-                .map(|_| take(bytes).map(u32::from_le_bytes))
-                .collect::<Option<Vec<_>>>()?;
+            let mut leb = || -> Option<u32> {
+                let mut n = 0u32;
+                for shift in (0..35).step_by(7) {
+                    let [b] = take::<1>(bytes)?;
+                    n |= u32::from(b & 0x7f).checked_shl(shift)?;
+                    if b & 0x80 == 0 {
+                        return Some(n);
+                    }
+                }
+                None
+            };
+            let counts = (0..len).map(|_| leb()).collect::<Option<Vec<_>>>()?;
             Some(Store { offset, counts })
         };
         let positive = store()?;
@@ -266,7 +275,7 @@ impl<C: Count> Sketch<C> {
     }
 
     /// Adds the counts of `other`, which may count in a narrower type.
-    /// The sketch as bytes (32-bit counts), for [`Sketch::decode`].
+    /// The sketch as bytes (counts as LEB128), for [`Sketch::decode`].
     pub fn encode(&self, out: &mut Vec<u8>)
     where
         u32: From<C>,
@@ -274,8 +283,14 @@ impl<C: Count> Sketch<C> {
         for store in [&self.positive, &self.negative] {
             out.extend(store.offset.to_le_bytes());
             out.extend((store.counts.len() as u64).to_le_bytes());
+            // LEB128: most buckets hold small counts or none.
             for &n in &store.counts {
-                out.extend(u32::from(n).to_le_bytes());
+                let mut n = u32::from(n);
+                while n >= 0x80 {
+                    out.push((n as u8 & 0x7f) | 0x80);
+                    n >>= 7;
+                }
+                out.push(n as u8);
             }
         }
         out.extend(self.zeros.to_le_bytes());

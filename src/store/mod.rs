@@ -371,6 +371,11 @@ pub trait Backend: Send + Sync + 'static {
     fn end_sim_run(&self, _id: &str) -> Result<()> {
         Ok(())
     }
+    /// Gives up `owner`'s slice leases, as [`Backend::release_leases`]
+    /// does for job items.
+    fn release_slice_leases(&self, _owner: &str) -> Result<u32> {
+        Ok(0)
+    }
     /// Brings the schema up to date if that is still to do (a backend
     /// opened before its database answered); nothing otherwise.
     fn prepare(&self) -> Result<()> {
@@ -632,6 +637,11 @@ impl Store {
     pub async fn sim_run_parts(&self, id: &str) -> Result<Vec<Vec<u8>>> {
         let id = id.to_string();
         self.blocking(move |b| b.sim_run_parts(&id)).await
+    }
+
+    pub async fn release_slice_leases(&self, owner: &str) -> Result<u32> {
+        let owner = owner.to_string();
+        self.blocking(move |b| b.release_slice_leases(&owner)).await
     }
 
     pub async fn end_sim_run(&self, id: &str) -> Result<()> {

@@ -207,6 +207,9 @@ const MIGRATIONS: &[(&str, u32)] = &[
         PRIMARY KEY (run_id, slice)
     ) WITH (fillfactor = 70);
     CREATE INDEX sim_slices_open ON sim_slices (run_id, slice) WHERE state = 'pending';
+    -- Parts are compact already and live for seconds: store them
+    -- uncompressed rather than spend time compressing them.
+    ALTER TABLE sim_slices ALTER COLUMN part SET STORAGE EXTERNAL;
     "#,
         1,
     ),
@@ -1006,6 +1009,10 @@ impl Backend for Postgres {
         self.block(self.end_sim_run_tx(id))
     }
 
+    fn release_slice_leases(&self, owner: &str) -> Result<u32> {
+        self.block(self.release_slice_rows(owner))
+    }
+
     fn import_rows(
         &self,
         next: &mut dyn FnMut() -> Result<Option<Vec<super::copy::Record>>>,
@@ -1165,8 +1172,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(500));
         let taken = db.claim_slice(&b, "e1").unwrap().unwrap();
         assert_eq!((taken.key.index, taken.key.attempt), (0, 2));
+        // Released (a replica shutting down), it is taken at once, under
+        // the same attempt number.
+        assert_eq!(db.release_slice_leases(&b.owner).unwrap(), 1);
+        let taken = db.claim_slice(&b, "e1").unwrap().unwrap();
+        assert_eq!((taken.key.index, taken.key.attempt), (0, 2));
         assert!(
-            db.heartbeat_slices(&a, &[first.key.clone()])
+            db.heartbeat_slices(&a, std::slice::from_ref(&first.key))
                 .unwrap()
                 .is_empty()
         );
@@ -1175,10 +1187,11 @@ mod tests {
         let status = db.sim_run_status("sim_1", long).unwrap();
         assert_eq!((status.remaining, status.done_chunks), (1, 4));
         let last = db.claim_slice(&b, "e1").unwrap().unwrap();
-        assert_eq!(
-            db.heartbeat_slices(&b, &[last.key.clone()]).unwrap(),
-            [last.key.clone()]
-        );
+        let kept = db
+            .heartbeat_slices(&b, std::slice::from_ref(&last.key))
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0], last.key);
         assert!(db.finish_slice(&last.key, b"p2").unwrap());
         assert_eq!(db.sim_run_status("sim_1", long).unwrap().remaining, 0);
         assert_eq!(

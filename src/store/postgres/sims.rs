@@ -228,6 +228,21 @@ impl Postgres {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
+    pub(super) async fn release_slice_rows(&self, owner: &str) -> Result<u32> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE sim_slices SET lease_owner = NULL, lease_until = NULL, \
+                     attempt = GREATEST(attempt - 1, 0) \
+                 WHERE lease_owner = $1 AND state = 'pending'",
+                &[&owner],
+            )
+            .await
+            .map_err(db)?;
+        Ok(u32::try_from(changed).unwrap_or(u32::MAX))
+    }
+
     pub(super) async fn end_sim_run_tx(&self, id: &str) -> Result<()> {
         self.client()
             .await?
