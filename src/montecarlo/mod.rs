@@ -42,8 +42,12 @@ use progress::Board;
 /// that alters numbers bumps it, whether in the Monte Carlo engine itself
 /// or in the models it runs. 3: the throughput estimator's model of
 /// mixture-of-experts serving (layouts, grouped-GEMM efficiency) moved the
-/// numbers of MoE scenarios; dense ones are unchanged.
-pub const ENGINE_VERSION: &str = "breakeven-mc/3";
+/// numbers of MoE scenarios; dense ones are unchanged. 4: the estimator
+/// times linear layers and attention as separate kernels, runs prefill
+/// nearer peak than decode steps, FP4 weights on Hopper's FP8 units, and
+/// collectives over PCIe below the link rate, which moves the throughput of
+/// every scenario that estimates it.
+pub const ENGINE_VERSION: &str = "breakeven-mc/4";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
 /// A chunk sets up its own buffers and sketches (a few hundred, one per

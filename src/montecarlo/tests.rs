@@ -706,10 +706,10 @@ fn the_engine_version_pins_the_numbers() {
     s.basis = Basis::Cash;
     s.seed = 7;
     let second = run(&plan, &other, &s);
-    assert_eq!(ENGINE_VERSION, "breakeven-mc/3");
+    assert_eq!(ENGINE_VERSION, "breakeven-mc/4");
     assert_eq!(
         [fingerprint(&first), fingerprint(&second)],
-        [10_800_341_606_882_215_623, 11_400_270_891_780_990_135],
+        [12_989_019_271_969_134_771, 9_524_294_797_855_038_314],
         "{ENGINE_VERSION}"
     );
 }
