@@ -331,23 +331,34 @@ impl Replica {
         self.experts * self.routed_share(tokens)
     }
 
-    /// Seconds of linear-layer arithmetic for `tokens` tokens in one step:
-    /// the dense part at the GPU's rate, the routed experts at the rate of
+    /// Seconds of linear-layer arithmetic of a decode step over `tokens`
+    /// tokens ([`Self::linear_s_touching`]).
+    #[cfg(test)]
+    pub(super) fn linear_s(&self, tokens: f64) -> f64 {
+        self.linear_s_in_step(tokens, tokens, self.linear_flops)
+    }
+
+    /// Seconds of linear-layer arithmetic for `tokens` of a step of
+    /// `step_tokens` tokens in all, whose experts the step's tokens share,
+    /// at `flops` per second for dense GEMMs.
+    fn linear_s_in_step(&self, tokens: f64, step_tokens: f64, flops: f64) -> f64 {
+        self.linear_s_touching(
+            tokens,
+            step_tokens,
+            self.experts_touched(step_tokens),
+            flops,
+        )
+    }
+
+    /// [`Self::linear_s_in_step`] given the experts the step touches: the
+    /// dense part at the GPU's rate, the routed experts at the rate of
     /// grouped GEMMs. Each touched expert sees m = tokens·k / touched
     /// tokens, padded to whole tiles: at least one tile, and half a tile
     /// more on average beyond it, so the rows computed are
     /// max(T, m + T/2). One token per expert thus costs a whole tile of
     /// arithmetic, about as long as reading the expert's weights.
-    pub(super) fn linear_s(&self, tokens: f64) -> f64 {
-        self.linear_s_in_step(tokens, tokens, self.linear_flops)
-    }
-
-    /// [`Self::linear_s`] for `tokens` of a step of `step_tokens` tokens in
-    /// all, whose experts the step's tokens share, at `flops` per second
-    /// for dense GEMMs.
-    fn linear_s_in_step(&self, tokens: f64, step_tokens: f64, flops: f64) -> f64 {
+    fn linear_s_touching(&self, tokens: f64, step_tokens: f64, touched: f64, flops: f64) -> f64 {
         let dense = tokens * self.linear_flops_per_token_per_gpu / flops;
-        let touched = self.experts_touched(step_tokens);
         if self.expert_flops_per_token_per_gpu == 0.0 || touched <= 0.0 {
             return dense;
         }
@@ -371,12 +382,14 @@ impl Replica {
     /// compute-bound while the second stays bound by its KV-cache reads,
     /// and the step takes both times, not the longer.
     pub fn decode_step(&self, batch: f64, layer_tokens: f64) -> StepTime {
-        let weights =
-            self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * self.routed_share(batch);
+        let share = self.routed_share(batch);
+        let weights = self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * share;
         let kv = batch * layer_tokens * self.kv_bytes_per_layer_token_per_gpu;
         let attention =
             batch * layer_tokens * self.attention_flops_per_context_per_gpu / self.attention_flops;
-        let linear = StepTime::kernel(weights / self.weight_bandwidth, self.linear_s(batch));
+        let linear_s =
+            self.linear_s_touching(batch, batch, self.experts * share, self.linear_flops);
+        let linear = StepTime::kernel(weights / self.weight_bandwidth, linear_s);
         let attention = StepTime::kernel(kv / self.bandwidth, attention);
         linear
             + attention
