@@ -67,10 +67,11 @@ pub const MIXED_INPUT_FP4_SHARE: f64 = 0.7;
 /// peak, below the 0.6–0.7 that large FP8 GEMMs reach on their own.
 /// Calibrated on benchmarks/ (2026-12-04): with prefill at the decode-step
 /// rate, the prompt-heavy rows (2,048 in / 128 out, 8,192 / 1,024,
-/// 5,000 / 500) were predicted 15–55% short. 1.3 is the largest gain at
-/// which no family's median error grows: at 1.4 and 1.5 the whole table's
-/// median falls further (11.0%, 11.6%) but MLPerf's rows get worse. The
-/// fraction is capped at 1.
+/// 5,000 / 500) were predicted 15–55% short. Of 1.3, 1.4 and 1.5, 1.3 is
+/// the one at which the MLPerf submitters' rows stay as close as before
+/// (7.6% against 8.0%; 10.2% and 13.0% at 1.4 and 1.5), though the whole
+/// table's median would fall further at 1.4 (11.0%). The fraction is capped
+/// at 1.
 pub const PREFILL_COMPUTE_GAIN: f64 = 1.3;
 
 /// Share of a PCIe link's one-way rate that all-reduces and all-to-alls
@@ -79,8 +80,8 @@ pub const PREFILL_COMPUTE_GAIN: f64 = 1.3;
 /// NCCL's bus bandwidth there stays well below the link rate. Assumption,
 /// calibrated: 0.6 on the tensor-parallel L40S rows of
 /// benchmarks/measured_throughput.csv (TensorRT-LLM v0.9, TP2 and TP4),
-/// which were up to 54% optimistic at the full link rate once prefill ran
-/// at its own rate ([`PREFILL_COMPUTE_GAIN`]).
+/// which were up to 54% optimistic at the full link rate, and more with
+/// prefill at its own rate ([`PREFILL_COMPUTE_GAIN`]).
 pub const PCIE_COLLECTIVE_EFFICIENCY: f64 = 0.6;
 
 /// Achievable compute of routed-expert GEMMs relative to dense ones, for
