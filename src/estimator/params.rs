@@ -36,6 +36,54 @@ pub const INT4_SCALE_OVERHEAD: f64 = 2.0 / 128.0 / 0.5;
 /// reach about half; 0.85 sits nearer to production kernels.
 pub const WEIGHT_ONLY_INT4_BANDWIDTH: f64 = 0.85;
 
+/// Bandwidth reached by 8-bit integer weight kernels relative to BF16
+/// ones at small batch, for the scales they apply. Calibrated on the only
+/// INT8 measurements in benchmarks/: gpt-fast's batch-1 decode on A100
+/// reports 1,069 (Llama 2 7B), 1,323 (Llama 2 70B) and 1,254 GB/s
+/// (Llama 3.1 70B) achieved with INT8 weights against 1,397 GB/s with BF16
+/// (pytorch-labs/gpt-fast README @32971d31): 0.77, 0.95 and 0.90 of it,
+/// 0.87 on average. Like the 4-bit factor it slows weight reads only: the
+/// KV cache is read by the attention kernels, which dequantise nothing.
+pub const INT8_WEIGHT_BANDWIDTH: f64 = 0.87;
+
+/// Rate of GEMMs with 4-bit floating-point weights on a GPU that has 8-bit
+/// but no 4-bit units (Hopper), relative to FP8 GEMMs. Every E2M1 value is
+/// exact in E4M3, so such kernels convert the weights in registers and run
+/// FP8 matrix instructions (W4A8: TensorRT-LLM's W4A8_MXFP4_FP8 mode; its
+/// performance overview heads the Hopper column of gpt-oss, whose experts
+/// ship in MXFP4, "FP8"). The conversion and the scales take issue slots
+/// in the main loop. Calibrated: 0.7 on the six gpt-oss rows on H100 and
+/// H200 in benchmarks/measured_throughput_2026.csv; from 0.6 to 0.75 the
+/// median error of the whole table moves by less than 0.2 points.
+pub const MIXED_INPUT_FP4_SHARE: f64 = 0.7;
+
+/// How much faster than the GPU's `compute` fraction prefill runs. The
+/// per-GPU fractions are anchored on whole serving runs (MLPerf Offline,
+/// TensorRT-LLM's tables) whose time mixes prefill with decode steps; a
+/// prefill step's GEMMs have thousands of token rows (up to
+/// [`STEP_TOKENS`]) and run nearer peak than decode steps, whose GEMMs
+/// have one row per sequence and which carry sampling, scheduling and
+/// small-kernel costs. At 1.3, H100 and H200 prefill at 0.52 of dense FP8
+/// peak, below the 0.6–0.7 that large FP8 GEMMs reach on their own.
+/// Calibrated on benchmarks/ (2026-12-04): with prefill at the decode-step
+/// rate, the prompt-heavy rows (2,048 in / 128 out, 8,192 / 1,024,
+/// 5,000 / 500) were predicted 15–55% short. Of 1.3, 1.4 and 1.5, 1.3 is
+/// the one at which the MLPerf submitters' rows stay as close as before
+/// (7.6% against 8.0%; 10.2% and 13.0% at 1.4 and 1.5), though the whole
+/// table's median would fall further at 1.4 (11.0%). The fraction is capped
+/// at 1.
+pub const PREFILL_COMPUTE_GAIN: f64 = 1.3;
+
+/// Share of a PCIe link's one-way rate that all-reduces and all-to-alls
+/// reach. Without NVLink or Infinity Fabric, collectives cross PCIe
+/// switches or the host's root complex, shared by pairs of GPUs, and
+/// NCCL's bus bandwidth there stays well below the link rate. Assumption,
+/// calibrated: 0.6 on the tensor-parallel L40S rows of
+/// benchmarks/measured_throughput.csv (TensorRT-LLM v0.9, TP2 and TP4),
+/// which were up to 54% optimistic at the full link rate, and more with
+/// prefill at its own rate ([`PREFILL_COMPUTE_GAIN`]).
+pub const PCIE_COLLECTIVE_EFFICIENCY: f64 = 0.6;
+
 /// Achievable compute of routed-expert GEMMs relative to dense ones, for
 /// experts as wide as Mixtral's (14,336): each expert sees only its share of
 /// the batch, so its matrix products are smaller and grouped-GEMM kernels

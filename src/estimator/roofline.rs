@@ -1,6 +1,9 @@
-//! Time per step of one model replica: bytes over achievable bandwidth,
+//! Time per step of one model replica, kernel by kernel: the linear layers
+//! take the longer of their weight reads over achievable bandwidth and their
 //! FLOPs over achievable compute (routed experts at the rate their grouped
-//! GEMMs reach), and the all-reduces or all-to-alls of its layout.
+//! GEMMs reach); attention takes the longer of its KV-cache reads and its
+//! FLOPs; the two run one after the other, and the all-reduces or
+//! all-to-alls of the layout come between them.
 //!
 //! A [`Replica`] is built once per (model, GPU, precisions, layout);
 //! its step functions then cost a few dozen floating-point operations, which
@@ -10,9 +13,10 @@ use super::layout::Layout;
 use super::memory::{self, kv_layer_tokens};
 use super::params::{
     ACTIVATION_BYTES, ALLREDUCE_LATENCY_S, ALLREDUCES_PER_LAYER, ALLTOALLS_PER_MOE_LAYER,
-    FP4_GROUPED_GEMM_SHARE, GEMM_TILE_COLUMNS, GROUPED_GEMM_TILE_TOKENS,
-    MIN_GROUPED_GEMM_TILE_TOKENS, MOE_EXPERT_COMPUTE_EFFICIENCY, MOE_EXPERT_WIDTH_EXPONENT,
-    MOE_REFERENCE_EXPERT_WIDTH, STEP_TOKENS, WEIGHT_ONLY_INT4_BANDWIDTH,
+    FP4_GROUPED_GEMM_SHARE, GEMM_TILE_COLUMNS, GROUPED_GEMM_TILE_TOKENS, INT8_WEIGHT_BANDWIDTH,
+    MIN_GROUPED_GEMM_TILE_TOKENS, MIXED_INPUT_FP4_SHARE, MOE_EXPERT_COMPUTE_EFFICIENCY,
+    MOE_EXPERT_WIDTH_EXPONENT, MOE_REFERENCE_EXPERT_WIDTH, PCIE_COLLECTIVE_EFFICIENCY,
+    PREFILL_COMPUTE_GAIN, STEP_TOKENS, WEIGHT_ONLY_INT4_BANDWIDTH,
 };
 use crate::catalog::{Attention, Gpu, Model, Precision};
 
@@ -37,12 +41,13 @@ impl Default for Tuning {
     }
 }
 
-/// Where the time of a step goes, seconds.
+/// Where the time of a step goes, seconds. Each kernel is bound by one
+/// resource, memory traffic or arithmetic, and its time is counted there.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct StepTime {
-    /// Moving weights and KV cache through memory.
+    /// Kernels bound by moving weights or KV cache through memory.
     pub memory_s: f64,
-    /// Arithmetic.
+    /// Kernels bound by arithmetic.
     pub compute_s: f64,
     /// All-reduces (tensor parallelism) or all-to-alls (expert
     /// parallelism).
@@ -50,10 +55,37 @@ pub struct StepTime {
 }
 
 impl StepTime {
-    /// Memory and compute overlap; all-reduces and all-to-alls sit between
-    /// layers and add.
+    /// A kernel that reads `memory_s` worth of bytes and does `compute_s`
+    /// worth of arithmetic: within it the two overlap, so it takes the
+    /// longer, bound by that resource.
+    pub fn kernel(memory_s: f64, compute_s: f64) -> Self {
+        if memory_s > compute_s {
+            Self {
+                memory_s,
+                ..Self::default()
+            }
+        } else {
+            Self {
+                compute_s,
+                ..Self::default()
+            }
+        }
+    }
+
+    /// Kernels, all-reduces and all-to-alls run one after another.
     pub fn total(&self) -> f64 {
-        self.memory_s.max(self.compute_s) + self.interconnect_s
+        self.memory_s + self.compute_s + self.interconnect_s
+    }
+}
+
+impl std::ops::Add for StepTime {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self {
+            memory_s: self.memory_s + other.memory_s,
+            compute_s: self.compute_s + other.compute_s,
+            interconnect_s: self.interconnect_s + other.interconnect_s,
+        }
     }
 }
 
@@ -89,12 +121,19 @@ pub struct Replica {
     expert_efficiency: f64,
     /// Attention FLOPs per token per layer-token of context, per GPU.
     attention_flops_per_context_per_gpu: f64,
-    /// Achievable bytes/s of one GPU.
+    /// Achievable bytes/s of one GPU reading the KV cache.
     bandwidth: f64,
-    /// Achievable FLOP/s of one GPU at the weights' compute precision.
+    /// Achievable bytes/s of one GPU reading weights: lower for integer
+    /// weights, whose kernels dequantise them.
+    weight_bandwidth: f64,
+    /// Achievable FLOP/s of one GPU at the weights' compute precision, in
+    /// decode steps and in prefill.
     linear_flops: f64,
-    /// Achievable FLOP/s of one GPU for attention (BF16).
+    prefill_linear_flops: f64,
+    /// Achievable FLOP/s of one GPU for attention (BF16), in decode steps
+    /// and in prefill.
     attention_flops: f64,
+    prefill_attention_flops: f64,
     /// Interconnect cost per token per step, seconds; and per step.
     interconnect_s_per_token: f64,
     interconnect_s_per_step: f64,
@@ -108,9 +147,9 @@ pub struct Replica {
 /// Mixtral's, falling with the square root of a narrower expert's width
 /// (many small GEMMs fill the GPU less well), and by
 /// [`FP4_GROUPED_GEMM_SHARE`] for 4-bit floating-point experts.
-pub fn grouped_gemm_efficiency(model: &Model, weights: Precision) -> f64 {
+pub fn grouped_gemm_efficiency(model: &Model, gpu: &Gpu, weights: Precision) -> f64 {
     let width = (f64::from(model.intermediate_size) / MOE_REFERENCE_EXPERT_WIDTH).min(1.0);
-    let fp4 = if compute_precision(weights) == Precision::Fp4 {
+    let fp4 = if compute_precision_on(weights, gpu) == Precision::Fp4 {
         FP4_GROUPED_GEMM_SHARE
     } else {
         1.0
@@ -125,6 +164,18 @@ pub fn compute_precision(weights: Precision) -> Precision {
     match weights {
         Precision::Int4 => Precision::Bf16,
         other => other,
+    }
+}
+
+/// [`compute_precision`] on a given GPU: 4-bit floating-point weights on a
+/// GPU with FP8 but no FP4 units (Hopper, MI300) are converted to FP8 in
+/// the kernel and multiplied on the FP8 units (W4A8), at
+/// [`MIXED_INPUT_FP4_SHARE`] of their rate.
+pub fn compute_precision_on(weights: Precision, gpu: &Gpu) -> Precision {
+    let has = |p| gpu.dense_tflops.contains_key(&p);
+    match weights {
+        Precision::Fp4 if !has(Precision::Fp4) && has(Precision::Fp8) => Precision::Fp8,
+        other => compute_precision(other),
     }
 }
 
@@ -152,17 +203,24 @@ impl Replica {
             ),
             None => (1.0, 1.0, 0.0),
         };
-        let bandwidth_fraction = (gpu.efficiency.memory_bandwidth * tuning.bandwidth_scale)
-            .min(1.0)
-            * if weights == Precision::Int4 {
-                WEIGHT_ONLY_INT4_BANDWIDTH
-            } else {
-                1.0
-            };
+        let bandwidth_fraction =
+            (gpu.efficiency.memory_bandwidth * tuning.bandwidth_scale).min(1.0);
+        let dequantise = match weights {
+            Precision::Int4 => WEIGHT_ONLY_INT4_BANDWIDTH,
+            Precision::Int8 => INT8_WEIGHT_BANDWIDTH,
+            _ => 1.0,
+        };
         let compute_fraction = (gpu.efficiency.compute * tuning.compute_scale).min(1.0);
+        let prefill_fraction = (compute_fraction * PREFILL_COMPUTE_GAIN).min(1.0);
         let peak = |p: Precision| gpu.dense_tflops.get(&p).copied().unwrap_or(0.0) * 1e12;
         let bf16 = peak(Precision::Bf16);
-        let linear_peak = peak(compute_precision(weights)).max(bf16);
+        let compute = compute_precision_on(weights, gpu);
+        let mixed_input = if compute == compute_precision(weights) {
+            1.0
+        } else {
+            MIXED_INPUT_FP4_SHARE
+        };
+        let linear_peak = (peak(compute) * mixed_input).max(bf16);
 
         // Attention score and value products: 2 FLOPs per multiply-add, two
         // products, over every query head's width (or the MLA latent).
@@ -178,7 +236,7 @@ impl Replica {
         // Grouped expert GEMMs run below dense ones: more so for narrow
         // experts and 4-bit ones, and a tensor-parallel slice of an expert
         // pads up to whole tiles.
-        let expert_efficiency = grouped_gemm_efficiency(model, weights)
+        let expert_efficiency = grouped_gemm_efficiency(model, gpu, weights)
             * if layout.spreads_experts() || model.moe.is_none() {
                 1.0
             } else {
@@ -187,7 +245,13 @@ impl Replica {
             };
 
         let activation_bytes_per_token = f64::from(model.hidden_size) * ACTIVATION_BYTES;
-        let link = gpu.interconnect_gb_s * 1e9 / 2.0; // one direction
+        // One direction of the link; collectives over PCIe reach less of it.
+        let link = gpu.interconnect_gb_s * 1e9 / 2.0
+            * if gpu.interconnect.starts_with("PCIe") {
+                PCIE_COLLECTIVE_EFFICIENCY
+            } else {
+                1.0
+            };
         let (interconnect_s_per_token, interconnect_s_per_step) = if tp <= 1 {
             (0.0, 0.0)
         } else if layout.splits_attention() {
@@ -232,8 +296,11 @@ impl Replica {
             expert_efficiency,
             attention_flops_per_context_per_gpu: 4.0 * attention_width / tpf,
             bandwidth: gpu.memory_bandwidth_tb_s * 1e12 * bandwidth_fraction,
+            weight_bandwidth: gpu.memory_bandwidth_tb_s * 1e12 * bandwidth_fraction * dequantise,
             linear_flops: linear_peak * compute_fraction,
+            prefill_linear_flops: linear_peak * prefill_fraction,
             attention_flops: bf16 * compute_fraction,
+            prefill_attention_flops: bf16 * prefill_fraction,
             interconnect_s_per_token,
             interconnect_s_per_step,
             model_layers: f64::from(model.layers),
@@ -264,22 +331,34 @@ impl Replica {
         self.experts * self.routed_share(tokens)
     }
 
-    /// Seconds of linear-layer arithmetic for `tokens` tokens in one step:
-    /// the dense part at the GPU's rate, the routed experts at the rate of
+    /// Seconds of linear-layer arithmetic of a decode step over `tokens`
+    /// tokens ([`Self::linear_s_touching`]).
+    #[cfg(test)]
+    pub(super) fn linear_s(&self, tokens: f64) -> f64 {
+        self.linear_s_in_step(tokens, tokens, self.linear_flops)
+    }
+
+    /// Seconds of linear-layer arithmetic for `tokens` of a step of
+    /// `step_tokens` tokens in all, whose experts the step's tokens share,
+    /// at `flops` per second for dense GEMMs.
+    fn linear_s_in_step(&self, tokens: f64, step_tokens: f64, flops: f64) -> f64 {
+        self.linear_s_touching(
+            tokens,
+            step_tokens,
+            self.experts_touched(step_tokens),
+            flops,
+        )
+    }
+
+    /// [`Self::linear_s_in_step`] given the experts the step touches: the
+    /// dense part at the GPU's rate, the routed experts at the rate of
     /// grouped GEMMs. Each touched expert sees m = tokens·k / touched
     /// tokens, padded to whole tiles: at least one tile, and half a tile
     /// more on average beyond it, so the rows computed are
     /// max(T, m + T/2). One token per expert thus costs a whole tile of
     /// arithmetic, about as long as reading the expert's weights.
-    pub(super) fn linear_s(&self, tokens: f64) -> f64 {
-        self.linear_s_in_step(tokens, tokens)
-    }
-
-    /// [`Self::linear_s`] for `tokens` of a step of `step_tokens` tokens in
-    /// all, whose experts the step's tokens share.
-    fn linear_s_in_step(&self, tokens: f64, step_tokens: f64) -> f64 {
-        let dense = tokens * self.linear_flops_per_token_per_gpu / self.linear_flops;
-        let touched = self.experts_touched(step_tokens);
+    fn linear_s_touching(&self, tokens: f64, step_tokens: f64, touched: f64, flops: f64) -> f64 {
+        let dense = tokens * self.linear_flops_per_token_per_gpu / flops;
         if self.expert_flops_per_token_per_gpu == 0.0 || touched <= 0.0 {
             return dense;
         }
@@ -288,28 +367,37 @@ impl Replica {
         let rows = MIN_GROUPED_GEMM_TILE_TOKENS.max(per_expert + tile / 2.0);
         let padding = per_expert / rows;
         let grouped = tokens * self.expert_flops_per_token_per_gpu
-            / (self.linear_flops * self.expert_efficiency * padding);
+            / (flops * self.expert_efficiency * padding);
         // Never longer than running every expert on every token as one
         // dense GEMM, which an engine could always do instead.
         let all_experts = tokens * self.expert_flops_per_token_per_gpu * self.experts
             / self.experts_per_token
-            / self.linear_flops;
+            / flops;
         dense + grouped.min(all_experts)
     }
 
     /// One decode step: `batch` sequences each add a token, attending over
-    /// `layer_tokens` layer-tokens of context on average.
+    /// `layer_tokens` layer-tokens of context on average. The linear layers
+    /// and attention are separate kernels: a large batch can make the first
+    /// compute-bound while the second stays bound by its KV-cache reads,
+    /// and the step takes both times, not the longer.
     pub fn decode_step(&self, batch: f64, layer_tokens: f64) -> StepTime {
-        let weights =
-            self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * self.routed_share(batch);
+        let share = self.routed_share(batch);
+        let weights = self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * share;
         let kv = batch * layer_tokens * self.kv_bytes_per_layer_token_per_gpu;
         let attention =
             batch * layer_tokens * self.attention_flops_per_context_per_gpu / self.attention_flops;
-        StepTime {
-            memory_s: (weights + kv) / self.bandwidth,
-            compute_s: self.linear_s(batch) + attention,
-            interconnect_s: self.interconnect_s_per_step + batch * self.interconnect_s_per_token,
-        }
+        let linear_s =
+            self.linear_s_touching(batch, batch, self.experts * share, self.linear_flops);
+        let linear = StepTime::kernel(weights / self.weight_bandwidth, linear_s);
+        let attention = StepTime::kernel(kv / self.bandwidth, attention);
+        linear
+            + attention
+            + StepTime {
+                interconnect_s: self.interconnect_s_per_step
+                    + batch * self.interconnect_s_per_token,
+                ..StepTime::default()
+            }
     }
 
     /// The work of prefilling one prompt of `input` tokens inside a busy
@@ -319,10 +407,15 @@ impl Replica {
     pub fn prefill_work(&self, model: &Model, input: f64) -> StepTime {
         // Causal attention: token i attends to i earlier tokens.
         let attended = kv_layer_tokens(model, input) * input / 2.0;
-        let attention = attended * self.attention_flops_per_context_per_gpu / self.attention_flops;
+        let attention =
+            attended * self.attention_flops_per_context_per_gpu / self.prefill_attention_flops;
         StepTime {
             memory_s: 0.0,
-            compute_s: self.linear_s_in_step(input, input.max(STEP_TOKENS)) + attention,
+            compute_s: self.linear_s_in_step(
+                input,
+                input.max(STEP_TOKENS),
+                self.prefill_linear_flops,
+            ) + attention,
             interconnect_s: input * self.interconnect_s_per_token,
         }
     }
@@ -331,19 +424,21 @@ impl Replica {
     /// the weights it touches, whichever is longer. Under data-parallel
     /// attention one GPU does the prompt's attention and dense layers alone.
     pub fn prefill_alone(&self, model: &Model, input: f64) -> StepTime {
-        let mut step = self.prefill_work(model, input);
+        let work = self.prefill_work(model, input);
+        let mut compute_s = work.compute_s;
         if !self.layout.splits_attention() {
-            step.compute_s += (f64::from(self.tp) - 1.0)
-                * (input * self.linear_flops_per_token_per_gpu / self.linear_flops
+            compute_s += (f64::from(self.tp) - 1.0)
+                * (input * self.linear_flops_per_token_per_gpu / self.prefill_linear_flops
                     + kv_layer_tokens(model, input) * input / 2.0
                         * self.attention_flops_per_context_per_gpu
-                        / self.attention_flops);
+                        / self.prefill_attention_flops);
         }
         let weights =
             self.always_read_bytes_per_gpu + self.routed_bytes_per_gpu * self.routed_share(input);
-        step.memory_s = weights / self.bandwidth;
-        step.interconnect_s += self.interconnect_s_per_step;
-        step
+        StepTime {
+            interconnect_s: work.interconnect_s + self.interconnect_s_per_step,
+            ..StepTime::kernel(weights / self.weight_bandwidth, compute_s)
+        }
     }
 }
 
@@ -401,6 +496,114 @@ mod tests {
         assert!(dp.interconnect_s_per_token > 0.0);
         let one = replica("deepseek-v3", "b200", Precision::Fp4, 1, Layout::Tensor);
         assert_eq!(one.interconnect_s_per_token, 0.0);
+    }
+
+    /// Linear layers and attention are separate kernels: at a large batch
+    /// over a long context the first is compute-bound and the second is
+    /// bound by its KV reads, and the step takes both.
+    #[test]
+    fn decode_steps_add_the_linear_and_attention_kernels() {
+        let r = replica("llama-3.1-70b", "h200", Precision::Fp8, 1, Layout::Tensor);
+        let (batch, layer_tokens) = (512.0, 80.0 * 4096.0);
+        let step = r.decode_step(batch, layer_tokens);
+        let linear = r.linear_s(batch);
+        let kv = batch * layer_tokens * r.kv_bytes_per_layer_token_per_gpu() / r.bandwidth;
+        assert!(linear > r.always_read_bytes_per_gpu / r.weight_bandwidth);
+        assert_eq!(step.compute_s, linear);
+        assert_eq!(step.memory_s, kv);
+        assert!((step.total() - (linear + kv)).abs() < 1e-15);
+        // The old single roofline, max(bytes, FLOPs), would hide one of them.
+        assert!(step.total() > linear.max(kv) * 1.2);
+    }
+
+    /// Prefill's GEMMs run at PREFILL_COMPUTE_GAIN times the rate of a
+    /// decode step's.
+    #[test]
+    fn prefill_runs_nearer_peak_than_decode() {
+        let r = replica(
+            "llama-3.1-8b",
+            "h100-sxm",
+            Precision::Fp8,
+            1,
+            Layout::Tensor,
+        );
+        let gpu = Catalog::embedded().unwrap();
+        let gpu = gpu.gpu("h100-sxm").unwrap();
+        assert!(gpu.efficiency.compute * PREFILL_COMPUTE_GAIN < 1.0);
+        assert!((r.prefill_linear_flops / r.linear_flops - PREFILL_COMPUTE_GAIN).abs() < 1e-12);
+        assert!(
+            (r.prefill_attention_flops / r.attention_flops - PREFILL_COMPUTE_GAIN).abs() < 1e-12
+        );
+    }
+
+    /// FP4 weights on Hopper: converted to FP8 in the kernel (W4A8) at a
+    /// share of the FP8 rate, read at 4 bits; on Blackwell, FP4 units.
+    #[test]
+    fn fp4_weights_run_on_fp8_units_where_there_are_no_fp4_units() {
+        let catalog = Catalog::embedded().unwrap();
+        let h200 = catalog.gpu("h200").unwrap();
+        let b200 = catalog.gpu("b200").unwrap();
+        let a100 = catalog.gpu("a100-80gb").unwrap();
+        assert_eq!(compute_precision_on(Precision::Fp4, h200), Precision::Fp8);
+        assert_eq!(compute_precision_on(Precision::Fp4, b200), Precision::Fp4);
+        // No FP8 units either: left to the caller to refuse.
+        assert_eq!(compute_precision_on(Precision::Fp4, a100), Precision::Fp4);
+        assert_eq!(compute_precision_on(Precision::Int4, h200), Precision::Bf16);
+        let fp4 = replica("gpt-oss-20b", "h200", Precision::Fp4, 1, Layout::Tensor);
+        let fp8 = replica("gpt-oss-20b", "h200", Precision::Fp8, 1, Layout::Tensor);
+        assert!((fp4.linear_flops / fp8.linear_flops - MIXED_INPUT_FP4_SHARE).abs() < 1e-12);
+        assert_eq!(fp4.expert_efficiency, fp8.expert_efficiency);
+        assert!(fp4.always_read_bytes_per_gpu < 0.6 * fp8.always_read_bytes_per_gpu);
+    }
+
+    /// Integer weights are read at their kernels' lower bandwidth; the KV
+    /// cache is not.
+    #[test]
+    fn dequantising_slows_weight_reads_only() {
+        let bf16 = replica(
+            "llama-3.1-8b",
+            "a100-80gb",
+            Precision::Bf16,
+            1,
+            Layout::Tensor,
+        );
+        let int4 = replica(
+            "llama-3.1-8b",
+            "a100-80gb",
+            Precision::Int4,
+            1,
+            Layout::Tensor,
+        );
+        let int8 = replica(
+            "llama-3.1-8b",
+            "a100-80gb",
+            Precision::Int8,
+            1,
+            Layout::Tensor,
+        );
+        assert_eq!(int4.bandwidth, bf16.bandwidth);
+        assert_eq!(int8.bandwidth, bf16.bandwidth);
+        assert!(
+            (int4.weight_bandwidth / bf16.bandwidth - WEIGHT_ONLY_INT4_BANDWIDTH).abs() < 1e-12
+        );
+        assert!((int8.weight_bandwidth / bf16.bandwidth - INT8_WEIGHT_BANDWIDTH).abs() < 1e-12);
+    }
+
+    /// All-reduces over PCIe reach PCIE_COLLECTIVE_EFFICIENCY of the link;
+    /// over NVLink, all of it.
+    #[test]
+    fn collectives_over_pcie_reach_a_share_of_the_link() {
+        let per_token = |gpu: &str| {
+            let r = replica("llama-3.1-70b", gpu, Precision::Fp8, 4, Layout::Tensor);
+            let catalog = Catalog::embedded().unwrap();
+            let g = catalog.gpu(gpu).unwrap();
+            r.interconnect_s_per_token * g.interconnect_gb_s
+        };
+        let ratio = per_token("h100-sxm") / per_token("l40s");
+        assert!(
+            (ratio - PCIE_COLLECTIVE_EFFICIENCY).abs() < 1e-12,
+            "{ratio}"
+        );
     }
 
     /// A tensor-parallel slice of a narrow expert wastes part of its tile.

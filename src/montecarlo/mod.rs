@@ -50,7 +50,11 @@ use progress::Board;
 /// owned fleets follow the lead time, refresh and disposal rules; cache
 /// writes are priced; percentiles are exact where every path agrees, with
 /// exact min and max.
-pub const ENGINE_VERSION: &str = "breakeven-mc/4";
+/// 5: the estimator times linear layers and attention as separate
+/// kernels, runs prefill nearer peak than decode steps, FP4 weights on
+/// Hopper's FP8 units, and collectives over PCIe below the link rate,
+/// which moves the throughput of every scenario that estimates it.
+pub const ENGINE_VERSION: &str = "breakeven-mc/5";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
 /// A chunk sets up its own buffers and sketches (a few hundred, one per

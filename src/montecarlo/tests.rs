@@ -727,10 +727,10 @@ fn the_engine_version_pins_the_numbers() {
     s.basis = Basis::Cash;
     s.seed = 7;
     let second = run(&plan, &other, &s);
-    assert_eq!(ENGINE_VERSION, "breakeven-mc/4");
+    assert_eq!(ENGINE_VERSION, "breakeven-mc/5");
     assert_eq!(
         [fingerprint(&first), fingerprint(&second)],
-        [11_299_746_803_720_993_769, 10_965_040_666_741_290_853],
+        [3_863_346_314_726_711_782, 5_615_410_444_787_659_893],
         "{ENGINE_VERSION}"
     );
 }
