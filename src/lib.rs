@@ -10,9 +10,14 @@
 //! - [`montecarlo`]: the cost model over many random paths, in parallel.
 //! - [`report`]: charts (SVG, PNG) and a self-contained HTML report of
 //!   the results; money, percentage and month formatting.
-//! - [`store`]: saved scenarios in SQLite; the only module with SQL.
-//! - [`grpc`]: the gRPC edge; with [`cli`], the only place that names
-//!   generated types.
+//! - [`store`]: saved scenarios, runs, jobs and custom entries in SQLite
+//!   or PostgreSQL; the only module with SQL.
+//! - [`engine`]: the work that runs beside the calls: batch items and
+//!   slices of split simulations, claimed under leases.
+//! - [`grpc`]: the gRPC edge; with [`cli`] and [`browser`], the only
+//!   places that name generated types.
+//! - [`browser`]: HTML pages over the same services, tokens and teams
+//!   (`serve --http-addr`).
 //! - [`auth`]: bearer tokens and the caller's team.
 //! - [`catch_panic`]: a panic while serving a call becomes INTERNAL.
 //! - [`server`]: assembles the services, logging, metrics and shutdown
