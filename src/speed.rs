@@ -66,8 +66,10 @@ fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
     start.elapsed() / iterations
 }
 
-/// Runs the measurements and returns the report.
-pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
+/// Runs the measurements and returns the report; `investment` also asks
+/// the Monte Carlo run for every path's IRR and payback month (a hurdle of
+/// 15% a year, payback within 24 months).
+pub fn report(catalog: &Catalog, paths: u64, investment: bool) -> crate::Result<String> {
     let calibration = Calibration::defaults();
     let scenario = Scenario::from_toml(BENCH_SCENARIO)?;
     let query = Query {
@@ -109,7 +111,10 @@ pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
         antithetic: true,
         basis: Basis::ProfitAndLoss,
         tornado_paths: 0,
-        finance: None,
+        finance: investment.then_some(montecarlo::FinanceQuestions {
+            hurdle_rate: 0.15,
+            payback_months: 24,
+        }),
     };
     let start = Instant::now();
     let outcome = montecarlo::simulate(
@@ -129,11 +134,12 @@ pub fn report(catalog: &Catalog, paths: u64) -> crate::Result<String> {
          EstimateThroughput (llama-3.1-70b fp8, h100-sxm, best within targets): {estimate:>10.2?}\n\
          Project, 240 months end to end:                                         {project:>10.2?}\n\
          per-path core, 240 months:                                              {core:>10.2?} ({per_month:.1} ns per month)\n\
-         Monte Carlo, {paths} paths x 60 months:                                 {wall:>10.2?} ({rate:.1} M path-months/s)\n\
+         Monte Carlo, {paths} paths x 60 months, investment figures {on}:        {wall:>10.2?} ({rate:.1} M path-months/s)\n\
          (median NPV of savings {npv:.0} USD, P(self-hosting cheaper) {p:.3})\n\
          (means over 60 months, ± one standard error: API {api:.0} ± {api_se:.0} USD, \
          self-hosting {sh:.0} ± {sh_se:.0} USD, NPV of savings {npv_mean:.0} ± {npv_se:.0} USD)\n",
         threads = rayon::current_num_threads(),
+        on = if investment { "on " } else { "off" },
         per_month = core.as_nanos() as f64 / 240.0,
         rate = path_months / wall.as_secs_f64() / 1e6,
         npv = outcome.npv_savings.p50,

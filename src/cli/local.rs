@@ -112,6 +112,10 @@ pub struct SpeedArgs {
     /// input of the NumPy baseline in benches/numpy.
     #[arg(long)]
     plan_json: Option<PathBuf>,
+    /// Also compute every path's IRR and payback month in the Monte Carlo
+    /// run (off by default, as in a simulation that does not ask for them).
+    #[arg(long)]
+    investment: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -284,7 +288,7 @@ pub fn speed(args: SpeedArgs) -> Result<(), Failure> {
             std::fs::write(path, crate::speed::bench_plan_json(&catalog)?)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        Ok(crate::speed::report(&catalog, args.paths)?)
+        Ok(crate::speed::report(&catalog, args.paths, args.investment)?)
     };
     super::output::print(&run().map_err(local)?)
 }
