@@ -130,6 +130,17 @@ async fn wait_for_path(client: &Client, prefix: &str) -> String {
     }
 }
 
+/// Clicks the element with id `id`.
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn text(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
@@ -150,13 +161,7 @@ async fn sign_in(client: &Client, server: &PagesServer, token: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    client
-        .find(Locator::Id("signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, "signin").await;
     wait_for_path(client, "/scenarios").await;
 }
 
@@ -172,13 +177,7 @@ async fn run(client: &Client, kind: &str, paths: &str) -> String {
     let field = client.find(Locator::Id("paths")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(paths).await.unwrap();
-    client
-        .find(Locator::Id("run"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, "run").await;
     let path = wait_for_path(client, "/runs/").await;
     client
         .wait()
@@ -249,13 +248,7 @@ async fn a_planner_signs_in_runs_compares_and_downloads_and_another_team_sees_no
         .send_keys("nightly")
         .await
         .unwrap();
-    client
-        .find(Locator::Id("filter"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "filter").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.current_url().await.unwrap().query() != Some("name=nightly&tag=") {
         assert!(Instant::now() < deadline, "the filter was not applied");
@@ -285,25 +278,13 @@ async fn a_planner_signs_in_runs_compares_and_downloads_and_another_team_sees_no
     );
     screenshot(&client, "browser-report").await;
 
-    client
-        .find(Locator::Id("to-scenario"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "to-scenario").await;
     wait_for_path(&client, "/scenarios/").await;
     let projection = run(&client, "projection", "2000").await;
     assert_ne!(projection, simulation);
 
     // Compare the two: the newest (the projection) is the baseline.
-    client
-        .find(Locator::Id("to-scenario"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "to-scenario").await;
     wait_for_path(&client, "/scenarios/").await;
     let others = client
         .find_all(Locator::Css("input[name=other]"))
@@ -311,13 +292,7 @@ async fn a_planner_signs_in_runs_compares_and_downloads_and_another_team_sees_no
         .unwrap();
     assert_eq!(others.len(), 2, "two runs listed");
     others[1].click().await.unwrap();
-    client
-        .find(Locator::Id("compare"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "compare").await;
     wait_for_path(&client, "/compare").await;
     let table = text(&client, "#comparison").await;
     assert!(
@@ -331,13 +306,7 @@ async fn a_planner_signs_in_runs_compares_and_downloads_and_another_team_sees_no
         .goto(&server.url(&format!("/runs/{simulation}")))
         .await
         .unwrap();
-    client
-        .find(Locator::Id("download-xlsx"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "download-xlsx").await;
     let file = downloaded_workbook(&downloads).await;
     use calamine::Reader as _;
     let workbook: calamine::Xlsx<_> = calamine::open_workbook(&file).unwrap();
@@ -348,13 +317,7 @@ async fn a_planner_signs_in_runs_compares_and_downloads_and_another_team_sees_no
 
     // Another team: none of the first team's scenarios, and their pages
     // are not found.
-    client
-        .find(Locator::Id("signout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "signout").await;
     wait_for_path(&client, "/signin").await;
     sign_in(&client, &server, PLATFORM).await;
     let page = client.source().await.unwrap();
