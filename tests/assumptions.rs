@@ -304,6 +304,26 @@ async fn out_of_range_values_are_errors_naming_the_field() {
         (
             {
                 let mut s = owned();
+                s.workload.as_mut().unwrap().load_shape = vec![1.0; 23];
+                s
+            },
+            "scenario.workload.load_shape",
+        ),
+        (
+            {
+                // The busiest hour is 3 times the average; a peak of 2
+                // cannot be.
+                let mut s = owned();
+                let w = s.workload.as_mut().unwrap();
+                w.load_shape = [vec![3.0; 8], vec![0.0; 16]].concat();
+                w.peak_to_average = Some(2.0);
+                s
+            },
+            "scenario.workload.peak_to_average",
+        ),
+        (
+            {
+                let mut s = owned();
                 s.self_host.as_mut().unwrap().tokenizer_ratio = Some(0.0);
                 s
             },
@@ -450,6 +470,46 @@ async fn fixed_fleets_are_laid_out_or_refused_never_silently_empty() {
         "1 replica × TP6"
     );
     assert!(reply.warnings.is_empty(), "{:?}", reply.warnings);
+}
+
+/// A fixed fleet serves each hour of the day's shape up to its capacity:
+/// a day given by the caller is used as given (its busiest hour becomes
+/// the peak), and without one the default day is listed among the
+/// assumptions.
+#[tokio::test]
+async fn a_fixed_fleet_serves_the_day_hour_by_hour() {
+    let server = common::TestServer::start().await;
+    let mut s = overflow("llama-3.1-70b", pb::Precision::Fp8, 2, 2);
+    let default_day = project(&server, s.clone(), pb::CostBasis::Cash)
+        .await
+        .unwrap();
+    assert_eq!(
+        origin(find(&default_day.assumptions, "workload.load_shape")),
+        pb::AssumptionOrigin::BuiltInDefault
+    );
+    // Far more traffic than the fleet serves: the default day has an empty
+    // midnight hour, the flat day none, so the fleet serves 24/23 as much.
+    s.workload.as_mut().unwrap().requests_per_day = 1e9;
+    let tent = project(&server, s.clone(), pb::CostBasis::Cash)
+        .await
+        .unwrap();
+    s.workload.as_mut().unwrap().load_shape = vec![5.0; 24];
+    s.workload.as_mut().unwrap().peak_to_average = None;
+    let flat = project(&server, s.clone(), pb::CostBasis::Cash)
+        .await
+        .unwrap();
+    let (a, b) = (
+        tent.months.last().unwrap().self_hosted_requests_per_day,
+        flat.months.last().unwrap().self_hosted_requests_per_day,
+    );
+    assert!((b / a - 24.0 / 23.0).abs() < 1e-9, "{a} {b}");
+    let peak = find(&flat.assumptions, "workload.peak_to_average");
+    assert_eq!(peak.value, "1");
+    assert_eq!(origin(peak), pb::AssumptionOrigin::Derived);
+    assert_eq!(
+        origin(find(&flat.assumptions, "workload.load_shape")),
+        pb::AssumptionOrigin::Scenario
+    );
 }
 
 /// A measured throughput replaces the estimator's; in requests per second

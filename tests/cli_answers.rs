@@ -15,7 +15,7 @@ use common::cli::{TempFile, example, run};
 /// The example that never breaks even: Llama 3.1 70B FP8 on rented H100s
 /// against GPT-4o mini.
 const NEVER: &str = "llama-70b-fp8-rented-h100-vs-gpt-4o-mini.toml";
-/// The example with a fixed fleet that breaks even in month 26 on the cash basis.
+/// The example with a fixed fleet that breaks even in month 25 on the cash basis.
 const OVERFLOW: &str = "hybrid-overflow.toml";
 
 fn wire(name: &str) -> pb::Scenario {
@@ -100,7 +100,7 @@ async fn savings_are_api_minus_self_host_in_every_table() {
 async fn a_break_even_month_without_a_volume_says_which_question_each_answers() {
     let server = TestServer::start().await;
     let path = example(OVERFLOW);
-    // On the cash basis the fixed fleet's purchase is paid back in month 26,
+    // On the cash basis the fixed fleet's purchase is paid back in month 25,
     // and the fixed fleet has a volume from which it pays: both answers.
     let out = run(
         &server,
@@ -109,7 +109,7 @@ async fn a_break_even_month_without_a_volume_says_which_question_each_answers() 
     .await
     .ok()
     .stdout;
-    assert!(out.contains("breaks even               month 26"), "{out}");
+    assert!(out.contains("breaks even               month 25"), "{out}");
     assert!(
         out.contains("break-even volume         400,705 requests/day"),
         "{out}"

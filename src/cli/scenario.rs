@@ -324,7 +324,7 @@ fn saved_report(s: &pb::SavedScenario) -> Report {
 
 /// The few fields that say what a scenario compares.
 pub(super) fn add_overview(record: &mut Record, s: &pb::Scenario) {
-    let w = s.workload.unwrap_or_default();
+    let w = s.workload.clone().unwrap_or_default();
     let api = s.api.clone().unwrap_or_default();
     let host = s.self_host.clone().unwrap_or_default();
     let deployment = match &host.deployment {

@@ -290,6 +290,7 @@ impl TryFrom<&sc::Scenario> for pb::Scenario {
                 cache_write_fraction: w.cache_write_fraction,
                 batch_fraction: w.batch_fraction,
                 peak_to_average: w.peak_to_average,
+                load_shape: w.load_shape.clone().unwrap_or_default(),
                 days_per_month: w.days_per_month.and_then(sc::DaysPerMonth::fixed),
                 calendar_days: w
                     .days_per_month

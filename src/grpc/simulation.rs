@@ -390,6 +390,7 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
     let s = s.ok_or_else(|| Error::invalid("scenario", "is required"))?;
     let w = s
         .workload
+        .clone()
         .ok_or_else(|| Error::invalid("scenario.workload", "is required"))?;
     let a = s
         .api
@@ -471,6 +472,7 @@ pub fn scenario(s: Option<&pb::Scenario>) -> Result<Scenario> {
             cache_write_fraction: w.cache_write_fraction,
             batch_fraction: w.batch_fraction,
             peak_to_average: w.peak_to_average,
+            load_shape: (!w.load_shape.is_empty()).then(|| w.load_shape.clone()),
             days_per_month: match (w.calendar_days, w.days_per_month) {
                 (Some(true), Some(_)) => {
                     return Err(Error::invalid(

@@ -569,6 +569,7 @@ fn unit_of(name: &str) -> (&'static str, Reads) {
         "min_replicas" => ("replicas", Number),
         "tensor_parallel" => ("GPUs", Number),
         "pue" | "peak_to_average" | "price_multiplier" | "tokenizer_ratio" => ("ratio", Number),
+        "load_shape" => ("hourly weight", Number),
         _ => ("", Number),
     }
 }

@@ -54,7 +54,10 @@ use progress::Board;
 /// kernels, runs prefill nearer peak than decode steps, FP4 weights on
 /// Hopper's FP8 units, and collectives over PCIe below the link rate,
 /// which moves the throughput of every scenario that estimates it.
-pub const ENGINE_VERSION: &str = "breakeven-mc/5";
+/// 6: a fixed (overflow) fleet serves each hour of the day's load shape up
+/// to its capacity, rather than the day at the peak's rate, which moves
+/// the numbers of overflow scenarios.
+pub const ENGINE_VERSION: &str = "breakeven-mc/6";
 
 /// Paths per chunk: the unit of parallel work and of reproducible sums.
 /// A chunk sets up its own buffers and sketches (a few hundred, one per
@@ -248,6 +251,14 @@ pub fn validate(plan: &Plan, stochastic: &Stochastic, settings: &Settings) -> Re
                 format!("{name:?} does not apply to this scenario's deployment"),
             ));
         }
+        if name == "workload.peak_to_average" && plan.traffic.load_shape_given {
+            return Err(Error::invalid(
+                format!("stochastic.uncertain[{i}].input"),
+                "the scenario gives workload.load_shape, whose busiest hour bounds \
+                 peak_to_average; remove load_shape to let the day's shape follow a varying \
+                 peak_to_average",
+            ));
+        }
     }
     Ok(())
 }
@@ -269,7 +280,7 @@ fn apply_statics(
             "workload.annual_growth" => w.annual_growth = v.max(-0.99),
             "workload.cached_input_fraction" => w.cached_input_fraction = v.clamp(0.0, 1.0),
             "workload.batch_fraction" => w.batch_fraction = v.clamp(0.0, 1.0),
-            "workload.peak_to_average" => w.peak_to_average = v.max(1.0),
+            "workload.peak_to_average" => w.set_peak_to_average(v.max(1.0)),
             "api.annual_price_decline" => api_decline = Some(v.clamp(0.0, 0.99)),
             "self_host.target_utilization" => {
                 scratch.sizing.target_utilization = v.clamp(0.01, 1.0)

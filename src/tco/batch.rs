@@ -19,6 +19,7 @@
 //!
 //! [`Month`]: super::Month
 
+use super::load_shape::LoadShape;
 use super::plan::{Costs, MonthHours, Plan};
 use super::project::{PathInputs, volume_discount};
 use super::scenario::Routing;
@@ -53,6 +54,8 @@ struct Statics {
     cached_input_fraction: Row,
     batch_fraction: Row,
     peak_to_average: Row,
+    /// Read by fixed (overflow) fleets only, and set for them only.
+    load_shape: [LoadShape; LANES],
     target_utilization: Row,
     quality_factor: Row,
     usd_per_gpu_hour: Row,
@@ -121,6 +124,7 @@ impl Batch {
                 cached_input_fraction: zero,
                 batch_fraction: zero,
                 peak_to_average: zero,
+                load_shape: [LoadShape::default(); LANES],
                 target_utilization: zero,
                 quality_factor: zero,
                 usd_per_gpu_hour: zero,
@@ -197,6 +201,9 @@ impl Batch {
         s.cached_input_fraction[lane] = w.cached_input_fraction;
         s.batch_fraction[lane] = w.batch_fraction;
         s.peak_to_average[lane] = w.peak_to_average;
+        if let Routing::Overflow { .. } = plan.routing {
+            s.load_shape[lane] = w.load_shape;
+        }
         s.target_utilization[lane] = sh.target_utilization;
         s.quality_factor[lane] = sh.quality_factor;
         match &plan.costs {
@@ -400,9 +407,9 @@ impl Plan {
                     for l in 0..LANES {
                         let wanted = requests[l] * share * s.quality_factor[l];
                         let per_replica_per_day =
-                            rps * throughput[l] * s.target_utilization[l] * seconds
-                                / s.peak_to_average[l];
-                        served[l] = wanted.min(fleet_replicas * per_replica_per_day);
+                            rps * throughput[l] * s.target_utilization[l] * seconds;
+                        let capacity = fleet_replicas * per_replica_per_day;
+                        served[l] = s.load_shape[l].served(wanted, capacity);
                         replicas[l] = fleet_replicas;
                     }
                 }
@@ -700,7 +707,13 @@ mod tests {
             w.annual_growth = rng.random_range(-0.5..2.0);
             w.cached_input_fraction = rng.random_range(0.0..1.0);
             w.batch_fraction = rng.random_range(0.0..1.0);
-            w.peak_to_average = rng.random_range(1.0..3.0);
+            w.set_peak_to_average(rng.random_range(1.0..3.0));
+            // Some lanes with a day of their own.
+            if lane % 5 == 2 {
+                let weights: Vec<f64> = (0..24).map(|_| rng.random_range(0.0..4.0)).collect();
+                w.load_shape = LoadShape::from_weights(&weights).unwrap();
+                w.load_shape_given = true;
+            }
             p.sizing.target_utilization = rng.random_range(0.2..1.0);
             p.sizing.quality_factor = rng.random_range(0.5..2.0);
             match &mut p.costs {

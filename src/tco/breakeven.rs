@@ -1,6 +1,7 @@
 //! Break-even volume, sensitivities and break-even maps: questions answered
 //! by running the monthly model ([`super::project`]) many times.
 
+use super::load_shape::HOURS;
 use super::plan::{ApiRates, Costs, Plan};
 use super::project::{Basis, Month, PathInputs, api_cost};
 use super::scenario::Routing;
@@ -151,22 +152,46 @@ impl Plan {
     }
 
     /// A fixed (overflow) fleet: the volume from which its cost a month is
-    /// below what the API would charge for the traffic it serves. The fleet
-    /// serves min(volume, its capacity); the API's bill for that rises with
-    /// the volume, dropping where a volume discount starts, so the answer
-    /// is the point past the last volume at which the API's bill is not
-    /// above the fleet's cost.
+    /// below what the API would charge for the traffic it serves.
+    ///
+    /// At a volume V the fleet serves each hour up to its capacity
+    /// ([`LoadShape::served`]): all of V while the busiest hour fits, then
+    /// less than V, up to its capacity in every hour with traffic. The
+    /// API's bill for what it serves rises with that, dropping where a
+    /// volume discount starts, so the answer is found on the served
+    /// volume, past the last point at which the API's bill is not above
+    /// the fleet's cost, and turned back into the volume that makes the
+    /// fleet serve it.
+    ///
+    /// [`LoadShape::served`]: super::load_shape::LoadShape::served
     fn fixed_fleet_break_even(
         &self,
         gpus: u32,
         per_gpu: f64,
         fixed: f64,
-        capacity: f64,
         adjust: Adjust,
         mut result: BreakEvenVolume,
     ) -> BreakEvenVolume {
-        let full = f64::from(gpus / self.tensor_parallel) * capacity;
-        if full <= 0.0 {
+        let (w, sh) = (&self.traffic, &self.sizing);
+        let shape = &w.load_shape;
+        // API-side requests a day the fleet serves at a flat load.
+        let flat = f64::from(gpus / self.tensor_parallel)
+            * self.replica_requests_per_s
+            * sh.target_utilization
+            * w.operating_seconds_per_day
+            / sh.quality_factor;
+        let busy_hours = shape.weights().iter().filter(|w| **w > 0.0).count();
+        let quietest = shape
+            .weights()
+            .iter()
+            .copied()
+            .filter(|w| *w > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        // The most it serves, from the volume at which its quietest busy
+        // hour fills.
+        let full = flat * busy_hours as f64 / HOURS as f64;
+        let saturation = flat / quietest;
+        if full.is_nan() || full <= 0.0 {
             result.not_reached = Some(NotReached::NoCapacity);
             return result;
         }
@@ -211,8 +236,25 @@ impl Plan {
             answer = hi;
             break;
         }
-        result.requests_per_day = Some(answer.ceil());
-        result.continuous_requests_per_day = Some(answer);
+        // The volume at which the fleet serves `answer`: the volume itself
+        // while the busiest hour fits, else found by bisection (what the
+        // fleet serves only rises with the volume, until saturation).
+        let volume = if shape.served(answer, flat) >= answer {
+            answer
+        } else {
+            let (mut lo, mut hi) = (answer, saturation);
+            for _ in 0..200 {
+                let mid = 0.5 * (lo + hi);
+                if shape.served(mid, flat) >= answer {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            hi
+        };
+        result.requests_per_day = Some(volume.ceil());
+        result.continuous_requests_per_day = Some(volume);
         result
     }
 
@@ -251,7 +293,7 @@ impl Plan {
             return result;
         }
         if let Routing::Overflow { gpus } = self.routing {
-            return self.fixed_fleet_break_even(gpus, per_gpu, fixed, capacity, adjust, result);
+            return self.fixed_fleet_break_even(gpus, per_gpu, fixed, adjust, result);
         }
         let api_per_request = self.steady_api(1.0, adjust);
         let replica_cost = per_gpu * f64::from(tp);

@@ -145,7 +145,7 @@ pub fn break_even_map(plan: &Plan, x: Axis, y: Axis, basis: Basis) -> Result<Map
                     }
                     MapInput::GpuPriceMultiplier => gpu = value,
                     MapInput::TargetUtilization => p.sizing.target_utilization = value,
-                    MapInput::PeakToAverage => p.traffic.peak_to_average = value,
+                    MapInput::PeakToAverage => p.traffic.set_peak_to_average(value),
                 }
             }
             let api_series = vec![api; plan.horizon];

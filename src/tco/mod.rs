@@ -14,6 +14,7 @@ pub mod breakeven;
 pub mod compare;
 pub mod examples;
 pub mod finance;
+pub mod load_shape;
 pub mod map;
 pub mod plan;
 pub mod project;

@@ -5,6 +5,7 @@ use crate::catalog::{ApiPrice, Catalog, Gpu, Precision, UsdFigure};
 use crate::error::{Error, FieldViolation, Result};
 use crate::estimator::{self, Calibration, Estimate, Query, Targets, Workload, memory};
 
+use super::load_shape::LoadShape;
 use super::scenario::{
     DaysPerMonth, Default_, Deployment, FineTune, Routing, Scenario, VolumeDiscount, defaults,
 };
@@ -85,6 +86,11 @@ pub struct Traffic {
     pub batch_fraction: f64,
     /// Peak request rate over the average of operating hours.
     pub peak_to_average: f64,
+    /// How a day's requests spread over its hours.
+    pub load_shape: LoadShape,
+    /// Whether the scenario gave the shape (else it follows
+    /// `peak_to_average`: [`Traffic::set_peak_to_average`]).
+    pub load_shape_given: bool,
     /// Days in a billing month (rentals, and idle power, run all of them).
     pub days_per_month: f64,
     pub annual_growth: f64,
@@ -92,6 +98,17 @@ pub struct Traffic {
     pub operating_days: f64,
     /// Seconds a day the service runs: 86,400 without a duty cycle.
     pub operating_seconds_per_day: f64,
+}
+
+impl Traffic {
+    /// Sets the peak-to-average ratio, and the day's shape with it unless
+    /// the scenario gave the shape.
+    pub fn set_peak_to_average(&mut self, peak: f64) {
+        self.peak_to_average = peak;
+        if !self.load_shape_given {
+            self.load_shape = LoadShape::from_peak(peak);
+        }
+    }
 }
 
 /// Self-host sizing inputs with every default filled in.
@@ -465,6 +482,62 @@ pub fn plan(
             (rpd, i, o)
         }
     };
+    // The peak sizes growing fleets; the day's shape decides what a fixed
+    // fleet serves. Either follows from the other when only one is given.
+    let given_shape = w.load_shape.as_deref().and_then(LoadShape::from_weights);
+    let peak_to_average = match (w.peak_to_average, given_shape) {
+        (None, Some(shape)) => {
+            r.note(
+                "workload.peak_to_average",
+                shape.peak(),
+                Origin::Derived {
+                    how: "the busiest hour of workload.load_shape over the average".into(),
+                },
+            );
+            shape.peak()
+        }
+        _ => r.take(
+            "workload.peak_to_average",
+            w.peak_to_average,
+            defaults::PEAK_TO_AVERAGE,
+        ),
+    };
+    let load_shape = match given_shape {
+        Some(shape) => {
+            r.note("workload.load_shape", "24 hourly weights", Origin::Scenario);
+            shape
+        }
+        None => {
+            // Only a fixed fleet reads the shape; a peak of 1 allows only
+            // the flat day.
+            if let Routing::Overflow { .. } = scenario.routing {
+                if peak_to_average == 1.0 {
+                    r.note(
+                        "workload.load_shape",
+                        "flat",
+                        Origin::Derived {
+                            how: "a peak of 1 leaves every hour at the average".into(),
+                        },
+                    );
+                } else {
+                    if r.none {
+                        r.require("workload.load_shape");
+                    }
+                    r.note(
+                        "workload.load_shape",
+                        format!("one daily peak at {peak_to_average} times the average"),
+                        Origin::Default {
+                            reason: "traffic rises linearly to one daily peak at midday and falls \
+                                 back towards midnight (an assumption; give 24 hourly weights \
+                                 for the real day)"
+                                .into(),
+                        },
+                    );
+                }
+            }
+            LoadShape::from_peak(peak_to_average)
+        }
+    };
     let traffic = Traffic {
         requests_per_day,
         input_tokens,
@@ -484,11 +557,9 @@ pub fn plan(
             w.batch_fraction,
             defaults::BATCH_FRACTION,
         ),
-        peak_to_average: r.take(
-            "workload.peak_to_average",
-            w.peak_to_average,
-            defaults::PEAK_TO_AVERAGE,
-        ),
+        peak_to_average,
+        load_shape,
+        load_shape_given: w.load_shape.is_some(),
         days_per_month,
         annual_growth: r.take(
             "workload.annual_growth",

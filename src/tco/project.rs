@@ -256,19 +256,17 @@ impl Plan {
 
             // Self-hosted work, in open-model requests.
             let wanted = requests * share * sh.quality_factor;
-            let per_replica_per_day =
-                self.replica_requests_per_s * throughput * sh.target_utilization * seconds
-                    / w.peak_to_average;
             // Owned GPUs ordered for month 1 serve from month 1 + lead
             // time unless installed already; until then, no self-hosting.
             let (served, replicas) = match self.routing {
                 _ if t < first_service => (0.0, 0),
+                // A fixed fleet serves each hour up to its capacity.
                 Routing::Overflow { gpus } => {
                     let replicas = gpus / tp;
-                    (
-                        wanted.min(f64::from(replicas) * per_replica_per_day),
-                        replicas,
-                    )
+                    let per_replica_per_day =
+                        self.replica_requests_per_s * throughput * sh.target_utilization * seconds;
+                    let capacity = f64::from(replicas) * per_replica_per_day;
+                    (w.load_shape.served(wanted, capacity), replicas)
                 }
                 _ => (wanted, self.replicas_for(wanted, throughput)),
             };

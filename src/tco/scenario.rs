@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, Precision};
 use crate::error::{Error, FieldViolation, Result};
 
+use super::load_shape::LoadShape;
+
 /// Everything a projection needs.
 ///
 /// A field that has a default is an `Option`: absent (None) takes the
@@ -84,6 +86,12 @@ pub struct WorkloadSpec {
     /// Peak request rate over the average (over operating hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_to_average: Option<f64>,
+    /// The day's load shape: 24 relative weights, one per hour (per 24th
+    /// of the operating hours under a duty cycle), scaled to mean 1. A
+    /// fixed (overflow) fleet serves each hour up to its capacity; by
+    /// default a linear rise to one daily peak at `peak_to_average`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_shape: Option<Vec<f64>>,
     /// Days in a billing month: a number (28–31), or "calendar" for each
     /// month's actual days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -669,6 +677,32 @@ impl Scenario {
         }
         v.range_opt("workload.batch_fraction", w.batch_fraction, 0.0, 1.0);
         v.range_opt("workload.peak_to_average", w.peak_to_average, 1.0, 100.0);
+        if let Some(given) = &w.load_shape {
+            match LoadShape::from_weights(given) {
+                None => v.fail(
+                    "workload.load_shape",
+                    format!(
+                        "must be 24 hourly weights, finite, non-negative and not all zero; \
+                         got {} values",
+                        given.len()
+                    ),
+                ),
+                Some(shape) => {
+                    if let Some(peak) = w.peak_to_average
+                        && peak < shape.peak() * (1.0 - 1e-9)
+                    {
+                        v.fail(
+                            "workload.peak_to_average",
+                            format!(
+                                "{peak} is below the load shape's busiest hour, {:.4} times \
+                                 the average; the peak is at least that hour",
+                                shape.peak()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         v.range_opt(
             "workload.days_per_month",
             w.days_per_month.and_then(DaysPerMonth::fixed),

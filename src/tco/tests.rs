@@ -245,19 +245,64 @@ fn fraction_routing_sizes_for_the_share_and_bills_the_rest() {
     );
 }
 
+/// Twelve busy hours at 1.5 times the average and twelve quiet ones at
+/// 0.5 (given as 3 and 1: weights are scaled to mean 1).
+fn two_level_day() -> Vec<f64> {
+    (0..24).map(|h| if h < 12 { 3.0 } else { 1.0 }).collect()
+}
+
 #[test]
-fn overflow_routing_fills_a_fixed_fleet_and_spills_to_the_api() {
+fn overflow_routing_fills_a_fixed_fleet_each_hour_and_spills_to_the_api() {
+    // The fleet's day at a flat load: C = 2 replicas × rps × 50% × 86,400 s.
     let mut s = base();
-    s.workload.requests_per_day = Some(5_000_000.0);
     s.routing = Routing::Overflow { gpus: 2 };
+    let rps = run(&s).plan.replica_requests_per_s;
+    let c = 2.0 * rps * 0.5 * 86_400.0;
+
+    // A day of exactly C requests. Busy hours bring 1.5·C/24 against a
+    // capacity of C/24 and spill 0.5·C/24 each, twelve times: C/4 goes to
+    // the API, 3C/4 is served, and the fleet runs at 3C/4 ÷ (C/0.5) =
+    // 37.5% of its full capacity. (Served at the peak's rate all day, as
+    // before the load shape, it was C/1.5.)
+    s.workload.requests_per_day = Some(c);
+    s.workload.load_shape = Some(two_level_day());
     let p = run(&s);
     let m = p.months[0];
-    let capacity = 2.0 * p.plan.replica_requests_per_s * 0.5 * 86_400.0 / 2.0;
     assert_eq!(m.gpus_held, 2);
-    assert!((m.self_hosted_requests_per_day - capacity).abs() < 1e-6);
-    assert!((m.api_requests_per_day_in_self_host - (5_000_000.0 - capacity)).abs() < 1e-6);
-    // Sized for the peak at 50% load, the fleet averages 50% / 2 = 25%.
-    assert!((m.utilization - 0.25).abs() < 1e-9, "{}", m.utilization);
+    assert!((m.self_hosted_requests_per_day - 0.75 * c).abs() < 1e-6 * c);
+    assert!((m.api_requests_per_day_in_self_host - 0.25 * c).abs() < 1e-6 * c);
+    assert!((m.utilization - 0.375).abs() < 1e-9, "{}", m.utilization);
+    assert!(
+        p.plan
+            .assumptions
+            .iter()
+            .any(|a| a.field == "workload.load_shape" && a.origin == plan::Origin::Scenario)
+    );
+
+    // The default day for a peak of 2 (2 − d/6 at d hours from midday):
+    // the hours within 6 of midday spill (1 − d/6)·C/24, which add up to
+    // (1 + 2·(5/6 + 4/6 + 3/6 + 2/6 + 1/6))·C/24 = 6·C/24 = C/4.
+    s.workload.load_shape = None;
+    let m = run(&s).months[0];
+    assert!((m.self_hosted_requests_per_day - 0.75 * c).abs() < 1e-6 * c);
+
+    // Far beyond the fleet it serves its capacity in every hour with
+    // traffic: C on the two-level day, 23/24 of C on the default day,
+    // whose midnight hour is empty.
+    s.workload.requests_per_day = Some(100.0 * c);
+    for (shape, served) in [(Some(two_level_day()), c), (None, c * 23.0 / 24.0)] {
+        s.workload.load_shape = shape;
+        let m = run(&s).months[0];
+        assert!((m.self_hosted_requests_per_day - served).abs() < 1e-6 * c);
+    }
+    // A busiest hour above the peak given is refused at the field.
+    s.workload.load_shape = Some(two_level_day());
+    s.workload.peak_to_average = Some(1.4);
+    let err = project(&catalog(), &s, &defaults(), Basis::ProfitAndLoss).unwrap_err();
+    assert!(
+        err.to_string().contains("workload.peak_to_average"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1049,4 +1094,38 @@ fn a_fixed_fleet_has_a_break_even_volume_or_says_why_not() {
     assert_eq!(v.requests_per_day, None);
     let reason = v.not_reached.unwrap().to_string();
     assert!(reason.contains("$720000 a month"), "{reason}");
+}
+
+#[test]
+fn a_fixed_fleet_past_its_peak_counts_the_hours_it_still_serves() {
+    // The two-level day and a fleet whose day at a flat load is C. It
+    // serves all of a volume V up to C/1.5; past it, V − 12·(1.5V − C)/24
+    // = 0.25·V + C/2. Priced so that it pays from a served volume of
+    // 0.8·C, it pays from V = (0.8·C − C/2)/0.25 = 1.2·C.
+    let mut s = base();
+    s.routing = Routing::Overflow { gpus: 2 };
+    s.workload.load_shape = Some(two_level_day());
+    let c = 2.0 * run(&s).plan.replica_requests_per_s * 0.5 * 86_400.0;
+    // $0.0081 a month per request a day (above); 2 GPUs × 24 × 30 hours.
+    let rate = 0.8 * c * 0.0081 / (2.0 * 24.0 * 30.0);
+    if let Deployment::Rented(r) = &mut s.self_host.deployment {
+        r.usd_per_gpu_hour = Some(rate);
+    }
+    let v = run(&s).break_even_volume;
+    let found = v.continuous_requests_per_day.unwrap();
+    assert!(
+        (found - 1.2 * c).abs() < 1e-6 * c,
+        "{found} against {}",
+        1.2 * c
+    );
+    assert_eq!(v.requests_per_day, Some(found.ceil()));
+    // Priced above what the API would charge for C a day, it never pays.
+    if let Deployment::Rented(r) = &mut s.self_host.deployment {
+        r.usd_per_gpu_hour = Some(1.01 * c * 0.0081 / (2.0 * 24.0 * 30.0));
+    }
+    let v = run(&s).break_even_volume;
+    assert!(matches!(
+        v.not_reached,
+        Some(breakeven::NotReached::FixedFleetDearer { .. })
+    ));
 }
