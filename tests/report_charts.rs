@@ -82,7 +82,10 @@ fn results() -> &'static Results {
             antithetic: true,
             basis: Basis::ProfitAndLoss,
             tornado_paths: 500,
-            finance: None,
+            finance: Some(montecarlo::FinanceQuestions {
+                hurdle_rate: 0.15,
+                payback_months: 24,
+            }),
         };
         let outcome = montecarlo::simulate(
             &projection.plan,
@@ -472,6 +475,26 @@ fn the_html_report_is_one_self_contained_page() {
     }
     let outcome = &results().outcome;
     assert!(html.contains(&report::format::percent(outcome.p_self_host_cheaper, 1)));
+    // The investment figures: the projection's, and across the paths.
+    let returns = &results().projection.summary.returns;
+    let irr = returns
+        .irr
+        .annual()
+        .expect("a rented fleet that pays off has an IRR");
+    let finance = outcome.finance.as_ref().unwrap();
+    for wanted in [
+        "IRR of self-hosting".to_string(),
+        report::format::percent(irr, 1),
+        "Payback (cash)".into(),
+        format!("month {}", returns.payback_month.unwrap()),
+        "IRR across the paths, median".into(),
+        report::format::percent(finance.irr.p50, 1),
+        "P(payback within 24 months)".into(),
+        report::format::percent(finance.p_payback_within, 1),
+        "Investment figures across the paths".into(),
+    ] {
+        assert!(html.contains(&wanted), "the page lacks {wanted:?}");
+    }
     assert!(html.contains(&report::format::money(outcome.npv_savings.p50)));
 }
 

@@ -53,6 +53,9 @@ fn options(kind: pb::RunKind) -> pb::RunOptions {
             seed: 7,
             tornado_paths: 500,
             sobol_rows: 300,
+            // The paths' IRR and payback month.
+            hurdle_rate: Some(0.15),
+            payback_within_months: Some(24),
             stochastic: Some(pb::StochasticInputs {
                 demand: Some(pb::stochastic_inputs::Demand::DemandGbm(pb::DemandGbm {
                     volatility: 0.4,
@@ -419,6 +422,28 @@ fn check(book: &Book, run: &pb::Run) {
         assert_eq!(risk["NPV of savings P95"], npv.p95);
         assert_eq!(risk["Value at risk, 95%"], sim.var_95);
         assert_eq!(risk["Conditional value at risk, 95%"], sim.cvar_95);
+        let investment = sim.investment.as_ref().expect("the run asked for them");
+        let irr = investment.irr.unwrap();
+        assert_eq!(risk["IRR a year P50"], irr.p50);
+        assert_eq!(risk["IRR a year P95"], irr.p95);
+        assert_eq!(risk["P(no IRR)"], investment.p_no_irr);
+        assert_eq!(risk["Hurdle rate a year"], 0.15);
+        assert_eq!(
+            risk["P(IRR above the hurdle)"],
+            investment.p_irr_above_hurdle
+        );
+        assert_eq!(
+            risk["P(payback within 24 months)"],
+            investment.p_payback_within
+        );
+        assert_eq!(
+            risk["P(no payback within the horizon)"],
+            investment.p_no_payback
+        );
+        for (i, paid) in investment.p_payback_by.iter().enumerate() {
+            let r = 1 + i as u32;
+            assert_eq!(sh.number(r, sh.column("P(paid back by month)")), *paid);
+        }
         assert_eq!(
             number(&summary["simulation.p_self_host_cheaper"]),
             sim.p_self_host_cheaper

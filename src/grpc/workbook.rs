@@ -11,8 +11,8 @@ use super::simulation::scenario;
 use crate::error::{Error, Result};
 use crate::montecarlo::Stats;
 use crate::report::{
-    self, AssumptionLine, Figure, MonthLine, SensitivityLine, Simulation, SimulationMonth,
-    SobolLine, TornadoLine, Value,
+    self, AssumptionLine, Figure, Investment, MonthLine, SensitivityLine, Simulation,
+    SimulationMonth, SobolLine, TornadoLine, Value,
 };
 
 /// The .xlsx bytes of a kept run (with its inputs and outputs).
@@ -668,6 +668,16 @@ fn simulation(s: &pb::SimulationResult) -> Simulation {
         seed: s.seed,
         antithetic: s.antithetic,
         quantile_relative_error: s.quantile_relative_error,
+        investment: s.investment.as_ref().map(|x| Investment {
+            hurdle_rate: x.hurdle_rate,
+            payback_within_months: x.payback_within_months,
+            irr: stats(&x.irr),
+            p_no_irr: x.p_no_irr,
+            p_irr_above_hurdle: x.p_irr_above_hurdle,
+            p_payback_by: x.p_payback_by.clone(),
+            p_payback_within: x.p_payback_within,
+            p_no_payback: x.p_no_payback,
+        }),
     }
 }
 

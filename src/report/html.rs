@@ -17,6 +17,7 @@ use crate::catalog::{Catalog, Provenance, UsdFigure};
 use crate::error::Error;
 use crate::estimator::{Estimate, ScalingPoint};
 use crate::montecarlo::Outcome;
+use crate::tco::finance::Irr;
 use crate::tco::plan::{Assumption, Origin, Plan};
 use crate::tco::scenario::{Deployment, parse_month};
 use crate::tco::{Basis, BreakEvenVolume, Month, Projection, Scenario, Sensitivity, Summary};
@@ -490,6 +491,56 @@ impl Page<'_> {
                 fmt::percent(r.discount_rate, 1)
             ),
         );
+        let returns = &sm.returns;
+        card(
+            "IRR of self-hosting",
+            returns
+                .irr
+                .annual()
+                .map_or("none".into(), |irr| fmt::percent(irr, 1)),
+            match returns.irr {
+                Irr::Rate { unique: true, .. } => {
+                    "a year: the rate at which the cash self-hosting saves (API bill avoided \
+                     less self-host cash) has a present value of zero"
+                        .into()
+                }
+                Irr::Rate { unique: false, .. } => {
+                    "a year, the rate nearest 0%: the savings change sign more than once, so \
+                     other rates may also zero their present value"
+                        .into()
+                }
+                other => other.reason().unwrap_or_default().into(),
+            },
+        );
+        card(
+            "Payback (cash)",
+            self.break_even(returns.payback_month),
+            format!(
+                "from then the cumulative cash saved stays positive; discounted at {} a year: \
+                 {}; return on self-host spend over the horizon {}",
+                fmt::percent(r.discount_rate, 1),
+                self.break_even(returns.discounted_payback_month),
+                returns
+                    .roi
+                    .map_or("none".into(), |roi| fmt::percent(roi, 1))
+            ),
+        );
+        let after_tax = &returns.after_tax;
+        if after_tax.tax_rate > 0.0 {
+            card(
+                "NPV of savings after tax",
+                fmt::money(after_tax.npv),
+                format!(
+                    "at a tax rate of {}, depreciation shielding {}; IRR after tax {}",
+                    fmt::percent(after_tax.tax_rate, 1),
+                    fmt::money(after_tax.depreciation_tax_shield),
+                    after_tax
+                        .irr
+                        .annual()
+                        .map_or("none".into(), |irr| fmt::percent(irr, 1))
+                ),
+            );
+        }
         if let Some(o) = &r.outcome {
             card(
                 "P(self-hosting cheaper)",
@@ -530,6 +581,30 @@ impl Page<'_> {
                 fmt::money(o.cvar_95),
                 "mean loss of savings over the worst 5% of paths".into(),
             );
+            if let Some(f) = &o.finance {
+                card(
+                    "IRR across the paths, median",
+                    if f.p_no_irr < 0.5 {
+                        fmt::percent(f.irr.p50, 1)
+                    } else {
+                        "none".into()
+                    },
+                    format!(
+                        "P(IRR above the {} hurdle) {}; {} of the paths have no IRR",
+                        fmt::percent(f.hurdle_rate, 1),
+                        fmt::percent(f.p_irr_above_hurdle, 1),
+                        fmt::percent(f.p_no_irr, 1)
+                    ),
+                );
+                card(
+                    &format!("P(payback within {} months)", f.payback_months),
+                    fmt::percent(f.p_payback_within, 1),
+                    format!(
+                        "{} of the paths do not pay back within the horizon",
+                        fmt::percent(f.p_no_payback, 1)
+                    ),
+                );
+            }
         }
         out.push_str("</div>\n</section>\n");
     }
@@ -745,6 +820,50 @@ impl Page<'_> {
             ),
         ];
         table(out, "Run", &rows);
+        if let Some(f) = &o.finance {
+            let irr = |v: f64| {
+                if f.p_no_irr < 1.0 {
+                    fmt::percent(v, 1)
+                } else {
+                    "none".into()
+                }
+            };
+            let rows = vec![
+                (
+                    "IRR P5 / P25 / median / P75 / P95",
+                    format!(
+                        "{} / {} / {} / {} / {} a year, over the paths that have one",
+                        irr(f.irr.p5),
+                        irr(f.irr.p25),
+                        irr(f.irr.p50),
+                        irr(f.irr.p75),
+                        irr(f.irr.p95)
+                    ),
+                ),
+                ("Paths without an IRR", fmt::percent(f.p_no_irr, 1)),
+                (
+                    "IRR above the hurdle",
+                    format!(
+                        "{} of the paths (hurdle {} a year)",
+                        fmt::percent(f.p_irr_above_hurdle, 1),
+                        fmt::percent(f.hurdle_rate, 1)
+                    ),
+                ),
+                (
+                    "Payback within the months asked",
+                    format!(
+                        "{} of the paths within {} months",
+                        fmt::percent(f.p_payback_within, 1),
+                        f.payback_months
+                    ),
+                ),
+                (
+                    "No payback within the horizon",
+                    fmt::percent(f.p_no_payback, 1),
+                ),
+            ];
+            table(out, "Investment figures across the paths", &rows);
+        }
         if !o.rank_correlations.is_empty() {
             out.push_str(
                 "<h3>Rank correlation with the NPV of savings</h3>\n<table>\n<thead><tr>\

@@ -23,8 +23,8 @@ pub use chart::{
 pub(crate) use html::STYLE;
 pub use html::{Report, Source, Sweep, charts, escape, html, sources};
 pub use xlsx::{
-    AssumptionLine, Figure, MonthLine, SensitivityLine, Simulation, SimulationMonth, SobolLine,
-    TornadoLine, Value, Workbook, xlsx,
+    AssumptionLine, Figure, Investment, MonthLine, SensitivityLine, Simulation, SimulationMonth,
+    SobolLine, TornadoLine, Value, Workbook, xlsx,
 };
 
 use crate::montecarlo::{MonthStats, Outcome, Stats};

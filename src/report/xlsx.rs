@@ -146,6 +146,23 @@ pub struct Simulation {
     pub seed: u64,
     pub antithetic: bool,
     pub quantile_relative_error: f64,
+    /// The paths' investment figures, when the run asked for them.
+    pub investment: Option<Investment>,
+}
+
+/// The distribution of the paths' IRR and payback month.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Investment {
+    pub hurdle_rate: f64,
+    pub payback_within_months: u32,
+    /// Annual IRR over the paths that have one.
+    pub irr: Stats,
+    pub p_no_irr: f64,
+    pub p_irr_above_hurdle: f64,
+    /// Share of paths paid back by month t (index t−1).
+    pub p_payback_by: Vec<f64>,
+    pub p_payback_within: f64,
+    pub p_no_payback: f64,
 }
 
 /// One simulated month.
@@ -604,6 +621,9 @@ fn simulation(
         ]
         .map(String::from),
     );
+    if sim.investment.is_some() {
+        names.push("P(paid back by month)".into());
+    }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     header(ws, f, 0, 0, &refs)?;
     for (i, m) in sim.months.iter().enumerate() {
@@ -628,6 +648,9 @@ fn simulation(
         for v in [m.mean_utilization, m.p_break_even_by, m.p_break_even_by_se] {
             ws.write_number_with_format(row, col, v, &f.percent)?;
             col += 1;
+        }
+        if let Some(paid) = sim.investment.as_ref().and_then(|x| x.p_payback_by.get(i)) {
+            ws.write_number_with_format(row, col, *paid, &f.percent)?;
         }
     }
     let left = names.len() as u16 + 1;
@@ -660,6 +683,31 @@ fn simulation(
             Value::Percent(sim.quantile_relative_error),
         ),
     ]);
+    if let Some(x) = &sim.investment {
+        let irr = stats_values(&x.irr);
+        rows.extend(
+            STATS
+                .iter()
+                .zip(irr)
+                .map(|(stat, v)| (format!("IRR a year {stat}"), Value::Percent(v))),
+        );
+        rows.extend([
+            ("P(no IRR)".to_string(), Value::Percent(x.p_no_irr)),
+            ("Hurdle rate a year".into(), Value::Percent(x.hurdle_rate)),
+            (
+                "P(IRR above the hurdle)".into(),
+                Value::Percent(x.p_irr_above_hurdle),
+            ),
+            (
+                format!("P(payback within {} months)", x.payback_within_months),
+                Value::Percent(x.p_payback_within),
+            ),
+            (
+                "P(no payback within the horizon)".into(),
+                Value::Percent(x.p_no_payback),
+            ),
+        ]);
+    }
     for (i, (label, value)) in rows.iter().enumerate() {
         let row = 1 + i as u32;
         ws.write_string(row, left, label)?;

@@ -180,6 +180,19 @@ pub fn sign_changes(flows: &[f64]) -> usize {
     changes
 }
 
+/// Σ c_t x^t and Σ t·|c_t|·x^t, the second a bound on the slope of the
+/// first in u = −ln x at every point to the right of u (each term's
+/// slope, −t·c_t·e^(−u·t), only shrinks as u grows).
+fn polynomial_and_slope_bound(flows: &[f64], x: f64) -> (f64, f64) {
+    let mut value = 0.0;
+    let mut bound = 0.0;
+    for (t, &c) in flows.iter().enumerate().rev() {
+        value = value * x + c;
+        bound = bound * x + t as f64 * c.abs();
+    }
+    (value, bound)
+}
+
 /// Internal rate of return of `flows` (index = month), annualised.
 ///
 /// The equation Σ c_t (1 + r)^−t = 0 is solved in u = ln(1 + r): a scan of
@@ -188,6 +201,13 @@ pub fn sign_changes(flows: &[f64]) -> usize {
 /// narrows the one nearest u = 0 (r = 0%) to the precision of a double.
 /// With one sign change in the flows (Descartes' rule of signs) the root
 /// is unique.
+///
+/// The scan need not evaluate every grid point: the present value cannot
+/// reach zero within |PV(u)| ÷ Σ t·|c_t|·e^(−u·t) to the right of u, so
+/// the grid points in that stretch (half of it, for rounding) share the
+/// sign of PV(u) and are stepped over. The answer is the full scan's; far
+/// from a root, where the present value is large against its slope, most
+/// of the range is crossed in a few steps.
 pub fn irr(flows: &[f64]) -> Irr {
     let changes = sign_changes(flows);
     if changes == 0 {
@@ -197,27 +217,43 @@ pub fn irr(flows: &[f64]) -> Irr {
     let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
     let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
     let steps = ((hi - lo) / GRID_STEP).ceil() as usize;
+    let grid = |k: usize| (lo + k as f64 * GRID_STEP).min(hi);
     let mut best: Option<(f64, f64)> = None;
-    let mut prev_u = lo;
-    let mut prev = pv(lo);
-    for k in 1..=steps {
-        let u = (lo + k as f64 * GRID_STEP).min(hi);
-        let value = pv(u);
-        let bracket = if prev == 0.0 {
-            Some((prev_u, prev_u))
-        } else if (prev < 0.0) != (value < 0.0) || value == 0.0 {
-            Some((prev_u, u))
-        } else {
-            None
-        };
-        if let Some((a, b)) = bracket {
-            let distance = a.abs().min(b.abs());
-            if best.is_none_or(|(x, y)| distance < x.abs().min(y.abs())) {
-                best = Some((a, b));
-            }
+    let mut consider = |a: f64, b: f64| {
+        let distance = a.abs().min(b.abs());
+        if best.is_none_or(|(x, y)| distance < x.abs().min(y.abs())) {
+            best = Some((a, b));
         }
-        prev_u = u;
+    };
+    let mut k = 0;
+    let (mut prev, mut bound) = polynomial_and_slope_bound(flows, (-lo).exp());
+    while k < steps {
+        // Grid points k + 1 ..= k + skip have the sign of PV at k.
+        let skip = if prev == 0.0 || bound == 0.0 {
+            0
+        } else {
+            let reach = 0.5 * prev.abs() / bound / GRID_STEP;
+            if reach >= (steps - k) as f64 {
+                steps - k
+            } else {
+                reach as usize
+            }
+        };
+        let next = k + skip + 1;
+        if next > steps {
+            break;
+        }
+        let u = grid(next);
+        let (value, slope) = polynomial_and_slope_bound(flows, (-u).exp());
+        if prev == 0.0 && skip == 0 {
+            let at = grid(k);
+            consider(at, at);
+        } else if (prev < 0.0) != (value < 0.0) || value == 0.0 {
+            consider(grid(next - 1), u);
+        }
+        k = next;
         prev = value;
+        bound = slope;
     }
     let Some((mut a, mut b)) = best else {
         return Irr::OutOfRange;
@@ -416,6 +452,96 @@ mod tests {
         assert_eq!(irr_fast(&[0.0, 1.0]), Irr::NoSignChange);
         let several = [-100.0, 230.0, -132.0];
         assert_eq!(irr_fast(&several), irr(&several));
+    }
+
+    /// The scan of every grid point, which [`irr`] steps over in part.
+    fn irr_scanning_every_point(flows: &[f64]) -> Irr {
+        let changes = sign_changes(flows);
+        if changes == 0 {
+            return Irr::NoSignChange;
+        }
+        let pv = |u: f64| polynomial(flows, (-u).exp());
+        let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
+        let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
+        let steps = ((hi - lo) / GRID_STEP).ceil() as usize;
+        let mut best: Option<(f64, f64)> = None;
+        let (mut prev_u, mut prev) = (lo, pv(lo));
+        for k in 1..=steps {
+            let u = (lo + k as f64 * GRID_STEP).min(hi);
+            let value = pv(u);
+            let bracket = if prev == 0.0 {
+                Some((prev_u, prev_u))
+            } else if (prev < 0.0) != (value < 0.0) || value == 0.0 {
+                Some((prev_u, u))
+            } else {
+                None
+            };
+            if let Some((a, b)) = bracket {
+                let distance = a.abs().min(b.abs());
+                if best.is_none_or(|(x, y)| distance < x.abs().min(y.abs())) {
+                    best = Some((a, b));
+                }
+            }
+            (prev_u, prev) = (u, value);
+        }
+        match best {
+            None => Irr::OutOfRange,
+            Some((a, b)) => {
+                // The same bisection as `irr`'s, from the same bracket.
+                let (mut a, mut b) = (a, b);
+                let mut fa = pv(a);
+                if fa != 0.0 {
+                    for _ in 0..200 {
+                        let m = 0.5 * (a + b);
+                        if m <= a || m >= b {
+                            break;
+                        }
+                        let fm = pv(m);
+                        if fm == 0.0 {
+                            (a, b) = (m, m);
+                            break;
+                        }
+                        if (fm < 0.0) == (fa < 0.0) {
+                            a = m;
+                            fa = fm;
+                        } else {
+                            b = m;
+                        }
+                    }
+                }
+                Irr::Rate {
+                    annual: (12.0 * 0.5 * (a + b)).exp_m1(),
+                    unique: changes == 1,
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stepping_over_the_grid_gives_the_full_scans_answer() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut out_of_range = 0;
+        for case in 0..3_000 {
+            let months = rng.random_range(1..=120);
+            let scale = 10f64.powi(rng.random_range(0..7));
+            let mut flows: Vec<f64> = (0..=months)
+                .map(|_| rng.random_range(-1.0..1.0) * scale)
+                .collect();
+            // Purchases up front, refreshes, exact zeros, and roots at the
+            // grid's own points now and then.
+            match case % 5 {
+                0 => flows[0] = -scale * months as f64 * 0.3,
+                1 => flows.iter_mut().step_by(7).for_each(|c| *c = 0.0),
+                2 => flows = vec![-100.0, 230.0, -132.0],
+                _ => {}
+            }
+            let (fast, full) = (irr(&flows), irr_scanning_every_point(&flows));
+            assert_eq!(fast, full, "{flows:?}");
+            out_of_range += usize::from(full == Irr::OutOfRange);
+        }
+        // The cases include flows with no root in range as well.
+        assert!(out_of_range > 0 && out_of_range < 3_000, "{out_of_range}");
     }
 
     #[test]
