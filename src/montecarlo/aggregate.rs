@@ -65,12 +65,9 @@ impl<C: Count> Series<C> {
         let sums = sum4_each(values, |k, v| v - first[k]);
         let mean: [f64; N] = std::array::from_fn(|k| first[k] + sums[k] / n);
         let m2 = sum4_each(values, |k, v| (v - mean[k]) * (v - mean[k]));
+        let extremes = extremes_each(values);
         for (k, series) in series.into_iter().enumerate() {
-            let (mut lo, mut hi) = (first[k], first[k]);
-            for &v in values[k] {
-                lo = if v < lo { v } else { lo };
-                hi = if v > hi { v } else { hi };
-            }
+            let (lo, hi) = extremes[k];
             series.extremes(lo, hi);
             series.sketch.add_all(values[k]);
             series.merge_moments(Moments {
@@ -158,6 +155,38 @@ fn sum4_each<const N: usize>(values: [&[f64]; N], f: impl Fn(usize, f64) -> f64)
         }
     }
     partial.map(|p| (p[0] + p[1]) + (p[2] + p[3]))
+}
+
+/// The smallest and largest of each of `values` (all of one length, not
+/// empty), four running extremes a series side by side, as [`sum4_each`]
+/// keeps four sums: one chain of comparisons per value would wait on the
+/// last. Extremes in any order are the same values, so the result is
+/// exact.
+#[inline(always)]
+fn extremes_each<const N: usize>(values: [&[f64]; N]) -> [(f64, f64); N] {
+    let len = values[0].len();
+    let mut lo = values.map(|v| [v[0]; 4]);
+    let mut hi = lo;
+    let keep = |lo: &mut [f64; 4], hi: &mut [f64; 4], at: &[f64]| {
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(at) {
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
+        }
+    };
+    for quad in 0..len / 4 {
+        for k in 0..N {
+            keep(&mut lo[k], &mut hi[k], &values[k][quad * 4..quad * 4 + 4]);
+        }
+    }
+    let rest = len / 4 * 4;
+    for k in 0..N {
+        keep(&mut lo[k], &mut hi[k], &values[k][rest..len]);
+    }
+    std::array::from_fn(|k| {
+        let [a, b, c, d] = lo[k];
+        let [e, f, g, h] = hi[k];
+        (a.min(b).min(c.min(d)), e.max(f).max(g.max(h)))
+    })
 }
 
 /// Σ f(v) over `values`, as [`sum4_each`].

@@ -307,19 +307,23 @@ impl Plan {
         let mut depreciation = [0.0; LANES];
         let mut book = [0.0; LANES];
         let mut live = [0.0; LANES];
-        if let Costs::Owned(_) = self.costs {
-            for rows in [
-                &mut b.capex_paid,
-                &mut b.expiring,
-                &mut b.expires,
-                &mut b.expiring_gpus,
-                &mut b.in_progress,
-            ] {
-                rows.fill([0.0; LANES]);
-            }
-        }
+        // The rows of owned fleets hold the last batch's figures. Month i
+        // writes `expiring`, `expires` and `expiring_gpus` at i +
+        // depreciation months (zero when nothing is bought) before any
+        // month reads them there, and no month writes them below the
+        // depreciation life, where they stay zero; `capex_paid` and
+        // `in_progress` are added to from month i on only, so each is
+        // cleared at the start of its month.
+        let owned = matches!(self.costs, Costs::Owned(_));
         b.capex_month_0 = [0.0; LANES];
 
+        // The cost of capital a month, as `Plan::run` has it: rate ÷ 12.
+        let mut monthly_rate = [0.0; LANES];
+        if let Costs::Owned(_) = self.costs {
+            for l in 0..LANES {
+                monthly_rate[l] = s.cost_of_capital[l] / 12.0;
+            }
+        }
         let mut requests = [0.0; LANES];
         let mut served = [0.0; LANES];
         let mut replicas = [0.0; LANES];
@@ -340,6 +344,10 @@ impl Plan {
                 operating_hours,
             } = self.month_hours[i];
             let idle_hours = hours - operating_hours;
+            if owned {
+                b.capex_paid[i] = [0.0; LANES];
+                b.in_progress[i] = [0.0; LANES];
+            }
             if i > 0 {
                 for (g, step) in growth.iter_mut().zip(&s.growth_step) {
                     *g *= step;
@@ -508,10 +516,12 @@ impl Plan {
                     // From payment to service, the capex earns its cost of
                     // capital as construction in progress.
                     let paid_month = if before_start { 0 } else { pay + 1 };
-                    for k in paid_month.max(1)..t as usize {
-                        let row = &mut b.in_progress[k - 1];
-                        for l in 0..LANES {
-                            row[l] += s.cost_of_capital[l] / 12.0 * capex[l];
+                    if capex.iter().any(|c| *c != 0.0) {
+                        for k in paid_month.max(1)..t as usize {
+                            let row = &mut b.in_progress[k - 1];
+                            for l in 0..LANES {
+                                row[l] += monthly_rate[l] * capex[l];
+                            }
                         }
                     }
                     // The cohort bought this month expires in month index
@@ -540,7 +550,7 @@ impl Plan {
                     let (expiring, expires) = (&b.expiring[i], &b.expires[i]);
                     let mut cost_of_capital = [0.0; LANES];
                     for l in 0..LANES {
-                        cost_of_capital[l] = s.cost_of_capital[l] / 12.0 * book[l];
+                        cost_of_capital[l] = monthly_rate[l] * book[l];
                         depreciation[l] -= expiring[l];
                         live[l] -= expires[l];
                         // Guard the running sum against drift to a tiny
@@ -699,6 +709,15 @@ mod tests {
         let plan = plan(&catalog, base, &calibration, "").unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mut batch = Batch::new(&plan);
+        // A batch is reused: run it once on other paths first, so that
+        // what a run leaves in its rows must not leak into the next.
+        let other: Vec<_> = (0..LANES)
+            .map(|_| random_path(&mut rng, plan.horizon))
+            .collect();
+        for (lane, path) in other.iter().enumerate() {
+            batch.set(lane, &plan, &inputs(path));
+        }
+        plan.run_batch(&mut batch);
         let mut lanes = Vec::new();
         for lane in 0..LANES {
             let mut p = plan.clone();
