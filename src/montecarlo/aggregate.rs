@@ -62,13 +62,11 @@ impl<C: Count> Series<C> {
         }
         let first = values.map(|v| v[0]);
         let n = len as f64;
-        let sums = sum4_each(values, |k, v| v - first[k]);
+        let (sums, lo, hi) = sum4_and_extremes_each(values, |k, v| v - first[k]);
         let mean: [f64; N] = std::array::from_fn(|k| first[k] + sums[k] / n);
         let m2 = sum4_each(values, |k, v| (v - mean[k]) * (v - mean[k]));
-        let extremes = extremes_each(values);
         for (k, series) in series.into_iter().enumerate() {
-            let (lo, hi) = extremes[k];
-            series.extremes(lo, hi);
+            series.extremes(lo[k], hi[k]);
             series.sketch.add_all(values[k]);
             series.merge_moments(Moments {
                 count: len as u64,
@@ -157,36 +155,42 @@ fn sum4_each<const N: usize>(values: [&[f64]; N], f: impl Fn(usize, f64) -> f64)
     partial.map(|p| (p[0] + p[1]) + (p[2] + p[3]))
 }
 
-/// The smallest and largest of each of `values` (all of one length, not
-/// empty), four running extremes a series side by side, as [`sum4_each`]
-/// keeps four sums: one chain of comparisons per value would wait on the
-/// last. Extremes in any order are the same values, so the result is
-/// exact.
+/// [`sum4_each`], and the smallest and largest of each of `values` (not
+/// empty) from the same pass, four running extremes a series side by side
+/// as there are four sums: one chain of comparisons per value would wait
+/// on the last. Extremes taken in any order are the same values, so they
+/// are exact.
 #[inline(always)]
-fn extremes_each<const N: usize>(values: [&[f64]; N]) -> [(f64, f64); N] {
+fn sum4_and_extremes_each<const N: usize>(
+    values: [&[f64]; N],
+    f: impl Fn(usize, f64) -> f64,
+) -> ([f64; N], [f64; N], [f64; N]) {
     let len = values[0].len();
+    let mut partial = [[0.0; 4]; N];
     let mut lo = values.map(|v| [v[0]; 4]);
     let mut hi = lo;
-    let keep = |lo: &mut [f64; 4], hi: &mut [f64; 4], at: &[f64]| {
-        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(at) {
+    let mut add = |k: usize, at: &[f64]| {
+        let (p, l, h) = (&mut partial[k], &mut lo[k], &mut hi[k]);
+        for (((p, l), h), &v) in p.iter_mut().zip(l.iter_mut()).zip(h.iter_mut()).zip(at) {
+            *p += f(k, v);
             *l = if v < *l { v } else { *l };
             *h = if v > *h { v } else { *h };
         }
     };
     for quad in 0..len / 4 {
-        for k in 0..N {
-            keep(&mut lo[k], &mut hi[k], &values[k][quad * 4..quad * 4 + 4]);
+        for (k, v) in values.iter().enumerate() {
+            add(k, &v[quad * 4..quad * 4 + 4]);
         }
     }
     let rest = len / 4 * 4;
-    for k in 0..N {
-        keep(&mut lo[k], &mut hi[k], &values[k][rest..len]);
+    for (k, v) in values.iter().enumerate() {
+        add(k, &v[rest..len]);
     }
-    std::array::from_fn(|k| {
-        let [a, b, c, d] = lo[k];
-        let [e, f, g, h] = hi[k];
-        (a.min(b).min(c.min(d)), e.max(f).max(g.max(h)))
-    })
+    (
+        partial.map(|p| (p[0] + p[1]) + (p[2] + p[3])),
+        lo.map(|[a, b, c, d]| a.min(b).min(c.min(d))),
+        hi.map(|[a, b, c, d]| a.max(b).max(c.max(d))),
+    )
 }
 
 /// Σ f(v) over `values`, as [`sum4_each`].

@@ -320,8 +320,8 @@ impl Plan {
         // The cost of capital a month, as `Plan::run` has it: rate ÷ 12.
         let mut monthly_rate = [0.0; LANES];
         if let Costs::Owned(_) = self.costs {
-            for l in 0..LANES {
-                monthly_rate[l] = s.cost_of_capital[l] / 12.0;
+            for (rate, annual) in monthly_rate.iter_mut().zip(&s.cost_of_capital) {
+                *rate = annual / 12.0;
             }
         }
         let mut requests = [0.0; LANES];
@@ -506,21 +506,25 @@ impl Plan {
                         [0.0; LANES]
                     };
                     let mut bought = [0.0; LANES];
+                    // From payment to service, the capex earns its cost of
+                    // capital as construction in progress, this much a
+                    // month.
+                    let mut carried = [0.0; LANES];
+                    let mut any_capex = false;
                     for l in 0..LANES {
                         let added = if wanted[l] > 0.0 { wanted[l] } else { 0.0 };
                         bought[l] = added + renewed[l];
                         capex[l] = bought[l] * s.capex_per_gpu[l] * price_then[l];
+                        carried[l] = monthly_rate[l] * capex[l];
+                        any_capex |= capex[l] != 0.0;
                         cohort[l] = if bought[l] > 0.0 { 1.0 } else { 0.0 };
                         held[l] += added;
                     }
-                    // From payment to service, the capex earns its cost of
-                    // capital as construction in progress.
                     let paid_month = if before_start { 0 } else { pay + 1 };
-                    if capex.iter().any(|c| *c != 0.0) {
-                        for k in paid_month.max(1)..t as usize {
-                            let row = &mut b.in_progress[k - 1];
-                            for l in 0..LANES {
-                                row[l] += monthly_rate[l] * capex[l];
+                    if any_capex {
+                        for row in &mut b.in_progress[paid_month.max(1) - 1..i] {
+                            for (c, add) in row.iter_mut().zip(&carried) {
+                                *c += add;
                             }
                         }
                     }
