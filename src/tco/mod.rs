@@ -7,7 +7,8 @@
 //! [`batch`] the same arithmetic over many paths side by side, which is
 //! what the Monte Carlo engine repeats; [`breakeven`] answers volume and
 //! sensitivity questions on top, and [`finance`] reads the months as an
-//! investment (IRR, payback, ROI). No I/O, no gRPC.
+//! investment (IRR, payback, ROI); [`load_shape`] spreads a day over its
+//! hours for fixed fleets. No I/O, no gRPC.
 
 pub mod batch;
 pub mod breakeven;
