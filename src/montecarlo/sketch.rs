@@ -274,7 +274,6 @@ impl<C: Count> Sketch<C> {
         self.zeros += zeros;
     }
 
-    /// Adds the counts of `other`, which may count in a narrower type.
     /// The sketch as bytes (counts as LEB128), for [`Sketch::decode`].
     pub fn encode(&self, out: &mut Vec<u8>)
     where
@@ -296,6 +295,7 @@ impl<C: Count> Sketch<C> {
         out.extend(self.zeros.to_le_bytes());
     }
 
+    /// Adds the counts of `other`, which may count in a narrower type.
     pub fn merge<D: Count>(&mut self, other: &Sketch<D>)
     where
         C: From<D>,
