@@ -117,12 +117,6 @@ impl Request {
         (self.settings.paths, self.plan.horizon)
     }
 
-    /// Whether its parts can be computed apart and merged (see
-    /// [`montecarlo::split::splittable`]).
-    pub fn splittable(&self) -> bool {
-        montecarlo::split::splittable(&self.settings)
-    }
-
     /// Runs this request across replicas, as `split` says.
     pub fn split(&mut self, split: Split) {
         self.split = Some(split);

@@ -75,7 +75,7 @@ impl SimulationApi {
         let mut request = simulate::request(catalog, &calibration, req)?;
         if let Some(splitter) = &self.splitter {
             let (paths, months) = request.size();
-            if splitter.wants(paths, months) && request.splittable() {
+            if splitter.wants(paths, months) {
                 // What every replica computes from: the scenario with the
                 // catalogue files and calibration it uses.
                 let options = pb::RunOptions {

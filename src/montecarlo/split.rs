@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use super::aggregate::{Aggregate, Series};
+use super::aggregate::{Aggregate, FinanceAgg, Series};
 use super::progress::Board;
 use super::sketch::Sketch;
 use super::{CHUNK, ENGINE_VERSION, Job, Outcome, Settings, Stochastic, finish, tornado, validate};
@@ -35,25 +35,6 @@ pub fn slices(paths: u64, per_slice: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Whether a run can be cut into slices: the per-path investment figures
-/// (IRR and payback distributions) are not carried by a slice's part yet,
-/// so a run that asks for them runs whole on one machine.
-pub fn splittable(settings: &Settings) -> bool {
-    settings.finance.is_none()
-}
-
-fn require_splittable(settings: &Settings) -> Result<()> {
-    if splittable(settings) {
-        Ok(())
-    } else {
-        Err(Error::FailedPrecondition(
-            "a run that asks for investment figures (hurdle_rate, payback_within_months) \
-             cannot be split into slices"
-                .into(),
-        ))
-    }
-}
-
 /// What one slice produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlicePart {
@@ -70,9 +51,9 @@ pub struct SlicePart {
 }
 
 /// Every series of an aggregate in a fixed order: five a month, then the
-/// NPV.
+/// NPV, then the IRR when the run asks for the investment figures.
 fn series_of<C>(agg: &Aggregate<C>) -> Vec<&Series<C>> {
-    let mut out = Vec::with_capacity(agg.months.len() * 5 + 1);
+    let mut out = Vec::with_capacity(agg.months.len() * 5 + 2);
     for m in &agg.months {
         out.extend([
             &m.api,
@@ -83,11 +64,14 @@ fn series_of<C>(agg: &Aggregate<C>) -> Vec<&Series<C>> {
         ]);
     }
     out.push(&agg.npv_savings);
+    if let Some(finance) = &agg.finance {
+        out.push(&finance.irr);
+    }
     out
 }
 
 fn series_of_mut<C>(agg: &mut Aggregate<C>) -> Vec<&mut Series<C>> {
-    let mut out = Vec::with_capacity(agg.months.len() * 5 + 1);
+    let mut out = Vec::with_capacity(agg.months.len() * 5 + 2);
     for m in &mut agg.months {
         out.extend([
             &mut m.api,
@@ -98,7 +82,20 @@ fn series_of_mut<C>(agg: &mut Aggregate<C>) -> Vec<&mut Series<C>> {
         ]);
     }
     out.push(&mut agg.npv_savings);
+    if let Some(finance) = &mut agg.finance {
+        out.push(&mut finance.irr);
+    }
     out
+}
+
+/// An empty aggregate of `horizon` months, with the investment figures'
+/// when `settings` ask for them.
+fn empty(horizon: usize, settings: &Settings) -> Aggregate<u32> {
+    let mut agg = Aggregate::<u32>::new(horizon);
+    if settings.finance.is_some() {
+        agg.finance = Some(FinanceAgg::new(horizon));
+    }
+    agg
 }
 
 /// Runs chunks `first_chunk..first_chunk + chunks` of the main run, in
@@ -111,7 +108,6 @@ pub fn run_slice(
     chunks: u64,
     cancel: &AtomicBool,
 ) -> Result<SlicePart> {
-    require_splittable(settings)?;
     validate(plan, stochastic, settings)?;
     let job = Job::new(plan, stochastic, settings, Vec::new())?;
     let paths = settings.paths;
@@ -123,7 +119,7 @@ pub fn run_slice(
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Cancelled("simulation cancelled".into()));
     }
-    let mut rest = Aggregate::<u32>::new(plan.horizon);
+    let mut rest = empty(plan.horizon, settings);
     let mut moments = Vec::with_capacity(parts.len());
     let mut utilization = Vec::with_capacity(parts.len());
     for part in parts {
@@ -172,7 +168,6 @@ pub fn merge(
     mut parts: Vec<SlicePart>,
     cancel: &AtomicBool,
 ) -> Result<Outcome> {
-    require_splittable(settings)?;
     validate(plan, stochastic, settings)?;
     parts.sort_by_key(|p| p.first_chunk);
     let expected = settings.paths.div_ceil(CHUNK);
@@ -190,7 +185,7 @@ pub fn merge(
             "slice parts cover {next} chunks of {expected}"
         )));
     }
-    let mut total = Aggregate::<u32>::new(plan.horizon);
+    let mut total = empty(plan.horizon, settings);
     for part in &parts {
         for (moments, utilization) in part.moments.iter().zip(&part.utilization) {
             for (series, &(count, mean, m2)) in series_of_mut(&mut total).into_iter().zip(moments) {
@@ -201,15 +196,21 @@ pub fn merge(
             }
         }
     }
+    // A series may have no values in a slice (paths without an IRR):
+    // its range starts with the first slice that has some.
+    let mut seen = vec![false; series_of(&total).len()];
     for part in &parts {
-        for (series, &(lo, hi)) in series_of_mut(&mut total).into_iter().zip(&part.extremes) {
-            if series.count > 0 && lo <= hi {
-                if part.first_chunk == 0 {
-                    (series.min, series.max) = (lo, hi);
-                } else {
-                    series.min = series.min.min(lo);
-                    series.max = series.max.max(hi);
-                }
+        let series = series_of_mut(&mut total).into_iter().zip(&part.extremes);
+        for ((series, &(lo, hi)), seen) in series.zip(&mut seen) {
+            if lo > hi {
+                continue;
+            }
+            if *seen {
+                series.min = series.min.min(lo);
+                series.max = series.max.max(hi);
+            } else {
+                (series.min, series.max) = (lo, hi);
+                *seen = true;
             }
         }
     }
@@ -224,12 +225,19 @@ pub fn merge(
         }
         total.cheaper_over_horizon += rest.cheaper_over_horizon;
         total.sample.extend(rest.sample);
+        if let (Some(total), Some(rest)) = (&mut total.finance, &rest.finance) {
+            total.no_irr += rest.no_irr;
+            total.above_hurdle += rest.above_hurdle;
+            for (a, b) in total.payback_at.iter_mut().zip(&rest.payback_at) {
+                *a += b;
+            }
+        }
     }
     let tornado = tornado(plan, stochastic, settings, cancel)?;
     Ok(finish(stochastic, settings, total, tornado))
 }
 
-const MAGIC: &[u8] = b"breakeven-slice/2";
+const MAGIC: &[u8] = b"breakeven-slice/3";
 
 impl SlicePart {
     /// The part as bytes, stamped with the engine version.
@@ -244,6 +252,7 @@ impl SlicePart {
         out.extend(self.first_chunk.to_le_bytes());
         out.extend((self.moments.len() as u64).to_le_bytes());
         out.extend((self.rest.months.len() as u64).to_le_bytes());
+        out.extend(u64::from(self.rest.finance.is_some()).to_le_bytes());
         for (moments, utilization) in self.moments.iter().zip(&self.utilization) {
             for &(count, mean, m2) in moments {
                 out.extend(count.to_le_bytes());
@@ -274,6 +283,13 @@ impl SlicePart {
                 out.extend(d.to_bits().to_le_bytes());
             }
             out.extend(npv.to_bits().to_le_bytes());
+        }
+        if let Some(finance) = &rest.finance {
+            out.extend(finance.no_irr.to_le_bytes());
+            out.extend(finance.above_hurdle.to_le_bytes());
+            for n in &finance.payback_at {
+                out.extend(n.to_le_bytes());
+            }
         }
         out
     }
@@ -316,10 +332,15 @@ impl SlicePart {
         let first_chunk = u64_of(b)?;
         let chunks = u64_of(b)? as usize;
         let horizon = u64_of(b)? as usize;
+        let finance = match u64_of(b)? {
+            0 => false,
+            1 => true,
+            _ => return Err(bad("not a slice part")),
+        };
         if chunks > b.len() / 8 || horizon > super::MAX_MONTHS {
             return Err(bad("sizes out of range"));
         }
-        let per_chunk = horizon * 5 + 1;
+        let per_chunk = horizon * 5 + 1 + usize::from(finance);
         let mut moments = Vec::with_capacity(chunks);
         let mut utilization = Vec::with_capacity(chunks);
         for _ in 0..chunks {
@@ -338,6 +359,9 @@ impl SlicePart {
             .map(|_| Ok((f64_of(b)?, f64_of(b)?)))
             .collect::<Result<Vec<_>>>()?;
         let mut rest = Aggregate::<u32>::new(horizon);
+        if finance {
+            rest.finance = Some(FinanceAgg::new(horizon));
+        }
         rest.paths = u64_of(b)?;
         for n in rest.break_even_at.iter_mut() {
             *n = u64_of(b)?;
@@ -357,6 +381,13 @@ impl SlicePart {
             }
             let drivers = (0..n).map(|_| f64_of(b)).collect::<Result<Vec<_>>>()?;
             rest.sample.push((drivers, f64_of(b)?));
+        }
+        if let Some(f) = &mut rest.finance {
+            f.no_irr = u64_of(b)?;
+            f.above_hurdle = u64_of(b)?;
+            for n in f.payback_at.iter_mut() {
+                *n = u64_of(b)?;
+            }
         }
         if !b.is_empty() {
             return Err(bad("trailing bytes"));

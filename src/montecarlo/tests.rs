@@ -756,13 +756,30 @@ fn the_engine_version_pins_the_numbers() {
 
 #[test]
 fn slices_run_apart_and_merged_give_the_local_run_to_the_bit() {
+    slices_merge_to_the_local_run(None);
+}
+
+#[test]
+fn slices_carry_the_investment_figures_to_the_bit() {
+    slices_merge_to_the_local_run(Some(FinanceQuestions {
+        hurdle_rate: 0.2,
+        payback_months: 18,
+    }));
+}
+
+fn slices_merge_to_the_local_run(finance: Option<FinanceQuestions>) {
     let plan = plan(36);
     let stochastic = risky();
     // Three chunks, the last cut short, the tornado, antithetic pairs.
     let mut s = settings(2 * CHUNK + 1_001);
     s.antithetic = true;
     s.tornado_paths = 300;
+    s.finance = finance;
     let local = run(&plan, &stochastic, &s);
+    if let Some(f) = &local.finance {
+        // Paths with an IRR and paths without, so that both are carried.
+        assert!(f.p_no_irr < 1.0 && f.irr.min < f.irr.max, "{f:?}");
+    }
     let cancel = AtomicBool::new(false);
     let slice = |first: u64, chunks: u64| {
         let part = split::run_slice(&plan, &stochastic, &s, first, chunks, &cancel).unwrap();
