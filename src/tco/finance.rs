@@ -27,6 +27,14 @@ const MAX_ANNUAL_RATE: f64 = 1e6;
 /// Step of the search grid in u = ln(1 + monthly rate).
 const GRID_STEP: f64 = 1e-3;
 
+/// The range of u = ln(1 + monthly rate) the IRR search considers, and
+/// the grid steps that cover it.
+fn search_range() -> (f64, f64, usize) {
+    let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
+    let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
+    (lo, hi, ((hi - lo) / GRID_STEP).ceil() as usize)
+}
+
 /// Internal rate of return of the incremental cash flows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Irr {
@@ -245,9 +253,7 @@ pub fn irr(flows: &[f64]) -> Irr {
         return Irr::NoSignChange;
     }
     let pv = |u: f64| polynomial(flows, (-u).exp());
-    let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
-    let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
-    let steps = ((hi - lo) / GRID_STEP).ceil() as usize;
+    let (lo, hi, steps) = search_range();
     let grid = |k: usize| (lo + k as f64 * GRID_STEP).min(hi);
     // The last grid point at or below u = 0.
     let mut k0 = ((-lo / GRID_STEP) as usize).min(steps);
@@ -401,8 +407,7 @@ pub fn irr_fast(flows: &[f64]) -> Irr {
         0 => Irr::NoSignChange,
         1 => {
             let pv = |u: f64| polynomial(flows, (-u).exp());
-            let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
-            let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
+            let (lo, hi, _) = search_range();
             let (f_lo, f_hi) = (pv(lo), pv(hi));
             if f_lo == 0.0 {
                 return Irr::Rate {
@@ -549,9 +554,7 @@ mod tests {
             return Irr::NoSignChange;
         }
         let pv = |u: f64| polynomial(flows, (-u).exp());
-        let lo = (1.0 + MIN_ANNUAL_RATE).ln() / 12.0;
-        let hi = (1.0 + MAX_ANNUAL_RATE).ln() / 12.0;
-        let steps = ((hi - lo) / GRID_STEP).ceil() as usize;
+        let (lo, hi, steps) = search_range();
         let mut best: Option<(f64, f64)> = None;
         let (mut prev_u, mut prev) = (lo, pv(lo));
         for k in 1..=steps {
