@@ -119,6 +119,21 @@ pub fn break_even_map(plan: &Plan, x: Axis, y: Axis, basis: Basis) -> Result<Map
     if x.input == y.input {
         return Err(Error::invalid("y.input", "must differ from x.input"));
     }
+    // A day the scenario gives has its busiest hour: no peak below it.
+    if plan.traffic.load_shape_given {
+        let busiest = plan.traffic.load_shape.peak();
+        for (axis, field) in [(&x, "x"), (&y, "y")] {
+            if axis.input == MapInput::PeakToAverage && axis.from.min(axis.to) < busiest {
+                return Err(Error::invalid(
+                    format!("{field}.from"),
+                    format!(
+                        "the scenario's workload.load_shape has its busiest hour at {busiest:.4} \
+                         times the average; the peak-to-average ratio cannot be below it"
+                    ),
+                ));
+            }
+        }
+    }
     let (xs, ys) = (x.values(), y.values());
     let mut cells = Vec::with_capacity(xs.len() * ys.len());
     let mut months = Vec::with_capacity(plan.horizon);

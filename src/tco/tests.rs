@@ -1129,3 +1129,36 @@ fn a_fixed_fleet_past_its_peak_counts_the_hours_it_still_serves() {
         Some(breakeven::NotReached::FixedFleetDearer { .. })
     ));
 }
+
+#[test]
+fn a_map_over_the_peak_stays_above_the_days_busiest_hour() {
+    use map::{Axis, MapInput, break_even_map};
+    let mut s = base();
+    s.routing = Routing::Overflow { gpus: 2 };
+    s.workload.load_shape = Some(two_level_day());
+    let plan = run(&s).plan;
+    let axis = |input, from, to| Axis {
+        input,
+        from,
+        to,
+        steps: 3,
+    };
+    let growth = axis(MapInput::AnnualGrowth, 0.0, 1.0);
+    // The two-level day's busiest hour is 1.5 times the average.
+    let err = break_even_map(
+        &plan,
+        axis(MapInput::PeakToAverage, 1.2, 3.0),
+        growth,
+        Basis::Cash,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("x.from"), "{err}");
+    let map = break_even_map(
+        &plan,
+        axis(MapInput::PeakToAverage, 1.5, 3.0),
+        growth,
+        Basis::Cash,
+    )
+    .unwrap();
+    assert_eq!(map.cells.len(), 9);
+}
