@@ -263,13 +263,13 @@ pub fn irr(flows: &[f64]) -> Irr {
     while k0 < steps && grid(k0 + 1) <= 0.0 {
         k0 += 1;
     }
-    let at_k0 = pv(grid(k0));
+    let (at_k0, bound_k0) = polynomial_and_slope_bound(flows, (-grid(k0)).exp());
     let distance = |(a, b): (f64, f64)| a.abs().min(b.abs());
 
     // Rightwards from k0: the first interval (k, k + 1) that brackets.
     let mut right = None;
     let (mut k, mut prev) = (k0, at_k0);
-    let mut bound = polynomial_and_slope_bound(flows, (-grid(k0)).exp()).1;
+    let mut bound = bound_k0;
     while k < steps {
         // Grid points k + 1 ..= k + skip have the sign of PV at k.
         let skip = safe_steps(prev, bound, steps - k);

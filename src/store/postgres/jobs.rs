@@ -74,6 +74,16 @@ async fn load(client: &impl GenericClient, id: &str, with_items: bool) -> Result
     Ok(job)
 }
 
+/// The lease key in the first three columns of a row: (job or run id,
+/// item or slice index, attempt).
+pub(super) fn lease_key(row: &Row) -> LeaseKey {
+    LeaseKey {
+        job_id: row.get(0),
+        index: row.get::<_, i32>(1) as u32,
+        attempt: row.get::<_, i32>(2) as u32,
+    }
+}
+
 /// Lease time to live as seconds for `make_interval`.
 fn ttl_secs(lease: &Lease) -> f64 {
     lease.ttl_ms() as f64 / 1000.0
@@ -346,14 +356,7 @@ impl Postgres {
             )
             .await
             .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|row| LeaseKey {
-                job_id: row.get(0),
-                index: row.get::<_, i32>(1) as u32,
-                attempt: row.get::<_, i32>(2) as u32,
-            })
-            .collect())
+        Ok(rows.iter().map(lease_key).collect())
     }
 
     pub(super) async fn release_lease_rows(&self, owner: Option<&str>) -> Result<u32> {

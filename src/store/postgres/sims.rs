@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 
+use super::jobs::lease_key;
 use super::{Postgres, db};
 use crate::error::{Error, Result};
 use crate::store::LeaseKey;
@@ -114,11 +115,7 @@ impl Postgres {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(row.map(|row| ClaimedSlice {
-            key: LeaseKey {
-                job_id: row.get(0),
-                index: row.get::<_, i32>(1) as u32,
-                attempt: row.get::<_, i32>(2) as u32,
-            },
+            key: lease_key(&row),
             first_chunk: row.get::<_, i64>(3) as u64,
             chunks: row.get::<_, i64>(4) as u64,
             inputs: row.get(5),
@@ -148,14 +145,7 @@ impl Postgres {
             )
             .await
             .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|row| LeaseKey {
-                job_id: row.get(0),
-                index: row.get::<_, i32>(1) as u32,
-                attempt: row.get::<_, i32>(2) as u32,
-            })
-            .collect())
+        Ok(rows.iter().map(lease_key).collect())
     }
 
     pub(super) async fn finish_slice_tx(&self, slice: &LeaseKey, part: &[u8]) -> Result<bool> {
